@@ -1,0 +1,200 @@
+"""Store feed entries as articles: dedupe by guid or link, update changed stories."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from digests.db import SessionFactory
+from digests.feeds import FeedEntry, FeedError, fetch_source, parse_feed, section_names
+from digests.models import Article, Section
+from digests.sections import get_or_create_sections
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 500
+
+
+@dataclass
+class IngestReport:
+    """What one source gave: counts, or the one line that says why it failed."""
+
+    source: str
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def line(self) -> str:
+        if self.error is not None:
+            return f"{self.source}: error: {self.error}"
+        text = f"{self.source}: {self.new} new, {self.updated} updated, {self.unchanged} unchanged"
+        if self.warnings:
+            text += " (warning: " + "; ".join(self.warnings) + ")"
+        return text
+
+
+async def store_entries(
+    session: AsyncSession,
+    entries: Sequence[FeedEntry],
+    *,
+    now: datetime,
+    category_map: Mapping[str, str],
+    default_section: str,
+    source: str | None = None,
+) -> IngestReport:
+    """Insert new entries and update changed ones; the caller owns the transaction."""
+    report = IngestReport(source=source or "")
+    unique: dict[str, FeedEntry] = {}
+    for entry in entries:
+        unique.setdefault(entry.key, entry)
+
+    names_by_key = {
+        key: section_names(entry.categories, mapping=category_map, default=default_section)
+        for key, entry in unique.items()
+    }
+    sections = await get_or_create_sections(
+        session, (name for names in names_by_key.values() for name in names), now=now
+    )
+
+    existing: dict[str, Article] = {}
+    keys = list(unique)
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        rows = await session.scalars(select(Article).where(Article.key.in_(chunk)))
+        existing.update({article.key: article for article in rows})
+
+    for key, entry in unique.items():
+        wanted_sections = _dedupe(sections[name] for name in names_by_key[key])
+        article = existing.get(key)
+        if article is None:
+            published = entry.published or now
+            session.add(
+                Article(
+                    key=key,
+                    link=entry.link,
+                    title=entry.title or entry.link or "(untitled)",
+                    summary=entry.summary,
+                    published_at=min(published, now).replace(microsecond=0),
+                    ingested_at=now,
+                    updated_at=now,
+                    source=source,
+                    is_breaking=False,
+                    sections=wanted_sections,
+                )
+            )
+            report.new += 1
+            continue
+        changed = False
+        title = entry.title or entry.link or article.title
+        if (title, entry.summary) != (article.title, article.summary):
+            article.title = title
+            article.summary = entry.summary
+            changed = True
+        if entry.link and entry.link != article.link:
+            article.link = entry.link
+            changed = True
+        if {s.id for s in article.sections} != {s.id for s in wanted_sections}:
+            article.sections = wanted_sections
+            changed = True
+        if changed:
+            article.updated_at = now
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    await session.flush()
+    return report
+
+
+def _dedupe(items: Iterable[Section]) -> list[Section]:
+    seen: list[Section] = []
+    for item in items:
+        if item not in seen:
+            seen.append(item)
+    return seen
+
+
+async def ingest_source(
+    source: str,
+    *,
+    session_factory: SessionFactory,
+    client: httpx.AsyncClient,
+    now: Callable[[], datetime],
+    category_map: Mapping[str, str],
+    default_section: str,
+) -> IngestReport:
+    """Fetch, parse and store one source; a failure is reported, never raised."""
+    try:
+        data = await fetch_source(source, client=client)
+        parsed = parse_feed(data, source=source)
+    except FeedError as exc:
+        return IngestReport(source=source, error=str(exc))
+    for attempt in (1, 2):
+        try:
+            async with session_factory.begin() as session:
+                report = await store_entries(
+                    session,
+                    parsed.entries,
+                    now=now(),
+                    category_map=category_map,
+                    default_section=default_section,
+                    source=source,
+                )
+        except IntegrityError:
+            # another process stored some of the same stories at the same moment: retry once
+            if attempt == 2:
+                log.exception("ingest of %s conflicted twice", source)
+                return IngestReport(source=source, error="conflicting concurrent ingest")
+            continue
+        report.warnings.extend(parsed.warnings)
+        return report
+    raise AssertionError("unreachable")
+
+
+async def ingest_sources(
+    sources: Sequence[str],
+    *,
+    session_factory: SessionFactory,
+    now: Callable[[], datetime],
+    category_map: Mapping[str, str],
+    default_section: str,
+    client: httpx.AsyncClient | None = None,
+    on_report: Callable[[IngestReport], None] | None = None,
+) -> list[IngestReport]:
+    """Ingest each source in turn; one broken source never stops the others."""
+    owned = client is None
+    http = client or httpx.AsyncClient(follow_redirects=True)
+    reports = []
+    try:
+        for source in sources:
+            report = await ingest_source(
+                source,
+                session_factory=session_factory,
+                client=http,
+                now=now,
+                category_map=category_map,
+                default_section=default_section,
+            )
+            if report.ok:
+                log.info("ingest %s", report.line())
+            else:
+                log.warning("ingest %s", report.line())
+            if on_report is not None:
+                on_report(report)
+            reports.append(report)
+    finally:
+        if owned:
+            await http.aclose()
+    return reports

@@ -1,0 +1,220 @@
+"""Typed SQLAlchemy models: sections, articles, chats, subscriptions and the delivery log."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC; always returns aware UTC datetimes (SQLite drops tz)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; pass an aware datetime")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+article_sections = Table(
+    "article_sections",
+    Base.metadata,
+    Column("article_id", ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("section_id", ForeignKey("sections.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_article_sections_section_id", "section_id"),
+)
+
+
+class Section(Base):
+    __tablename__ = "sections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    def __repr__(self) -> str:
+        return f"Section({self.slug!r})"
+
+
+class Article(Base):
+    __tablename__ = "articles"
+    __table_args__ = (
+        Index("ix_articles_published_at_id", "published_at", "id"),
+        Index("ix_articles_ingested_at", "ingested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(600), unique=True)
+    link: Mapped[str | None] = mapped_column(String(2000))
+    title: Mapped[str] = mapped_column(String(400))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str | None] = mapped_column(String(2000))
+    is_breaking: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    sections: Mapped[list[Section]] = relationship(
+        secondary=article_sections, lazy="selectin", order_by=Section.id
+    )
+
+    def __repr__(self) -> str:
+        return f"Article({self.id}, {self.title!r})"
+
+
+class ChatKind(enum.StrEnum):
+    PRIVATE = "private"
+    GROUP = "group"
+    SUPERGROUP = "supergroup"
+    CHANNEL = "channel"
+
+
+class Chat(Base):
+    """A Telegram chat the bot talks to: a reader's private chat or a group."""
+
+    __tablename__ = "chats"
+    __table_args__ = (Index("ix_chats_due", "active", "next_digest_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    kind: Mapped[ChatKind] = mapped_column(
+        Enum(ChatKind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+    )
+    title: Mapped[str | None] = mapped_column(String(255))
+    timezone: Mapped[str] = mapped_column(String(64))
+    digest_time: Mapped[str | None] = mapped_column(String(5))
+    next_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    alerts: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    deactivated_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        back_populates="chat", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return f"Chat({self.telegram_id}, {self.kind})"
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+
+    chat_id: Mapped[int] = mapped_column(
+        ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True
+    )
+    section_id: Mapped[int] = mapped_column(
+        ForeignKey("sections.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    chat: Mapped[Chat] = relationship(back_populates="subscriptions")
+    section: Mapped[Section] = relationship(lazy="joined")
+
+
+class DeliveryKind(enum.StrEnum):
+    DIGEST = "digest"
+    BREAKING = "breaking"
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"  # claimed, nothing sent yet
+    SENDING = "sending"  # a send is in flight; if the process dies here the outcome is unknown
+    SENT = "sent"
+    EMPTY = "empty"  # digest window had no stories: nothing to send
+    BLOCKED = "blocked"  # chat blocked the bot or is gone
+    FAILED = "failed"  # gave up after retries or a permanent error
+    UNCERTAIN = "uncertain"  # found SENDING after a crash: maybe delivered, never blindly resent
+
+
+class Delivery(Base):
+    """One row per (chat, digest window) or (chat, breaking story): written before the send."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("chat_id", "kind", "ref", name="uq_deliveries_chat_kind_ref"),
+        Index("ix_deliveries_status_updated", "status", "updated_at"),
+        Index("ix_deliveries_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
+    kind: Mapped[DeliveryKind] = mapped_column(
+        Enum(
+            DeliveryKind,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        )
+    )
+    # digest: the window end (the scheduled instant, ISO UTC); breaking: the article id
+    ref: Mapped[str] = mapped_column(String(64))
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    article_id: Mapped[int | None] = mapped_column(
+        ForeignKey("articles.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[DeliveryStatus] = mapped_column(
+        Enum(
+            DeliveryStatus,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        )
+    )
+    message_ids: Mapped[str | None] = mapped_column(String(400))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(500))
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    chat: Mapped[Chat] = relationship()

@@ -1,0 +1,79 @@
+"""Telegram-HTML building blocks: every piece of article or user text goes through here."""
+
+from __future__ import annotations
+
+import html
+
+MAX_MESSAGE = 4096
+
+
+def escape(text: str) -> str:
+    """Escape text for Telegram HTML (`<`, `>`, `&`; quotes too, harmless in text)."""
+    return html.escape(text, quote=True)
+
+
+def bold(text: str) -> str:
+    return f"<b>{escape(text)}</b>"
+
+
+def italic(text: str) -> str:
+    return f"<i>{escape(text)}</i>"
+
+
+def link(url: str | None, text: str) -> str:
+    """A link to `url` showing `text`; plain escaped text when there is no usable URL."""
+    if not url or not url.lower().startswith(("http://", "https://")):
+        return escape(text)
+    return f'<a href="{escape(url)}">{escape(text)}</a>'
+
+
+def visible_length(text: str) -> int:
+    """Length Telegram counts for an HTML message: entities decoded, tags removed (UTF-16)."""
+    plain = _strip_tags(text)
+    return len(plain.encode("utf-16-le")) // 2
+
+
+def _strip_tags(text: str) -> str:
+    out: list[str] = []
+    inside = False
+    for char in text:
+        if char == "<":
+            inside = True
+        elif char == ">" and inside:
+            inside = False
+        elif not inside:
+            out.append(char)
+    return html.unescape("".join(out))
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut plain text to at most `limit` characters at a word boundary, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - 1, 1)]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
+def split_messages(blocks: list[str], *, header: str = "", limit: int = MAX_MESSAGE) -> list[str]:
+    """Join HTML blocks into as few messages as fit `limit`, splitting only between blocks.
+
+    Each block must be balanced HTML on its own; a block too long on its own is cut as text.
+    """
+    messages: list[str] = []
+    current = header
+    for block in blocks:
+        if visible_length(block) > limit - 10:
+            block = escape(truncate(_strip_tags(block), limit - 10))
+        candidate = f"{current}\n{block}" if current else block
+        if visible_length(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            messages.append(current)
+        current = block
+    if current:
+        messages.append(current)
+    return messages

@@ -1,0 +1,172 @@
+"""Settings read once from the environment and `.env`, then passed down."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from typing import Annotated
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from digests.feeds import parse_category_map
+
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_hhmm(value: str) -> time:
+    """Parse a 24-hour `HH:MM` clock time, raising ValueError with a readable message."""
+    match = _HHMM.match(value.strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a time of day as HH:MM (00:00 to 23:59)")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def check_timezone(name: str) -> str:
+    """Return `name` if it is a known IANA time zone, else raise ValueError."""
+    name = name.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)"
+        ) from None
+    return name
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_base_url: str = DEFAULT_BASE_URL
+    database_url: str = "sqlite:///newsbot.db"
+    admin_ids: Annotated[tuple[int, ...], NoDecode] = ()
+    default_timezone: str = "UTC"
+    default_digest_time: str = "08:00"
+    feed_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    feed_poll_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    category_map: str = ""
+    default_section: str = "General"
+    digest_grace_hours: float = Field(default=6.0, ge=0)
+    digest_stories_per_section: int = Field(default=5, ge=1, le=50)
+    send_rate_limit: float = Field(default=30.0, ge=0)
+    private_chat_rate_limit: float = Field(default=1.0, ge=0)
+    group_rate_limit_per_min: float = Field(default=20.0, ge=0)
+    paid_broadcast: bool = False
+    publisher_name: str = "The Newsroom"
+    log_level: str = "INFO"
+
+    @field_validator("telegram_bot_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("telegram_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        _check_http_url(value)
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme.split("+", 1)[0] not in {"sqlite", "postgresql", "postgres"}:
+            raise ValueError(
+                "expected sqlite:///path or postgresql://user@host/dbname, "
+                f"got {value.split('@')[-1]!r}"
+            )
+        return value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> object:
+        items = _split_csv(value)
+        if isinstance(items, list):
+            for item in items:
+                if not re.fullmatch(r"-?\d+", str(item)):
+                    raise ValueError(f"{item!r} is not a numeric Telegram user id")
+            return tuple(int(item) for item in items)
+        return items
+
+    @field_validator("feed_urls", mode="before")
+    @classmethod
+    def _parse_feed_urls(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("feed_urls")
+    @classmethod
+    def _check_feed_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            _check_http_url(url)
+        return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        return check_timezone(value)
+
+    @field_validator("default_digest_time")
+    @classmethod
+    def _check_digest_time(cls, value: str) -> str:
+        return parse_hhmm(value).strftime("%H:%M")
+
+    @field_validator("category_map")
+    @classmethod
+    def _check_category_map(cls, value: str) -> str:
+        parse_category_map(value)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @property
+    def categories(self) -> dict[str, str]:
+        return parse_category_map(self.category_map)
+
+    @property
+    def digest_time(self) -> time:
+        return parse_hhmm(self.default_digest_time)
+
+
+def _check_http_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError(f"{url!r} is not an http(s) URL")
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names the variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, turning validation errors into one clear line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{name}: {message}")
+        raise SettingsError("invalid setting " + "; ".join(lines)) from None
