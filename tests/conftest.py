@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -55,18 +57,24 @@ async def _migrate(url: str) -> None:
         await engine.dispose()
 
 
+def _run_in_thread(factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a coroutine to completion on its own loop, even when called inside a running one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: asyncio.run(factory())).result()
+
+
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
     """A migrated PostgreSQL template database, made once per test session."""
     if not PG_URL:
         pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
     name = f"newsbot_tmpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    asyncio.run(_pg_execute(f'CREATE DATABASE "{name}"'))
-    asyncio.run(_migrate(_pg_url_for(name)))
+    _run_in_thread(lambda: _pg_execute(f'CREATE DATABASE "{name}"'))
+    _run_in_thread(lambda: _migrate(_pg_url_for(name)))
     try:
         yield name
     finally:
-        asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _run_in_thread(lambda: _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

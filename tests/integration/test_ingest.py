@@ -1,0 +1,167 @@
+"""Ingest on real databases: dedupe, updates, broken sources, sections from categories."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from sqlalchemy import func, select
+
+from digests.db import SessionFactory
+from digests.ingest import ingest_sources
+from digests.models import Article, Section
+from digests.sections import list_sections
+
+SAMPLE = Path(__file__).parents[2] / "digests" / "data" / "sample_feed.xml"
+FEEDS = Path(__file__).parents[1] / "data" / "feeds"
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def clock() -> datetime:
+    return NOW
+
+
+def rss(items: list[tuple[str, str, str, str]]) -> bytes:
+    """items: (guid, title, description, category)"""
+    body = "".join(
+        f"<item><guid>{g}</guid><title>{t}</title><link>https://x.example/{g}</link>"
+        f"<description>{d}</description><category>{c}</category>"
+        "<pubDate>Mon, 30 Nov 2026 09:00:00 +0000</pubDate></item>"
+        for g, t, d, c in items
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        f"<link>https://x.example/</link><description>d</description>{body}</channel></rss>"
+    ).encode()
+
+
+async def count(factory: SessionFactory, model: type[Article] | type[Section]) -> int:
+    async with factory() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def ingest(factory: SessionFactory, *sources: str, mapping: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return await ingest_sources(
+        list(sources),
+        session_factory=factory,
+        now=clock,
+        category_map=mapping or {},
+        default_section="General",
+    )
+
+
+async def test_sample_feed_twice_stores_each_story_once(session_factory: SessionFactory) -> None:
+    first = await ingest(session_factory, str(SAMPLE))
+    second = await ingest(session_factory, str(SAMPLE))
+    assert first[0].ok and first[0].new >= 25
+    assert (second[0].new, second[0].updated) == (0, 0)
+    assert second[0].unchanged == first[0].new
+    assert await count(session_factory, Article) == first[0].new
+    async with session_factory() as session:
+        sections = await list_sections(session)
+    assert len([s for s in sections if s.stories]) >= 5
+    names = {s.name for s in sections}
+    assert {"World", "Politics", "Sports", "Culture"} <= names
+
+
+async def test_sample_stories_are_plain_text_in_utc(session_factory: SessionFactory) -> None:
+    await ingest(session_factory, str(SAMPLE))
+    async with session_factory() as session:
+        articles = list(await session.scalars(select(Article)))
+    for article in articles:
+        assert "<p>" not in article.summary and "&amp;" not in article.summary
+        assert article.published_at.tzinfo is not None
+        assert article.published_at.utcoffset() == timedelta(0)
+        assert article.published_at <= NOW
+        assert article.sections
+
+
+@pytest.fixture
+async def feed_server() -> AsyncIterator[tuple[str, dict[str, bytes]]]:
+    """A loopback HTTP server serving whatever bytes the test puts at a path."""
+    pages: dict[str, bytes] = {}
+
+    async def serve(request: web.Request) -> web.Response:
+        body = pages.get(request.path)
+        if body is None:
+            return web.Response(status=404, text="missing")
+        return web.Response(body=body, content_type="application/rss+xml")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}", pages
+    finally:
+        await runner.cleanup()
+
+
+async def test_changed_entry_updates_the_stored_story(
+    session_factory: SessionFactory, feed_server: tuple[str, dict[str, bytes]]
+) -> None:
+    base, pages = feed_server
+    pages["/feed"] = rss([("a1", "Old title", "Old", "World"), ("a2", "Same", "Same", "World")])
+    await ingest(session_factory, f"{base}/feed")
+    pages["/feed"] = rss([("a1", "New title", "New &amp; better", "World"), ("a2", "Same", "Same", "World")])
+    [report] = await ingest(session_factory, f"{base}/feed")
+    assert (report.new, report.updated, report.unchanged) == (0, 1, 1)
+    async with session_factory() as session:
+        article = await session.scalar(select(Article).where(Article.key == "a1"))
+    assert article is not None
+    assert (article.title, article.summary) == ("New title", "New & better")
+    assert await count(session_factory, Article) == 2
+
+
+async def test_broken_sources_report_and_others_still_import(
+    session_factory: SessionFactory, feed_server: tuple[str, dict[str, bytes]]
+) -> None:
+    base, pages = feed_server
+    pages["/good"] = rss([("g1", "Good story", "Fine", "Sports")])
+    await ingest(session_factory, f"{base}/good")
+    pages["/good"] = rss([("g2", "Another", "Fine", "Sports")])
+    pages["/html"] = b"<html><body><h1>Hello</h1></body></html>"
+    reports = await ingest(
+        session_factory,
+        f"{base}/missing",
+        f"{base}/html",
+        str(FEEDS / "broken_half.xml"),
+        f"{base}/good",
+        "/no/such/file.xml",
+    )
+    by_source = {r.source.rsplit("/", 1)[-1]: r for r in reports}
+    assert "404" in (by_source["missing"].error or "")
+    assert "not a RSS/Atom feed" in (by_source["html"].error or "")
+    assert by_source["broken_half.xml"].ok and by_source["broken_half.xml"].new > 0
+    assert by_source["broken_half.xml"].warnings
+    assert by_source["good"].new == 1
+    assert "not found" in (by_source["file.xml"].error or "")
+    async with session_factory() as session:
+        keys = set(await session.scalars(select(Article.key)))
+    assert {"g1", "g2"} <= keys  # nothing stored before was lost
+
+
+async def test_categories_map_to_sections(
+    session_factory: SessionFactory, feed_server: tuple[str, dict[str, bytes]]
+) -> None:
+    base, pages = feed_server
+    pages["/feed"] = rss(
+        [
+            ("c1", "One", "x", "News (World)"),
+            ("c2", "Two", "x", "Soccer"),
+            ("c3", "Three", "x", "world"),
+        ]
+    )
+    await ingest(session_factory, f"{base}/feed", mapping={"soccer": "Sports"})
+    async with session_factory() as session:
+        rows = await session.execute(
+            select(Article.key, Section.slug).join(Article.sections).order_by(Article.key)
+        )
+        pairs = [tuple(row) for row in rows]
+    assert pairs == [("c1", "world"), ("c2", "sports"), ("c3", "world")]
