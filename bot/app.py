@@ -1,0 +1,112 @@
+"""The one wiring point: build the python-telegram-bot Application from settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from bot import handlers
+from bot.context import SERVICES, Services, app_services
+from digests.db import make_engine, make_session_factory, upgrade
+from digests.messages import COMMANDS
+from digests.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Used when running without a token (terminal chat): the local emulator accepts any token.
+LOCAL_TOKEN = "1000000:local-terminal-chat"  # noqa: S105 - not a secret
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_application(
+    settings: Settings,
+    *,
+    request: BaseRequest | None = None,
+    updates_request: BaseRequest | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    with_jobs: bool = True,
+) -> Application:  # type: ignore[type-arg]
+    """Create the Application with its handlers, error handler and lifecycle hooks."""
+    token = (
+        settings.telegram_bot_token.get_secret_value()
+        if settings.telegram_bot_token is not None
+        else LOCAL_TOKEN
+    )
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(settings.telegram_base_url)
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
+    if request is not None:
+        builder = builder.request(request)
+    if updates_request is not None:
+        builder = builder.get_updates_request(updates_request)
+    application = builder.build()
+    application.bot_data[SERVICES] = Services(settings=settings, clock=clock)
+    application.bot_data["with_jobs"] = with_jobs
+    register_handlers(application)
+    return application
+
+
+def register_handlers(application: Application) -> None:  # type: ignore[type-arg]
+    commands = {
+        "start": handlers.start,
+        "help": handlers.help_command,
+        "sections": handlers.sections_command,
+        "subscribe": handlers.subscribe_command,
+        "unsubscribe": handlers.unsubscribe_command,
+        "latest": handlers.latest_command,
+        "digest": handlers.digest_command,
+        "timezone": handlers.timezone_command,
+        "alerts": handlers.alerts_command,
+        "settings": handlers.settings_command,
+        "stop": handlers.stop_command,
+    }
+    for name, callback in commands.items():
+        application.add_handler(CommandHandler(name, callback))
+    application.add_handler(CallbackQueryHandler(handlers.on_button))
+    # same group as the commands: only the first matching handler of a group runs
+    application.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, handlers.plain_text))
+    application.add_error_handler(handlers.on_error)
+
+
+async def _post_init(application: Application) -> None:  # type: ignore[type-arg]
+    svc = app_services(application)
+    svc.engine = make_engine(svc.settings.database_url)
+    await upgrade(svc.engine)
+    svc.session_factory = make_session_factory(svc.engine)
+    await application.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+
+
+async def _post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+    svc = app_services(application)
+    if svc.engine is not None:
+        await svc.engine.dispose()
+        svc.engine = None
+        svc.session_factory = None
+
+
+def run_bot(settings: Settings) -> int:
+    """Run against Telegram (or a self-hosted Bot API server) until interrupted."""
+    application = build_application(settings)
+    log.info("starting newsbot against %s", settings.telegram_base_url)
+    application.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0

@@ -1,0 +1,202 @@
+"""Reader-facing services: chats, subscriptions and per-chat settings."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time
+from functools import cache
+from zoneinfo import available_timezones
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from digests.models import Chat, ChatKind, Section, Subscription
+from digests.schedule import next_digest_at
+from digests.settings import check_timezone, parse_hhmm
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What a new chat starts with (from settings)."""
+
+    timezone: str = "UTC"
+    digest_time: str = "08:00"
+
+
+async def find_chat(session: AsyncSession, telegram_id: int) -> Chat | None:
+    return await session.scalar(select(Chat).where(Chat.telegram_id == telegram_id))
+
+
+async def register_chat(
+    session: AsyncSession,
+    *,
+    telegram_id: int,
+    kind: ChatKind,
+    title: str | None,
+    now: datetime,
+    defaults: Defaults,
+) -> tuple[Chat, bool]:
+    """Create the chat, or reactivate it; returns (chat, created)."""
+    chat = await find_chat(session, telegram_id)
+    if chat is not None:
+        if not chat.active:
+            chat.active = True
+            chat.deactivated_reason = None
+            if chat.digest_time is not None:
+                chat.next_digest_at = _next(chat, now)
+        chat.title = title
+        chat.updated_at = now
+        return chat, False
+    chat = Chat(
+        telegram_id=telegram_id,
+        kind=kind,
+        title=title,
+        timezone=defaults.timezone,
+        digest_time=defaults.digest_time,
+        alerts=True,
+        active=True,
+        created_at=now,
+        updated_at=now,
+    )
+    chat.next_digest_at = _next(chat, now)
+    session.add(chat)
+    await session.flush()
+    return chat, True
+
+
+def _next(chat: Chat, now: datetime) -> datetime | None:
+    if chat.digest_time is None:
+        return None
+    return next_digest_at(parse_hhmm(chat.digest_time), chat.timezone, after=now)
+
+
+async def followed_section_ids(session: AsyncSession, chat: Chat) -> set[int]:
+    rows = await session.scalars(
+        select(Subscription.section_id).where(Subscription.chat_id == chat.id)
+    )
+    return set(rows)
+
+
+async def followed_sections(session: AsyncSession, chat: Chat) -> list[Section]:
+    rows = await session.scalars(
+        select(Section)
+        .join(Subscription, Subscription.section_id == Section.id)
+        .where(Subscription.chat_id == chat.id)
+        .order_by(Section.name)
+    )
+    return list(rows)
+
+
+async def subscribe(
+    session: AsyncSession, chat: Chat, sections: Sequence[Section], *, now: datetime
+) -> list[Section]:
+    """Follow sections; returns the ones newly followed."""
+    have = await followed_section_ids(session, chat)
+    added = [s for s in sections if s.id not in have]
+    for section in added:
+        session.add(Subscription(chat_id=chat.id, section_id=section.id, created_at=now))
+    await session.flush()
+    return added
+
+
+async def unsubscribe(
+    session: AsyncSession, chat: Chat, sections: Sequence[Section]
+) -> list[Section]:
+    """Stop following sections; returns the ones that were followed."""
+    have = await followed_section_ids(session, chat)
+    removed = [s for s in sections if s.id in have]
+    if removed:
+        await session.execute(
+            delete(Subscription).where(
+                Subscription.chat_id == chat.id,
+                Subscription.section_id.in_([s.id for s in removed]),
+            )
+        )
+    return removed
+
+
+async def unsubscribe_all(session: AsyncSession, chat: Chat) -> int:
+    """Stop following every section; returns how many were followed."""
+    have = await followed_section_ids(session, chat)
+    await session.execute(delete(Subscription).where(Subscription.chat_id == chat.id))
+    return len(have)
+
+
+async def toggle(
+    session: AsyncSession, chat: Chat, section_id: int, *, now: datetime
+) -> bool | None:
+    """Flip one subscription; returns True if now followed, False if not, None if no section."""
+    section = await session.get(Section, section_id)
+    if section is None:
+        return None
+    if section_id in await followed_section_ids(session, chat):
+        await unsubscribe(session, chat, [section])
+        return False
+    await subscribe(session, chat, [section], now=now)
+    return True
+
+
+def set_digest_time(chat: Chat, value: time | None, *, now: datetime) -> None:
+    """Set the daily digest time (None turns digests off) and store the next instant."""
+    chat.digest_time = None if value is None else value.strftime("%H:%M")
+    chat.next_digest_at = _next(chat, now)
+    chat.updated_at = now
+
+
+@dataclass(frozen=True)
+class TimezoneChoice:
+    ok: bool
+    name: str
+    suggestions: tuple[str, ...] = ()
+
+
+@cache
+def _zone_names() -> dict[str, str]:
+    return {name.casefold(): name for name in available_timezones()}
+
+
+def match_timezone(raw: str) -> TimezoneChoice:
+    """Accept an IANA name in any case; otherwise suggest close matches."""
+    text = raw.strip().replace(" ", "_")
+    names = _zone_names()
+    exact = names.get(text.casefold())
+    if exact is not None:
+        try:
+            return TimezoneChoice(True, check_timezone(exact))
+        except ValueError:
+            pass
+    keys = list(names)
+    close = difflib.get_close_matches(text.casefold(), keys, n=5, cutoff=0.6)
+    if not close:
+        city = text.casefold().rsplit("/", 1)[-1]
+        close = [key for key in keys if key.rsplit("/", 1)[-1] == city][:5]
+        if not close and len(city) >= 3:
+            close = [key for key in keys if city in key][:5]
+    return TimezoneChoice(False, text, tuple(sorted(names[key] for key in close)))
+
+
+def set_timezone(chat: Chat, name: str, *, now: datetime) -> None:
+    """Change the chat's time zone; the next digest moves to the same local time there."""
+    chat.timezone = check_timezone(name)
+    chat.next_digest_at = _next(chat, now)
+    chat.updated_at = now
+
+
+def set_alerts(chat: Chat, on: bool, *, now: datetime) -> None:
+    chat.alerts = on
+    chat.updated_at = now
+
+
+async def forget_chat(session: AsyncSession, chat: Chat) -> None:
+    """Delete everything stored about the chat (subscriptions and delivery log cascade)."""
+    await session.delete(chat)
+    await session.flush()
+
+
+def deactivate(chat: Chat, *, reason: str, now: datetime) -> None:
+    """The chat can no longer be reached: nothing more is sent until it sends /start again."""
+    chat.active = False
+    chat.deactivated_reason = reason[:200]
+    chat.updated_at = now
