@@ -17,8 +17,9 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot import handlers
+from bot import handlers, jobs
 from bot.context import SERVICES, Services, app_services
+from bot.ratelimit import PriorityRateLimiter
 from digests.db import make_engine, make_session_factory, upgrade
 from digests.messages import COMMANDS
 from digests.settings import Settings
@@ -54,14 +55,23 @@ def build_application(
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
+    builder = builder.rate_limiter(
+        PriorityRateLimiter(
+            overall_per_sec=settings.send_rate_limit,
+            private_per_sec=settings.private_chat_rate_limit,
+            group_per_min=settings.group_rate_limit_per_min,
+            paid_broadcast=settings.paid_broadcast,
+        )  # type: ignore[arg-type]
+    )
     if request is not None:
         builder = builder.request(request)
     if updates_request is not None:
         builder = builder.get_updates_request(updates_request)
     application = builder.build()
     application.bot_data[SERVICES] = Services(settings=settings, clock=clock)
-    application.bot_data["with_jobs"] = with_jobs
     register_handlers(application)
+    if with_jobs:
+        schedule_jobs(application)
     return application
 
 
@@ -86,6 +96,19 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
     application.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, handlers.plain_text))
     application.add_error_handler(handlers.on_error)
+
+
+def schedule_jobs(application: Application) -> None:  # type: ignore[type-arg]
+    """Digest tick every 30 s and feed polling every FEED_POLL_MINUTES, on PTB's JobQueue."""
+    queue = application.job_queue
+    if queue is None:
+        raise RuntimeError("python-telegram-bot was installed without its job-queue extra")
+    settings = app_services(application).settings
+    queue.run_repeating(jobs.digest_tick, interval=jobs.TICK_SECONDS, first=1, name="digests")
+    if settings.feed_urls:
+        queue.run_repeating(
+            jobs.poll_feeds, interval=settings.feed_poll_minutes * 60, first=2, name="feeds"
+        )
 
 
 async def _post_init(application: Application) -> None:  # type: ignore[type-arg]

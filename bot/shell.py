@@ -100,6 +100,7 @@ class TerminalChat:
             self.settings,
             request=LocalRequest(self.emulator),
             updates_request=LocalRequest(self.emulator),
+            with_jobs=False,
         )
         self.transcript = Transcript(out)
         self.out = out

@@ -1,0 +1,83 @@
+"""Scheduled jobs: the digest tick and feed polling. Each opens its own sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from telegram.ext import ContextTypes
+
+from bot.context import services
+from bot.sender import TelegramSender
+from digests.delivery import DeliveryConfig, RoundReport, run_digest_round
+from digests.ingest import ingest_sources
+from digests.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 30
+_ROUND_LOCK = "digest-round-lock"
+_FEED_LOCK = "feed-poll-lock"
+
+
+def delivery_config(settings: Settings) -> DeliveryConfig:
+    return DeliveryConfig(
+        grace=timedelta(hours=settings.digest_grace_hours),
+        per_section=settings.digest_stories_per_section,
+    )
+
+
+def _lock(store: dict[str, object], name: str) -> asyncio.Lock:
+    lock = store.get(name)
+    if not isinstance(lock, asyncio.Lock):
+        lock = store[name] = asyncio.Lock()
+    return lock
+
+
+async def digest_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Send every digest that is due; a round still running makes this tick a no-op."""
+    svc = services(context)
+    lock = _lock(svc.extras, _ROUND_LOCK)
+    if lock.locked():
+        return
+    async with lock:
+        report = await run_digest_round(
+            svc.sessions,
+            TelegramSender(context.bot),
+            now=svc.clock,
+            config=delivery_config(svc.settings),
+        )
+    _log_round(report)
+
+
+def _log_round(report: RoundReport) -> None:
+    if report.scheduled or report.sent or report.failed or report.blocked or report.uncertain:
+        log.info(
+            "digest round: %d scheduled, %d sent, %d empty, %d blocked, %d failed, "
+            "%d retry later, %d uncertain, %d stale skipped",
+            report.scheduled,
+            report.sent,
+            report.empty,
+            report.blocked,
+            report.failed,
+            report.retry_later,
+            report.uncertain,
+            report.skipped_stale,
+        )
+
+
+async def poll_feeds(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Ingest FEED_URLS so new stories reach the next digests with no manual step."""
+    svc = services(context)
+    lock = _lock(svc.extras, _FEED_LOCK)
+    if lock.locked():
+        return
+    async with lock:
+        await ingest_sources(
+            svc.settings.feed_urls,
+            session_factory=svc.sessions,
+            now=svc.clock,
+            category_map=svc.settings.categories,
+            default_section=svc.settings.default_section,
+        )

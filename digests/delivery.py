@@ -1,0 +1,545 @@
+"""The delivery engine: claim due work in the database, send it once, record what happened.
+
+Every digest and breaking push is a row in `deliveries`, unique per (chat, kind, ref), written
+*before* anything is sent:
+
+    PENDING --claim--> SENDING --send--> SENT | EMPTY | BLOCKED | FAILED
+                                  \\--429--> PENDING (not_before = when Telegram allows)
+
+A row moves PENDING -> SENDING with a compare-and-set UPDATE, so of two workers (or a restart
+racing the old process) exactly one sends it. A row found still SENDING after `lease` belonged
+to a process that died mid-send: it may or may not have arrived, so it becomes UNCERTAIN and is
+reported, never blindly resent. A PENDING row is safe to send by anyone: nothing left yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from digests.db import SessionFactory
+from digests.digest import collect_digest, render_digest
+from digests.models import Chat, ChatKind, Delivery, DeliveryKind, DeliveryStatus
+from digests.readers import deactivate
+from digests.schedule import catch_up
+from digests.settings import parse_hhmm
+
+log = logging.getLogger(__name__)
+
+
+class SendPriority(enum.IntEnum):
+    """Who goes first when sending is throttled (same order as the bot's rate limiter)."""
+
+    INTERACTIVE = 0
+    BREAKING = 1
+    BULK = 2
+
+
+class Outcome(enum.StrEnum):
+    SENT = "sent"
+    BLOCKED = "blocked"  # 403 or chat not found: the chat is gone for us
+    MIGRATED = "migrated"  # a group became a supergroup with a new id
+    RETRY_LATER = "retry_later"  # 429 with a long wait: come back at `retry_after`
+    FAILED = "failed"  # permanent or exhausted: logged, the run goes on
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    message_ids: tuple[int, ...] = ()  # of the parts that did go out
+    migrate_to: int | None = None
+    retry_after: float | None = None
+    error: str | None = None
+
+
+class Sender(Protocol):
+    """Sends Telegram-HTML messages to one chat; implemented by the Telegram adapter."""
+
+    async def send(
+        self, chat_id: int, texts: Sequence[str], *, priority: SendPriority
+    ) -> SendResult: ...
+
+
+Renderer = Callable[[AsyncSession, Delivery, Chat], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    grace: timedelta = timedelta(hours=6)
+    per_section: int = 5
+    batch: int = 20  # rows claimed and sent together; the most a crash can leave uncertain
+    workers: int = 3  # batches in flight at once, to keep the rate limiter busy
+    claim_limit: int = 500  # chats scheduled per claim transaction
+    max_attempts: int = 5
+    lease: timedelta = timedelta(minutes=10)
+
+
+@dataclass
+class RoundReport:
+    scheduled: int = 0
+    skipped_stale: int = 0
+    sent: int = 0
+    empty: int = 0
+    blocked: int = 0
+    failed: int = 0
+    retry_later: int = 0
+    uncertain: int = 0
+    lost_race: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: RoundReport) -> None:
+        for name in (
+            "scheduled",
+            "skipped_stale",
+            "sent",
+            "empty",
+            "blocked",
+            "failed",
+            "retry_later",
+            "uncertain",
+            "lost_race",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
+
+
+# ---- scheduling: turn due chats into PENDING digest rows --------------------------------
+
+
+async def schedule_due_digests(
+    session_factory: SessionFactory, *, now: datetime, config: DeliveryConfig
+) -> RoundReport:
+    """Write a PENDING delivery row for every chat whose digest is due, and move its schedule.
+
+    Chats are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL and a compare-and-set on
+    `next_digest_at` everywhere, so two workers never schedule the same digest twice; the
+    unique (chat, kind, ref) constraint is the last guard.
+    """
+    report = RoundReport()
+    while True:
+        async with session_factory.begin() as session:
+            chats = list(
+                await session.scalars(
+                    select(Chat)
+                    .where(
+                        Chat.active.is_(True),
+                        Chat.next_digest_at.is_not(None),
+                        Chat.next_digest_at <= now,
+                    )
+                    .order_by(Chat.next_digest_at, Chat.id)
+                    .limit(config.claim_limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if not chats:
+                return report
+            for chat in chats:
+                await _schedule_one(session, chat, now=now, config=config, report=report)
+        if len(chats) < config.claim_limit:
+            return report
+
+
+async def _schedule_one(
+    session: AsyncSession, chat: Chat, *, now: datetime, config: DeliveryConfig, report: RoundReport
+) -> None:
+    due = chat.next_digest_at
+    assert due is not None
+    if chat.digest_time is None:
+        new_next: datetime | None = None
+        send_at: datetime | None = None
+    else:
+        send_at, new_next = catch_up(
+            due,
+            now=now,
+            grace=config.grace,
+            digest_time=parse_hhmm(chat.digest_time),
+            tz=chat.timezone,
+        )
+    # compare-and-set: only the worker that still sees the old instant moves it
+    moved: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
+        update(Chat)
+        .where(Chat.id == chat.id, Chat.next_digest_at == due)
+        .values(
+            next_digest_at=new_next,
+            last_digest_at=send_at if send_at is not None else chat.last_digest_at,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        report.lost_race += 1
+        return
+    if send_at is None:
+        if chat.digest_time is not None:
+            report.skipped_stale += 1
+            log.info("chat %s: digest due %s is older than the grace period", chat.telegram_id, due)
+        return
+    window_start = chat.last_digest_at or send_at - timedelta(hours=24)
+    try:
+        async with session.begin_nested():
+            session.add(
+                Delivery(
+                    chat_id=chat.id,
+                    kind=DeliveryKind.DIGEST,
+                    ref=send_at.strftime("%Y-%m-%dT%H:%MZ"),
+                    window_start=window_start,
+                    window_end=send_at,
+                    status=DeliveryStatus.PENDING,
+                    attempts=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    except IntegrityError:
+        report.lost_race += 1
+        return
+    report.scheduled += 1
+
+
+# ---- recovery: sends that a dead process left in flight -------------------------------------
+
+
+async def mark_interrupted(
+    session_factory: SessionFactory, *, now: datetime, lease: timedelta
+) -> list[tuple[int, int, str]]:
+    """Turn SENDING rows older than `lease` into UNCERTAIN; returns (chat, row id, kind) each."""
+    async with session_factory.begin() as session:
+        rows = list(
+            await session.execute(
+                select(Delivery.id, Chat.telegram_id, Delivery.kind)
+                .join(Chat, Chat.id == Delivery.chat_id)
+                .where(
+                    Delivery.status == DeliveryStatus.SENDING,
+                    Delivery.updated_at < now - lease,
+                )
+            )
+        )
+        if rows:
+            await session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_([row[0] for row in rows]),
+                    Delivery.status == DeliveryStatus.SENDING,
+                )
+                .values(
+                    status=DeliveryStatus.UNCERTAIN,
+                    error="interrupted mid-send: may or may not have arrived; not resent",
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+    for row_id, telegram_id, kind in rows:
+        log.warning(
+            "delivery %s (%s) to chat %s was interrupted mid-send: marked uncertain, not resent",
+            row_id,
+            kind,
+            telegram_id,
+        )
+    return [(telegram_id, row_id, str(kind)) for row_id, telegram_id, kind in rows]
+
+
+# ---- sending ----------------------------------------------------------------------------------
+
+
+async def render_for(
+    session: AsyncSession, delivery: Delivery, chat: Chat, *, per_section: int
+) -> list[str]:
+    """The messages a digest row stands for (the chat's sections as they are now)."""
+    assert delivery.window_start is not None
+    assert delivery.window_end is not None
+    sections = await collect_digest(
+        session,
+        chat_id=chat.id,
+        window_start=delivery.window_start,
+        window_end=delivery.window_end,
+        per_section=per_section,
+    )
+    return render_digest(sections, tz=chat.timezone, window_end=delivery.window_end)
+
+
+async def pending_ids(
+    session_factory: SessionFactory,
+    *,
+    now: datetime,
+    kind: DeliveryKind | None = None,
+    article_id: int | None = None,
+) -> list[int]:
+    """Every PENDING row that may be sent now (optionally of one kind or one breaking story)."""
+    query = select(Delivery.id).where(
+        Delivery.status == DeliveryStatus.PENDING,
+        or_(Delivery.not_before.is_(None), Delivery.not_before <= now),
+    )
+    if kind is not None:
+        query = query.where(Delivery.kind == kind)
+    if article_id is not None:
+        query = query.where(Delivery.article_id == article_id)
+    async with session_factory() as session:
+        return list(await session.scalars(query.order_by(Delivery.id)))
+
+
+Progress = Callable[[RoundReport], Awaitable[None]]
+
+
+async def deliver(
+    session_factory: SessionFactory,
+    sender: Sender,
+    ids: Sequence[int],
+    *,
+    now: Callable[[], datetime],
+    config: DeliveryConfig,
+    render: Renderer | None = None,
+    priority: SendPriority = SendPriority.BULK,
+    progress: Progress | None = None,
+) -> RoundReport:
+    """Send the PENDING rows `ids`, `config.workers` batches at a time; one chat never stops it."""
+    report = RoundReport()
+    if render is None:
+
+        async def render_digest_row(session: AsyncSession, row: Delivery, chat: Chat) -> list[str]:
+            return await render_for(session, row, chat, per_section=config.per_section)
+
+        render = render_digest_row
+    batches = [list(ids[i : i + config.batch]) for i in range(0, len(ids), config.batch)]
+    queue: asyncio.Queue[list[int]] = asyncio.Queue()
+    for batch in batches:
+        queue.put_nowait(batch)
+
+    async def worker() -> None:
+        while True:
+            try:
+                batch = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            part = await _deliver_batch(
+                session_factory, sender, batch, now=now, config=config, render=render,
+                priority=priority,
+            )  # fmt: skip
+            report.add(part)
+            if progress is not None:
+                await progress(report)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, config.workers))))
+    return report
+
+
+@dataclass
+class _Job:
+    row_id: int
+    chat_db_id: int
+    telegram_id: int
+    texts: list[str]
+    done_ids: tuple[int, ...]  # message ids of parts sent by an earlier attempt
+    attempts: int
+
+
+async def _deliver_batch(
+    session_factory: SessionFactory,
+    sender: Sender,
+    ids: list[int],
+    *,
+    now: Callable[[], datetime],
+    config: DeliveryConfig,
+    render: Renderer,
+    priority: SendPriority,
+) -> RoundReport:
+    report = RoundReport()
+    jobs: list[_Job] = []
+    moment = now()
+    async with session_factory.begin() as session:
+        rows = list(
+            await session.execute(
+                select(Delivery, Chat)
+                .join(Chat, Chat.id == Delivery.chat_id)
+                .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
+            )
+        )
+        report.lost_race += len(ids) - len(rows)
+        empty: list[int] = []
+        gone: list[int] = []
+        for row, chat in rows:
+            if not chat.active:
+                gone.append(row.id)
+                continue
+            texts = await render(session, row, chat)
+            done = _parse_ids(row.message_ids)
+            if not texts:
+                empty.append(row.id)
+                continue
+            jobs.append(
+                _Job(row.id, chat.id, chat.telegram_id, texts[len(done) :], done, row.attempts)
+            )
+        if empty:
+            report.empty += await _set_status(session, empty, DeliveryStatus.EMPTY, moment)
+        if gone:
+            report.blocked += await _set_status(
+                session, gone, DeliveryStatus.BLOCKED, moment, error="chat is inactive"
+            )
+        claimed: set[int] = set()
+        if jobs:
+            result = await session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_([job.row_id for job in jobs]),
+                    Delivery.status == DeliveryStatus.PENDING,
+                )
+                .values(
+                    status=DeliveryStatus.SENDING,
+                    attempts=Delivery.attempts + 1,
+                    updated_at=moment,
+                )
+                .returning(Delivery.id)
+                .execution_options(synchronize_session=False)
+            )
+            claimed = set(result.scalars())
+    report.lost_race += len(jobs) - len(claimed)
+    jobs = [job for job in jobs if job.row_id in claimed]
+    if not jobs:
+        return report
+
+    results = await asyncio.gather(
+        *(_send_one(session_factory, sender, job, priority=priority) for job in jobs)
+    )
+    moment = now()
+    async with session_factory.begin() as session:
+        for job, sent in zip(jobs, results, strict=True):
+            await _record(session, job, sent, moment=moment, config=config, report=report)
+    return report
+
+
+async def _send_one(
+    session_factory: SessionFactory, sender: Sender, job: _Job, *, priority: SendPriority
+) -> SendResult:
+    try:
+        result = await sender.send(job.telegram_id, job.texts, priority=priority)
+        if result.outcome is Outcome.MIGRATED and result.migrate_to is not None:
+            await _move_chat(session_factory, job, result.migrate_to)
+            sent_before = result.message_ids
+            retry = await sender.send(
+                job.telegram_id, job.texts[len(sent_before) :], priority=priority
+            )
+            result = SendResult(
+                retry.outcome,
+                sent_before + retry.message_ids,
+                retry.migrate_to,
+                retry.retry_after,
+                retry.error,
+            )
+        return result
+    except Exception as exc:  # one bad subscriber never stops a run
+        log.exception("sending to chat %s failed unexpectedly", job.telegram_id)
+        return SendResult(Outcome.FAILED, error=f"{type(exc).__name__}: {exc}"[:500])
+
+
+async def _move_chat(session_factory: SessionFactory, job: _Job, new_id: int) -> None:
+    """A group was upgraded to a supergroup: follow it to its new id."""
+    log.info("chat %s migrated to %s", job.telegram_id, new_id)
+    async with session_factory.begin() as session:
+        clash = await session.scalar(select(Chat).where(Chat.telegram_id == new_id))
+        if clash is not None and clash.id != job.chat_db_id:
+            await session.delete(
+                clash
+            )  # the new id registered itself meanwhile: keep the old settings
+            await session.flush()
+        await session.execute(
+            update(Chat)
+            .where(Chat.id == job.chat_db_id)
+            .values(telegram_id=new_id, kind=ChatKind.SUPERGROUP)
+            .execution_options(synchronize_session=False)
+        )
+    job.telegram_id = new_id
+
+
+async def _record(
+    session: AsyncSession,
+    job: _Job,
+    result: SendResult,
+    *,
+    moment: datetime,
+    config: DeliveryConfig,
+    report: RoundReport,
+) -> None:
+    message_ids = _format_ids(job.done_ids + result.message_ids)
+    values: dict[str, object] = {"updated_at": moment, "message_ids": message_ids}
+    if result.outcome is Outcome.SENT:
+        values |= {"status": DeliveryStatus.SENT, "error": None}
+        report.sent += 1
+    elif result.outcome is Outcome.BLOCKED:
+        values |= {"status": DeliveryStatus.BLOCKED, "error": result.error}
+        chat = await session.get(Chat, job.chat_db_id)
+        if chat is not None:
+            deactivate(chat, reason=result.error or "blocked", now=moment)
+        log.info("chat %s blocked the bot or is gone: deactivated", job.telegram_id)
+        report.blocked += 1
+    elif result.outcome is Outcome.RETRY_LATER and job.attempts + 1 < config.max_attempts:
+        wait = timedelta(seconds=result.retry_after or 1)
+        values |= {"status": DeliveryStatus.PENDING, "not_before": moment + wait}
+        values["error"] = result.error
+        log.warning("chat %s: flood limit, retrying after %s", job.telegram_id, wait)
+        report.retry_later += 1
+    else:
+        values |= {"status": DeliveryStatus.FAILED, "error": (result.error or "failed")[:500]}
+        log.error("delivery %s to chat %s failed: %s", job.row_id, job.telegram_id, result.error)
+        report.failed += 1
+        report.errors.append(f"chat {job.telegram_id}: {result.error}")
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == job.row_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _set_status(
+    session: AsyncSession,
+    ids: list[int],
+    status: DeliveryStatus,
+    moment: datetime,
+    *,
+    error: str | None = None,
+) -> int:
+    result: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
+        .values(status=status, updated_at=moment, error=error)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)
+
+
+def _parse_ids(raw: str | None) -> tuple[int, ...]:
+    if not raw:
+        return ()
+    return tuple(int(part) for part in raw.split(",") if part.strip().isdigit())
+
+
+def _format_ids(ids: tuple[int, ...]) -> str | None:
+    return ",".join(str(i) for i in ids) or None
+
+
+# ---- one round, as the scheduler runs it ----------------------------------------------------
+
+
+async def run_digest_round(
+    session_factory: SessionFactory,
+    sender: Sender,
+    *,
+    now: Callable[[], datetime],
+    config: DeliveryConfig,
+) -> RoundReport:
+    """Schedule what is due, then send every PENDING digest row (ours or left by anyone)."""
+    report = await schedule_due_digests(session_factory, now=now(), config=config)
+    uncertain = await mark_interrupted(session_factory, now=now(), lease=config.lease)
+    report.uncertain += len(uncertain)
+    ids = await pending_ids(session_factory, now=now(), kind=DeliveryKind.DIGEST)
+    if ids:
+        report.add(await deliver(session_factory, sender, ids, now=now, config=config))
+    return report

@@ -1,0 +1,280 @@
+"""The delivery engine on real databases, with a fake Sender built on the real interface."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from digests.db import SessionFactory, make_engine, make_session_factory
+from digests.delivery import (
+    DeliveryConfig,
+    Outcome,
+    SendPriority,
+    SendResult,
+    run_digest_round,
+)
+from digests.models import Article, Chat, ChatKind, Delivery, Section, Subscription
+
+NOW = datetime(2026, 11, 24, 8, 0, 30, tzinfo=UTC)
+_ids = itertools.count(1)
+
+
+@dataclass
+class FakeSender:
+    """Records what each chat would receive; scripted outcomes per chat id."""
+
+    received: dict[int, list[str]] = field(default_factory=dict)
+    script: dict[int, list[SendResult]] = field(default_factory=dict)
+    hang_after: int | None = None  # block forever after this many sends (a "kill -9")
+    calls: int = 0
+
+    async def send(
+        self, chat_id: int, texts: Sequence[str], *, priority: SendPriority
+    ) -> SendResult:
+        self.calls += 1
+        if self.hang_after is not None and self.calls > self.hang_after:
+            await asyncio.Event().wait()
+        scripted = self.script.get(chat_id)
+        if scripted:
+            result = scripted.pop(0)
+            if result.outcome is not Outcome.SENT:
+                return result
+        self.received.setdefault(chat_id, []).extend(texts)
+        return SendResult(Outcome.SENT, tuple(next(_ids) for _ in texts))
+
+
+async def seed(
+    factory: SessionFactory,
+    *,
+    chats: int,
+    due: datetime = NOW - timedelta(seconds=30),
+    sections: Sequence[str] = ("World", "Sports"),
+    follow: Sequence[str] = ("World",),
+    tz: str = "UTC",
+) -> list[int]:
+    """Sections with one fresh story each, and `chats` readers due at `due`."""
+    async with factory.begin() as session:
+        made = {}
+        for name in sections:
+            section = Section(slug=name.lower(), name=name, created_at=NOW)
+            session.add(section)
+            made[name] = section
+            session.add(
+                Article(
+                    key=f"{name}-story",
+                    link=f"https://x.example/{name}",
+                    title=f"{name} story <&>",
+                    summary="s",
+                    published_at=NOW - timedelta(hours=2),
+                    ingested_at=NOW - timedelta(hours=1),
+                    updated_at=NOW,
+                    sections=[section],
+                )
+            )
+        await session.flush()
+        ids = []
+        for n in range(chats):
+            chat = Chat(
+                telegram_id=10_000 + n,
+                kind=ChatKind.PRIVATE,
+                timezone=tz,
+                digest_time="08:00",
+                next_digest_at=due,
+                alerts=True,
+                active=True,
+                created_at=NOW - timedelta(days=1),
+                updated_at=NOW,
+            )
+            session.add(chat)
+            await session.flush()
+            for name in follow:
+                session.add(Subscription(chat_id=chat.id, section_id=made[name].id, created_at=NOW))
+            ids.append(chat.telegram_id)
+    return ids
+
+
+def config(**overrides: object) -> DeliveryConfig:
+    base = {"batch": 4, "workers": 2}
+    base.update(overrides)
+    return DeliveryConfig(**base)  # type: ignore[arg-type]
+
+
+async def statuses(factory: SessionFactory) -> Counter[str]:
+    async with factory() as session:
+        return Counter(str(s) for s in await session.scalars(select(Delivery.status)))
+
+
+async def test_due_digest_is_sent_once_with_only_followed_sections(
+    session_factory: SessionFactory,
+) -> None:
+    chats = await seed(session_factory, chats=5)
+    sender = FakeSender()
+    report = await run_digest_round(session_factory, sender, now=lambda: NOW, config=config())
+    assert report.sent == 5
+    again = await run_digest_round(session_factory, sender, now=lambda: NOW, config=config())
+    assert again.sent == 0 and again.scheduled == 0
+    for chat in chats:
+        [text] = sender.received[chat]
+        assert "World story &lt;&amp;&gt;" in text
+        assert "Sports" not in text
+    async with session_factory() as session:
+        nexts = set(await session.scalars(select(Chat.next_digest_at)))
+    assert nexts == {datetime(2026, 11, 25, 8, 0, tzinfo=UTC)}
+
+
+async def test_no_new_stories_means_no_message(session_factory: SessionFactory) -> None:
+    await seed(session_factory, chats=2, follow=())
+    sender = FakeSender()
+    report = await run_digest_round(session_factory, sender, now=lambda: NOW, config=config())
+    assert sender.received == {}
+    assert report.empty == 2
+    assert (await statuses(session_factory))["empty"] == 2
+
+
+async def test_blocked_reader_is_deactivated_and_others_still_get_theirs(
+    session_factory: SessionFactory,
+) -> None:
+    chats = await seed(session_factory, chats=6)
+    sender = FakeSender(script={chats[2]: [SendResult(Outcome.BLOCKED, error="403: blocked")]})
+    report = await run_digest_round(session_factory, sender, now=lambda: NOW, config=config())
+    assert report.blocked == 1 and report.sent == 5
+    assert set(sender.received) == set(chats) - {chats[2]}
+    async with session_factory() as session:
+        blocked = await session.scalar(select(Chat).where(Chat.telegram_id == chats[2]))
+    assert blocked is not None and not blocked.active
+    # a deactivated chat is not scheduled again
+    later = NOW + timedelta(days=1)
+    await run_digest_round(session_factory, sender, now=lambda: later, config=config())
+    assert chats[2] not in sender.received
+
+
+async def test_flood_wait_is_retried_after_retry_after(session_factory: SessionFactory) -> None:
+    chats = await seed(session_factory, chats=3)
+    sender = FakeSender(
+        script={chats[0]: [SendResult(Outcome.RETRY_LATER, retry_after=120, error="429")]}
+    )
+    first = await run_digest_round(session_factory, sender, now=lambda: NOW, config=config())
+    assert first.retry_later == 1
+    assert chats[0] not in sender.received
+    soon = NOW + timedelta(seconds=60)
+    await run_digest_round(session_factory, sender, now=lambda: soon, config=config())
+    assert chats[0] not in sender.received  # still waiting out the flood limit
+    later = NOW + timedelta(seconds=121)
+    await run_digest_round(session_factory, sender, now=lambda: later, config=config())
+    assert len(sender.received[chats[0]]) == 1
+
+
+async def test_unexpected_error_for_one_chat_does_not_stop_the_round(
+    session_factory: SessionFactory,
+) -> None:
+    chats = await seed(session_factory, chats=4)
+
+    class Exploding(FakeSender):
+        async def send(
+            self, chat_id: int, texts: Sequence[str], *, priority: SendPriority
+        ) -> SendResult:
+            if chat_id == chats[1]:
+                raise RuntimeError("boom")
+            return await super().send(chat_id, texts, priority=priority)
+
+    sender = Exploding()
+    report = await run_digest_round(session_factory, sender, now=lambda: NOW, config=config())
+    assert report.failed == 1 and report.sent == 3
+
+
+async def test_migrated_group_follows_its_new_id(session_factory: SessionFactory) -> None:
+    chats = await seed(session_factory, chats=1)
+    sender = FakeSender(
+        script={chats[0]: [SendResult(Outcome.MIGRATED, migrate_to=-100555, error="migrated")]}
+    )
+    report = await run_digest_round(session_factory, sender, now=lambda: NOW, config=config())
+    assert report.sent == 1
+    assert len(sender.received[-100555]) == 1
+    async with session_factory() as session:
+        chat = await session.scalar(select(Chat))
+    assert chat is not None and chat.telegram_id == -100555
+
+
+async def test_restart_mid_round_never_sends_twice(session_factory: SessionFactory) -> None:
+    chats = await seed(session_factory, chats=12)
+    crashing = FakeSender(hang_after=5)
+    task = asyncio.create_task(
+        run_digest_round(session_factory, crashing, now=lambda: NOW, config=config())
+    )
+    while crashing.calls < 5 + config().workers:  # every worker is stuck mid-send
+        await asyncio.sleep(0.01)
+    task.cancel()  # the process dies here
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    counts = await statuses(session_factory)
+    assert counts["sending"] > 0  # the sends in flight when it died
+
+    restarted = FakeSender()
+    await run_digest_round(session_factory, restarted, now=lambda: NOW, config=config())
+    total = Counter({c: len(t) for c, t in crashing.received.items()})
+    total.update({c: len(t) for c, t in restarted.received.items()})
+    assert max(total.values()) == 1  # nobody got two copies
+    # much later the in-flight rows are reported uncertain, never resent
+    later = NOW + timedelta(minutes=30)
+    report = await run_digest_round(
+        session_factory, FakeSender(), now=lambda: later, config=config()
+    )
+    after = await statuses(session_factory)
+    assert after["sending"] == 0
+    assert after["uncertain"] == report.uncertain == counts["sending"]
+    assert after["sent"] + after["uncertain"] == len(chats)
+
+
+async def test_digest_due_while_down_is_sent_once_within_grace(
+    session_factory: SessionFactory,
+) -> None:
+    three_days_ago = NOW - timedelta(days=3, seconds=30)
+    chats = await seed(session_factory, chats=2, due=three_days_ago)
+    # down until 10:00: today's 08:00 digest is 2 h late, within the 6 h grace
+    back = NOW + timedelta(hours=2)
+    sender = FakeSender()
+    report = await run_digest_round(session_factory, sender, now=lambda: back, config=config())
+    assert report.sent == 2
+    assert all(len(sender.received[c]) == 1 for c in chats)
+    await run_digest_round(session_factory, sender, now=lambda: back, config=config())
+    assert all(len(sender.received[c]) == 1 for c in chats)
+
+
+async def test_digest_older_than_grace_is_skipped(session_factory: SessionFactory) -> None:
+    await seed(session_factory, chats=2)
+    back = NOW + timedelta(hours=9)  # 08:00 digest is 9 h old: beyond the 6 h grace
+    sender = FakeSender()
+    report = await run_digest_round(session_factory, sender, now=lambda: back, config=config())
+    assert report.skipped_stale == 2 and sender.received == {}
+    async with session_factory() as session:
+        nexts = set(await session.scalars(select(Chat.next_digest_at)))
+    assert nexts == {datetime(2026, 11, 25, 8, 0, tzinfo=UTC)}
+
+
+async def test_two_workers_send_each_digest_once(db_url: str) -> None:
+    engines = [make_engine(db_url) for _ in range(2)]
+    try:
+        factories = [make_session_factory(e) for e in engines]
+        chats = await seed(factories[0], chats=40)
+        senders = [FakeSender(), FakeSender()]
+        await asyncio.gather(
+            *(
+                run_digest_round(f, s, now=lambda: NOW, config=config())
+                for f, s in zip(factories, senders, strict=True)
+            )
+        )
+        total: Counter[int] = Counter()
+        for sender in senders:
+            total.update({c: len(t) for c, t in sender.received.items()})
+        assert set(total) == set(chats)
+        assert set(total.values()) == {1}
+    finally:
+        for engine in engines:
+            await engine.dispose()
