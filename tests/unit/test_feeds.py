@@ -1,0 +1,501 @@
+"""Feed parsing, section names, slugs and plain text from HTML: pure functions, no network."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import digests
+from digests.feeds import (
+    SUMMARY_MAX,
+    TITLE_MAX,
+    FeedEntry,
+    FeedError,
+    ParsedFeed,
+    html_to_text,
+    parse_category_map,
+    parse_feed,
+    section_names,
+    slugify,
+)
+
+SAMPLE = Path(digests.__file__).parent / "data" / "sample_feed.xml"
+FEEDS = Path(__file__).parent.parent / "data" / "feeds"
+SIX_SECTIONS = {"World", "Politics", "Sports", "Culture", "Science", "Business"}
+SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def parse_file(path: Path, *, source: str | None = None) -> ParsedFeed:
+    return parse_feed(path.read_bytes(), source=source or str(path))
+
+
+def by_title(feed: ParsedFeed, start: str) -> FeedEntry:
+    (entry,) = [entry for entry in feed.entries if entry.title.startswith(start)]
+    return entry
+
+
+def rss(items: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        f"<title>Test</title><link>https://t.example/</link>{items}</channel></rss>"
+    ).encode()
+
+
+# --- the sample feed ------------------------------------------------------------------------
+
+
+def test_sample_feed_has_thirty_distinct_stories() -> None:
+    feed = parse_file(SAMPLE)
+
+    assert feed.title == "The Daily Meridian"
+    assert feed.warnings == ()
+    assert len(feed.entries) == 30
+    assert len({entry.key for entry in feed.entries}) == 30
+    assert all(entry.title and entry.summary for entry in feed.entries)
+
+
+def test_sample_feed_covers_six_sections_and_one_story_without_any() -> None:
+    feed = parse_file(SAMPLE)
+    names = [section_names(e.categories, mapping={}, default="Home") for e in feed.entries]
+
+    assert {name for entry_names in names for name in entry_names} == SIX_SECTIONS | {"Home"}
+    assert names.count(["Home"]) == 1
+    assert ["Science", "Business"] in names
+    battery = by_title(feed, "Battery start-up")
+    assert battery.categories == ("Science", "Business")
+
+
+def test_sample_titles_are_plain_text_with_entities_decoded() -> None:
+    titles = {entry.title for entry in parse_file(SAMPLE).entries}
+
+    assert "Q&A: What the new northern shipping lanes mean for our ports" in titles
+    assert "Profits < forecasts as Meridian Freight warns on fuel costs" in titles
+    assert "Central bank holds rates at 3.25% & signals patience" in titles
+    assert 'Small shops say card fees "eat the whole margin"' in titles
+    assert "Review: 'The Salt Road' is a patient, luminous first novel" in titles
+    assert all(len(title) <= TITLE_MAX for title in titles)
+
+
+def test_sample_summaries_have_no_markup_scripts_or_raw_entities() -> None:
+    feed = parse_file(SAMPLE)
+
+    for entry in feed.entries:
+        assert not re.search(r"</?[a-z]+[ >/]", entry.summary), entry.summary
+        assert not re.search(r"&[a-z]+;|&#", entry.summary), entry.summary
+        assert "\xa0" not in entry.summary
+    assert by_title(feed, "Deep-sea survey").summary == (
+        "The robot sub Petrel filmed the sponges at depths of up to 3,400 m."
+    )
+    assert by_title(feed, "Course record").summary == (
+        "Runners set off at −3 °C; the winner finished in 2:06:41."
+    )
+    assert by_title(feed, "Floodwaters recede").summary.splitlines() == [
+        "For the first time in nine days, trucks carrying drinking water and seed stock "
+        "reached the lowland villages of the Varn delta on Monday.",
+        "Aid workers said roads remain fragile & more rain is forecast for Thursday.",
+    ]
+    assert by_title(feed, "Q&A: What the new").summary.splitlines() == [
+        "Our trade correspondent answers readers' questions:",
+        "Will freight get cheaper?",
+        "Which harbours gain & which lose?",
+        "What about the ice?",
+    ]
+
+
+def test_sample_long_summary_is_cut_at_a_word_with_an_ellipsis() -> None:
+    review = by_title(parse_file(SAMPLE), "Review: 'The Salt Road'")
+
+    assert len(review.summary) <= SUMMARY_MAX
+    assert review.summary.startswith("★★★★☆ — Three generations of a fishing family")
+    assert review.summary.endswith("…")
+    item = next(
+        item
+        for item in ElementTree.parse(SAMPLE).iter("item")
+        if (item.findtext("title") or "").startswith("Review:")
+    )
+    whole = html_to_text(item.findtext("description") or "", limit=10_000)
+    assert whole.startswith(review.summary[:-1] + " ")
+
+
+def test_sample_times_are_aware_utc_in_late_november_2026() -> None:
+    feed = parse_file(SAMPLE)
+
+    for entry in feed.entries:
+        assert entry.published is not None
+        assert entry.published.utcoffset() == timedelta(0)
+        assert datetime(2026, 11, 24, tzinfo=UTC) <= entry.published
+        assert entry.published < datetime(2026, 12, 1, tzinfo=UTC)
+    # -0500, EST and +0530 in the file
+    assert by_title(feed, "Night trains").published == datetime(2026, 11, 25, 11, 30, tzinfo=UTC)
+    assert by_title(feed, "Explainer").published == datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+    assert by_title(feed, "Grain prices").published == datetime(2026, 11, 27, 4, 45, tzinfo=UTC)
+
+
+def test_sample_guids_and_links() -> None:
+    feed = parse_file(SAMPLE)
+
+    assert all((e.link or "").startswith("https://meridian.example/") for e in feed.entries)
+    floods = by_title(feed, "Floodwaters recede")
+    assert floods.guid == "meridian-2026-11-30-0001"
+    assert floods.key == "meridian-2026-11-30-0001"
+    assert floods.link == "https://meridian.example/world/2026/11/30/varn-delta-floods-recede"
+
+
+# --- other feeds ----------------------------------------------------------------------------
+
+
+def test_atom_feed_uses_labels_html_content_and_published_before_updated() -> None:
+    feed = parse_file(FEEDS / "atom_basic.xml", source="https://meridian.example/feeds/atom.xml")
+    lighthouse, ice, budget = feed.entries
+
+    assert feed.title == "Meridian & Friends"
+    assert feed.warnings == ()
+    assert lighthouse.title == "Lighthouse keepers' cottages become a museum"
+    assert lighthouse.summary == (
+        "The two cottages on Sker Point open to visitors in April.\n"
+        "Entry is free & dogs are welcome."
+    )
+    assert lighthouse.categories == ("Culture", "World")
+    assert lighthouse.link == "https://meridian.example/culture/lighthouse-museum"
+    assert lighthouse.published == datetime(2026, 11, 30, 7, 30, tzinfo=UTC)
+
+    assert ice.title == "Ice < 10 cm thick: skaters told to wait"
+    assert ice.categories == ("science",)
+    assert ice.link == "https://meridian.example/science/ice-thickness"
+    assert ice.published == datetime(2026, 11, 29, 23, 0, tzinfo=UTC)
+
+    assert budget.title == "Budget vote delayed"
+    assert budget.summary == "Councillors need one more week."
+    assert budget.guid == "urn:meridian:atom:0003"
+    assert budget.published is None
+
+
+def test_relative_link_is_dropped_when_the_source_is_a_file() -> None:
+    feed = parse_file(FEEDS / "atom_basic.xml", source="tests/data/feeds/atom_basic.xml")
+
+    assert feed.entries[1].link is None
+    assert feed.entries[1].key == "urn:meridian:atom:0002"
+
+
+def test_half_broken_feed_gives_its_usable_entries_and_warnings() -> None:
+    feed = parse_file(FEEDS / "broken_half.xml")
+
+    assert feed.title == "Meridian Late Edition"
+    assert [entry.title for entry in feed.entries[:3]] == [
+        "Tram strike called off after overnight talks",
+        "Harbour fog delays three ferries",
+        "Bakery chain & its suppliers agree on flour prices",
+    ]
+    assert feed.entries[0].guid == "late-0001"
+    assert feed.entries[0].published == datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+    assert any(w.startswith("feed is not valid (") for w in feed.warnings)
+    assert "1 entry skipped: no title or link" in feed.warnings
+
+
+def test_empty_feed_is_not_an_error() -> None:
+    feed = parse_file(FEEDS / "empty_rss.xml")
+
+    assert feed == ParsedFeed(title="Meridian Corrections", entries=(), warnings=())
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ((FEEDS / "not_a_feed.html").read_bytes(), "not a RSS/Atom feed (got HTML page)"),
+        (b"\xef\xbb\xbf  <html><body>hi</body></html>", "not a RSS/Atom feed (got HTML page)"),
+        (b"", "not a RSS/Atom feed (empty document)"),
+        (b'{"items": []}', "not a RSS/Atom feed (not well-formed"),
+        (b"<?xml version='1.0'?><note>hi</note>", "not a RSS/Atom feed (no RSS or Atom root"),
+    ],
+)
+def test_documents_that_are_not_feeds_raise_a_clear_error(data: bytes, message: str) -> None:
+    with pytest.raises(FeedError) as caught:
+        parse_feed(data, source="https://meridian.example/")
+
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_body_that_looks_like_a_path_is_never_opened_as_a_file() -> None:
+    with pytest.raises(FeedError, match="not a RSS/Atom feed"):
+        parse_feed(str(SAMPLE).encode(), source="https://meridian.example/")
+
+
+def test_entries_without_title_and_link_are_skipped_and_counted() -> None:
+    feed = parse_feed(
+        rss(
+            "<item><description>only text</description></item>"
+            "<item><guid>g-2</guid></item>"
+            "<item><title>Kept</title></item>"
+        ),
+        source="https://t.example/feed",
+    )
+
+    assert [entry.title for entry in feed.entries] == ["Kept"]
+    assert feed.warnings == ("2 entries skipped: no title or link",)
+
+
+def test_repeated_guids_are_dropped_with_a_warning() -> None:
+    feed = parse_feed(
+        rss(
+            '<item><title>First</title><guid isPermaLink="false">same</guid></item>'
+            '<item><title>Second</title><guid isPermaLink="false">same</guid></item>'
+        ),
+        source="https://t.example/feed",
+    )
+
+    assert [entry.title for entry in feed.entries] == ["First"]
+    assert feed.warnings == ("1 entry dropped: repeated guid or link",)
+
+
+def test_only_http_links_are_kept_and_categories_are_cleaned() -> None:
+    feed = parse_feed(
+        rss(
+            "<item><title>A</title><link>javascript:alert(1)</link>"
+            "<category> World </category><category>World</category><category> </category>"
+            "<category>Business</category><pubDate>yesterday-ish</pubDate></item>"
+            "<item><title>B</title><link>/b</link></item>"
+        ),
+        source="https://t.example/feeds/all.xml",
+    )
+    a, b = feed.entries
+
+    assert a.link is None
+    assert a.categories == ("World", "Business")
+    assert a.published is None
+    assert b.link == "https://t.example/b"
+
+
+def test_long_titles_are_capped() -> None:
+    words = " ".join(["headline"] * 60)
+    feed = parse_feed(rss(f"<item><title>{words}</title></item>"), source="x.xml")
+
+    (entry,) = feed.entries
+    assert len(entry.title) <= TITLE_MAX
+    assert entry.title.endswith("headline…")
+
+
+def test_key_prefers_guid_then_link_then_a_stable_title_hash() -> None:
+    entry = FeedEntry(
+        guid="g", link="https://t.example/a", title="T", summary="", published=None, categories=()
+    )
+
+    assert entry.key == "g"
+    assert FeedEntry(None, "https://t.example/a", "T", "", None, ()).key == "https://t.example/a"
+    untitled = FeedEntry(None, None, "Harbour fog delays three ferries", "", None, ())
+    # pinned: a stored key must never change between releases
+    assert untitled.key == "title:684bcb16f50ef86f849bcad4764d28cd"
+    assert untitled.key != FeedEntry(None, None, "Harbour fog", "", None, ()).key
+
+
+# --- section names --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("categories", "expected"),
+    [
+        (["News (World)"], ["World"]),
+        (["World"], ["World"]),
+        (["news/world"], ["World"]),
+        (["News > World"], ["World"]),
+        (["News / World"], ["World"]),
+        (["POLITICS"], ["Politics"]),
+        (["world"], ["World"]),
+        (["US Politics"], ["US Politics"]),
+        (["  culture  &   arts "], ["Culture & Arts"]),
+        (["sci-tech"], ["Sci-Tech"]),
+        (["World", "News (World)", "world", "WORLD"], ["World"]),
+        (["Science", "Business"], ["Science", "Business"]),
+        (["Culture & Arts", "Culture Arts"], ["Culture & Arts"]),
+        ([], ["Front Page"]),
+        (["", "   "], ["Front Page"]),
+    ],
+)
+def test_section_names(categories: list[str], expected: list[str]) -> None:
+    assert section_names(categories, mapping={}, default="Front Page") == expected
+
+
+@pytest.mark.parametrize(
+    ("categories", "mapping", "expected"),
+    [
+        (["Soccer"], {"soccer": "Sports"}, ["Sports"]),
+        (["SOCCER"], {"Soccer": "Sports"}, ["Sports"]),
+        (["Sports", "Soccer", "Football"], {"soccer": "Sports", "football": "Sports"}, ["Sports"]),
+        (["Sport > Soccer"], {"soccer": "Sports"}, ["Sports"]),
+        (["News (World)"], {"news (world)": "International"}, ["International"]),
+        (["Op-Ed", "Politics"], parse_category_map("Op-Ed=Opinion"), ["Opinion", "Politics"]),
+    ],
+)
+def test_section_names_follow_the_mapping(
+    categories: list[str], mapping: dict[str, str], expected: list[str]
+) -> None:
+    assert section_names(categories, mapping=mapping, default="Front Page") == expected
+
+
+# --- slugs ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [
+        ("World", "world"),
+        ("US Politics", "us-politics"),
+        ("Culture & Arts", "culture-arts"),
+        ("Économie", "economie"),
+        ("Straße", "strasse"),
+        ("  --Science--  ", "science"),
+        ("", "section"),
+        ("!!!", "section"),
+        ("新闻", "section"),
+        (
+            "Arts and Entertainment and Lifestyle and More",
+            "arts-and-entertainment-and-lifestyle-and",
+        ),
+        ("Arts, Entertainment, Lifestyles & Everythings", "arts-entertainment-lifestyles"),
+        ("x" * 50, "x" * 40),
+    ],
+)
+def test_slugify(name: str, slug: str) -> None:
+    assert slugify(name) == slug
+
+
+# --- html to text ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("markup", "text"),
+    [
+        ("<p>Hi</p><script>alert('<p>x</p>')</script><style>p {}</style><p>there</p>", "Hi\nthere"),
+        ("Fish &amp; chips&nbsp;&mdash; &lt;cheap&gt; &#8364;3", "Fish & chips — <cheap> €3"),
+        ("<h1>T</h1><p>a<br>b</p><ul><li>x</li><li>y</li></ul>", "T\na\nb\nx\ny"),
+        ("<b>bold</b><i>italic</i> and  \n\t <a href='#'>link</a>", "bolditalic and link"),
+        ("<table><tr><td>1</td><td>2</td></tr></table>", "1 2"),
+        ("<div><p></p><p>  </p></div>text", "text"),
+        ("unclosed <b>bold", "unclosed bold"),
+        ("", ""),
+    ],
+)
+def test_html_to_text(markup: str, text: str) -> None:
+    assert html_to_text(markup, limit=1000) == text
+
+
+def test_html_to_text_cuts_at_a_word_boundary() -> None:
+    assert html_to_text("<p>alpha beta gamma</p>", limit=12) == "alpha beta…"
+    assert html_to_text("<p>alpha, beta gamma</p>", limit=10) == "alpha…"
+    assert html_to_text("alpha beta", limit=10) == "alpha beta"
+
+
+def test_html_to_text_cuts_a_single_long_word_hard() -> None:
+    assert html_to_text("a" * 50, limit=10) == "a" * 9 + "…"
+
+
+def test_html_to_text_needs_a_positive_limit() -> None:
+    with pytest.raises(ValueError, match="limit"):
+        html_to_text("x", limit=0)
+
+
+@pytest.mark.parametrize("declaration", ["<![p<>", "<![<>", "<![if !IE]>", "<!DOCTYPE html>"])
+def test_malformed_declarations_are_skipped_not_fatal(declaration: str) -> None:
+    # Python 3.11's HTMLParser raises AssertionError on the first two
+    assert html_to_text(f"{declaration}<p>after</p>", limit=100) == "after"
+
+
+MARKUP_BITS = ["<", ">", "&", "#", ";", "!", "[", "]", "-", "/", "?", "=", '"', " ", "\n"]
+MARKUP_BITS += ["CDATA", "DOCTYPE", "p", "br", "li", "script", "style", "amp", "nbsp", "x1F600"]
+MARKUPISH = st.lists(st.sampled_from(MARKUP_BITS) | st.text(max_size=3)).map("".join)
+
+
+@given(st.text() | MARKUPISH, st.integers(min_value=1, max_value=300))
+def test_html_to_text_never_exceeds_the_limit(markup: str, limit: int) -> None:
+    assert len(html_to_text(markup, limit=limit)) <= limit
+
+
+@given(st.text())
+def test_escaped_text_comes_back_with_whitespace_collapsed(text: str) -> None:
+    assert html_to_text(html.escape(text), limit=10_000) == " ".join(text.split())
+
+
+@given(st.text(), st.integers(min_value=1, max_value=100))
+def test_a_cut_text_is_a_prefix_of_the_whole_text(text: str, limit: int) -> None:
+    whole = html_to_text(html.escape(text), limit=10_000)
+    cut = html_to_text(html.escape(text), limit=limit)
+
+    assert cut == whole or (cut.endswith("…") and whole.startswith(cut[:-1]))
+
+
+TAGS = ["p", "b", "i", "a", "span", "div", "li", "h2", "em", "script", "style"]
+PLAIN = st.text(st.characters(blacklist_characters="<>&", blacklist_categories=("Cs",)))
+
+
+@given(st.lists(st.tuples(st.sampled_from(TAGS), PLAIN)))
+def test_tags_never_leak_into_the_text(fragments: list[tuple[str, str]]) -> None:
+    markup = "".join(f'<{tag} class="x">{text}</{tag}>' for tag, text in fragments)
+    visible = "".join(text for tag, text in fragments if tag not in ("script", "style"))
+
+    result = html_to_text(markup, limit=100_000)
+
+    assert "<" not in result
+    assert ">" not in result
+    assert "".join(result.split()) == "".join(visible.split())
+
+
+# --- slugs and sections, any input ----------------------------------------------------------
+
+
+@given(st.text())
+def test_slugify_always_gives_a_valid_slug(name: str) -> None:
+    slug = slugify(name)
+
+    assert SLUG.match(slug)
+    assert len(slug) <= 40
+    assert slugify(slug) == slug
+
+
+@given(st.lists(st.text()), st.dictionaries(st.text(), st.text(min_size=1)))
+def test_section_names_are_never_empty_and_never_share_a_slug(
+    categories: list[str], mapping: dict[str, str]
+) -> None:
+    names = section_names(categories, mapping=mapping, default="Front Page")
+
+    assert names
+    assert len({slugify(name) for name in names}) == len(names)
+
+
+# --- category map ---------------------------------------------------------------------------
+
+
+def test_parse_category_map() -> None:
+    assert parse_category_map("Soccer=Sports, Football=Sports,Op-Ed=Opinion") == {
+        "soccer": "Sports",
+        "football": "Sports",
+        "op-ed": "Opinion",
+    }
+    assert parse_category_map("  World   News = International Desk ,") == {
+        "world news": "International Desk"
+    }
+    assert parse_category_map("Soccer=Sports, soccer=Sports") == {"soccer": "Sports"}
+    assert parse_category_map("") == {}
+    assert parse_category_map(" , ") == {}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("Soccer", "expected CATEGORY=SECTION, got 'Soccer'"),
+        ("Soccer=Sports, Tennis", "expected CATEGORY=SECTION, got 'Tennis'"),
+        ("a=b=c", "expected CATEGORY=SECTION, got 'a=b=c'"),
+        ("=Sports", "empty category in '=Sports'"),
+        ("Soccer= ", "empty section in 'Soccer='"),
+        ("Soccer=Sports,SOCCER=Games", "'SOCCER' maps to both 'Sports' and 'Games'"),
+    ],
+)
+def test_parse_category_map_rejects_malformed_pairs(raw: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_category_map(raw)
