@@ -17,7 +17,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot import handlers, jobs
+from bot import editor, handlers, jobs
 from bot.context import SERVICES, Services, app_services
 from bot.ratelimit import PriorityRateLimiter
 from digests.db import make_engine, make_session_factory, upgrade
@@ -89,8 +89,10 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
         "settings": handlers.settings_command,
         "stop": handlers.stop_command,
     }
+    commands |= {"breaking": editor.breaking_command, "stats": editor.stats_command}
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback))
+    app_services(application).extras["button:B"] = editor.breaking_button
     application.add_handler(CallbackQueryHandler(handlers.on_button))
     # same group as the commands: only the first matching handler of a group runs
     application.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
@@ -105,6 +107,7 @@ def schedule_jobs(application: Application) -> None:  # type: ignore[type-arg]
         raise RuntimeError("python-telegram-bot was installed without its job-queue extra")
     settings = app_services(application).settings
     queue.run_repeating(jobs.digest_tick, interval=jobs.TICK_SECONDS, first=1, name="digests")
+    queue.run_once(editor.resume_pushes, when=1, name="resume-pushes")
     if settings.feed_urls:
         queue.run_repeating(
             jobs.poll_feeds, interval=settings.feed_poll_minutes * 60, first=2, name="feeds"

@@ -218,3 +218,33 @@ class Delivery(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     chat: Mapped[Chat] = relationship()
+
+
+class PushStatus(enum.StrEnum):
+    DRAFT = "draft"  # previewed, waiting for Send or Cancel
+    SENDING = "sending"  # confirmed: delivery rows exist; resumed after a restart
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class BreakingPush(Base):
+    """An editor's breaking story, from preview to the last delivery."""
+
+    __tablename__ = "breaking_pushes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    section_id: Mapped[int | None] = mapped_column(ForeignKey("sections.id", ondelete="SET NULL"))
+    status: Mapped[PushStatus] = mapped_column(
+        Enum(
+            PushStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+        )
+    )
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    admin_chat_id: Mapped[int] = mapped_column(BigInteger)
+    preview_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    article: Mapped[Article] = relationship(lazy="joined")
+    section: Mapped[Section | None] = relationship(lazy="joined")

@@ -1,0 +1,81 @@
+"""Delivery statistics for editors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from digests.models import Chat, Delivery, DeliveryKind, DeliveryStatus, Subscription
+from digests.render import bold, escape
+from digests.sections import list_sections
+
+
+@dataclass(frozen=True)
+class Stats:
+    active_chats: int
+    inactive_chats: int
+    sections: list[tuple[str, int, int]]  # name, subscribers (active chats), stories
+    last_day: dict[str, dict[str, int]]  # kind -> status -> count
+
+
+async def collect_stats(session: AsyncSession, *, now: datetime) -> Stats:
+    chats = dict(
+        (bool(active), int(n))
+        for active, n in await session.execute(
+            select(Chat.active, func.count()).group_by(Chat.active)
+        )
+    )
+    subscribers = dict(
+        (section_id, int(n))
+        for section_id, n in await session.execute(
+            select(Subscription.section_id, func.count())
+            .join(Chat, Chat.id == Subscription.chat_id)
+            .where(Chat.active.is_(True))
+            .group_by(Subscription.section_id)
+        )
+    )
+    sections = [
+        (info.name, subscribers.get(info.id, 0), info.stories)
+        for info in await list_sections(session)
+    ]
+    last_day: dict[str, dict[str, int]] = {kind.value: {} for kind in DeliveryKind}
+    for kind, status, n in await session.execute(
+        select(Delivery.kind, Delivery.status, func.count())
+        .where(Delivery.created_at >= now - timedelta(hours=24))
+        .group_by(Delivery.kind, Delivery.status)
+    ):
+        last_day[str(kind)][str(status)] = int(n)
+    return Stats(chats.get(True, 0), chats.get(False, 0), sections, last_day)
+
+
+_OUTCOMES = (
+    ("sent", (DeliveryStatus.SENT,)),
+    ("blocked", (DeliveryStatus.BLOCKED,)),
+    ("failed", (DeliveryStatus.FAILED,)),
+    ("pending", (DeliveryStatus.PENDING, DeliveryStatus.SENDING)),
+    ("uncertain", (DeliveryStatus.UNCERTAIN,)),
+    ("empty", (DeliveryStatus.EMPTY,)),
+)
+
+
+def render_stats(stats: Stats) -> str:
+    lines = [
+        bold("Statistics"),
+        "",
+        escape(f"Chats: {stats.active_chats} active, {stats.inactive_chats} inactive"),
+        "",
+        bold("Sections") + escape(" (subscribers · stories)"),
+    ]
+    lines += [escape(f"• {name}: {subs} · {stories}") for name, subs, stories in stats.sections]
+    lines += ["", bold("Last 24 hours")]
+    for kind, label in ((DeliveryKind.DIGEST, "Digests"), (DeliveryKind.BREAKING, "Breaking")):
+        counts = stats.last_day.get(kind.value, {})
+        parts = [
+            f"{name} {sum(counts.get(s.value, 0) for s in statuses)}"
+            for name, statuses in _OUTCOMES
+        ]
+        lines.append(escape(f"{label}: " + ", ".join(parts)))
+    return "\n".join(lines)
