@@ -1,0 +1,315 @@
+"""A reader's life with the bot, end to end: PTB over loopback HTTP to the fake Bot API."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from bot.shell import run_shell
+from digests.db import make_engine, make_session_factory, upgrade
+from digests.feeds import FeedEntry
+from digests.ingest import store_entries
+from digests.models import Chat
+from tests.e2e.harness import SAMPLE, Errors, Reader, button, e2e_settings, running_bot
+from tests.fakes.fake_bot_api import FakeBotApiServer
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+POSITION = re.compile(r"(\d+) / (\d+)")
+_users = itertools.count(700)
+
+
+async def seeded_db(tmp_path: Path, *entries: FeedEntry) -> str:
+    """A migrated SQLite database holding the given stories (or the sample feed)."""
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    engine = make_engine(url)
+    try:
+        await upgrade(engine)
+        if not entries:
+            from digests.feeds import parse_feed
+
+            entries = parse_feed(SAMPLE.read_bytes(), source="sample").entries
+        async with make_session_factory(engine).begin() as session:
+            await store_entries(
+                session, list(entries), now=NOW, category_map={}, default_section="General"
+            )
+    finally:
+        await engine.dispose()
+    return url
+
+
+def story(n: int, section: str, title: str | None = None, hours_ago: int = 1) -> FeedEntry:
+    return FeedEntry(
+        guid=f"s{n}",
+        link=f"https://meridian.example/{n}",
+        title=title or f"Story {n}",
+        summary=f"Summary {n}",
+        published=NOW - timedelta(hours=hours_ago),
+        categories=(section,),
+    )
+
+
+def position(text: str) -> tuple[int, int]:
+    match = POSITION.search(text)
+    assert match, text
+    return int(match.group(1)), int(match.group(2))
+
+
+async def test_new_readers_first_minutes(fake_api: FakeBotApiServer, tmp_path: Path) -> None:
+    url = await seeded_db(tmp_path)
+    fake_api.emulator.add_user(501, "Ada")
+    reader = Reader(fake_api, 501)
+    async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW):
+        welcome, chooser = await reader.send("/start", replies=2)
+        assert "Welcome to The Daily Meridian" in welcome.text
+        assert "World" in [b["text"] for b in chooser.buttons]
+
+        await reader.press(chooser, button(chooser, "World"))
+        assert "✓ World" in [b["text"] for b in reader.current(chooser).buttons]
+
+        [sections] = await reader.send("/sections")
+        assert "✓ World" in sections.text
+
+        [page] = await reader.send("/latest")
+        assert position(page.text)[0] == 1
+        total = position(page.text)[1]
+        assert "Previous" not in str(page.buttons)
+        await reader.press(page, button(page, "Next"))
+        assert position(reader.current(page).text) == (2, total)
+        await reader.press(reader.current(page), button(reader.current(page), "Next"))
+        assert position(reader.current(page).text) == (3, total)
+        await reader.press(reader.current(page), button(reader.current(page), "Previous"))
+        assert position(reader.current(page).text) == (2, total)
+        assert len(reader.bot_messages()) == 4  # paging edited the one message in place
+
+        [shown] = await reader.send("/settings")
+        assert "World" in shown.text
+        assert "08:00" in shown.text
+
+        [bye] = await reader.send("/stop")
+        assert "deleted" in bye.text
+    engine = make_engine(url)
+    try:
+        async with make_session_factory(engine)() as session:
+            assert await session.scalar(select(Chat).where(Chat.telegram_id == 501)) is None
+    finally:
+        await engine.dispose()
+
+
+async def test_paging_survives_restart_and_new_stories(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    url = await seeded_db(tmp_path, *(story(n, "World", hours_ago=n) for n in range(1, 6)))
+    fake_api.emulator.add_user(502, "Bo")
+    reader = Reader(fake_api, 502)
+    settings_ = e2e_settings(fake_api, url)
+    async with running_bot(fake_api, settings_, now=NOW):
+        [page] = await reader.send("/latest world")
+        await reader.press(page, button(page, "Next"))
+        assert "Story 2" in reader.current(page).text
+    # while the bot is down, a newer story arrives
+    engine = make_engine(url)
+    try:
+        async with make_session_factory(engine).begin() as session:
+            await store_entries(
+                session,
+                [story(99, "World", "Fresh story", hours_ago=0)],
+                now=NOW,
+                category_map={},
+                default_section="General",
+            )
+    finally:
+        await engine.dispose()
+    async with running_bot(fake_api, settings_, now=NOW):
+        shown = reader.current(page)
+        await reader.press(shown, button(shown, "Next"))
+        after = reader.current(page)
+        assert "Story 3" in after.text  # the cursor follows the story, not an index
+        assert position(after.text) == (4, 6)
+        await reader.press(after, button(after, "Previous"))
+        assert "Story 2" in reader.current(page).text
+
+
+async def test_tampered_and_stale_buttons_get_a_short_answer(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    url = await seeded_db(tmp_path, story(1, "World"), story(2, "World", hours_ago=2))
+    fake_api.emulator.add_user(503, "Cy")
+    reader = Reader(fake_api, 503)
+    errors = Errors()
+    logging.getLogger().addHandler(errors)
+    try:
+        async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW):
+            [page] = await reader.send("/latest")
+            before = reader.current(page).text
+            for data in [
+                "L:1:abc:1:n",
+                "L:99999:1:1:n",
+                "S:t:999999",
+                "S:t:x",
+                "??",
+                "B:send:1",
+                "L:0:99999999999:99999:p",
+                "C:nope",
+            ]:
+                answer = await reader.press(page, data, force=True)
+                assert answer.get("text"), data
+            assert reader.current(page).text == before
+            # the last story's Next is absent; pressing a stale one says so
+            await reader.press(page, button(page, "Next"))
+            last = reader.current(page)
+            assert "Next" not in str(last.buttons)
+            stale = await reader.press(last, "L:0:1:2:n", force=True)
+            assert stale["text"] == "No more stories."
+    finally:
+        logging.getLogger().removeHandler(errors)
+    assert errors.records == []
+
+
+async def test_html_in_titles_is_escaped(fake_api: FakeBotApiServer, tmp_path: Path) -> None:
+    title = 'Profits <b>soar</b> & shares < 5 "up"'
+    url = await seeded_db(tmp_path, story(1, "Business", title))
+    fake_api.emulator.add_user(504, "Di")
+    reader = Reader(fake_api, 504)
+    async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW):
+        [page] = await reader.send("/latest business")
+        assert title in page.text  # what the reader sees is the title, verbatim
+        assert "&lt;b&gt;soar&lt;/b&gt; &amp; shares &lt; 5" in page.raw_text
+        await reader.send("/subscribe business")
+        [digest] = await reader.send("/digest now")
+        assert title in digest.text
+    refused = [c for c in fake_api.emulator.calls if c.error is not None]
+    assert refused == []
+
+
+async def test_only_group_admins_change_group_settings(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    url = await seeded_db(tmp_path, story(1, "World"))
+    fake_api.emulator.add_group(-4001, "Readers club", admins=[601], members=[602])
+    admin = Reader(fake_api, 601, chat_id=-4001)
+    member = Reader(fake_api, 602, chat_id=-4001)
+    async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW):
+        [refused] = await member.send("/subscribe world")
+        assert "Only the group's administrators" in refused.text
+        [ok] = await admin.send("/subscribe world")
+        assert "You follow World" in ok.text
+        [page] = await member.send("/latest")  # reading is for everyone
+        assert "Story 1" in page.text
+        welcome, chooser = await admin.send("/start", replies=2)
+        answer = await member.press(chooser, button(chooser, "World"))
+        assert "administrators" in answer["text"]
+        assert "✓ World" in [b["text"] for b in member.current(chooser).buttons]
+        [timezone] = await member.send("/timezone Europe/Paris")
+        assert "Only the group's administrators" in timezone.text
+
+
+async def test_unknown_commands_and_text_get_a_hint(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    url = await seeded_db(tmp_path, story(1, "World"))
+    fake_api.emulator.add_user(505, "Ed")
+    reader = Reader(fake_api, 505)
+    async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW):
+        [hint] = await reader.send("/frobnicate")
+        assert "/help" in hint.text
+        [hint] = await reader.send("what's new?")
+        assert "/help" in hint.text
+        [unknown] = await reader.send("/subscribe atlantis")
+        assert "atlantis" in unknown.text and "world" in unknown.text
+        [tz] = await reader.send("/timezone Europe/Berln")
+        assert "Europe/Berlin" in tz.text
+
+
+async def test_shell_with_piped_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    stdin = io.StringIO("/start\n/latest\n2\n/sections\n")
+    settings_ = e2e_settings(FakeBotApiServerStub(), f"sqlite:///{tmp_path / 'x.db'}")
+    settings_ = settings_.model_copy(update={"telegram_bot_token": None})
+    assert await run_shell(settings_, demo=True, stdin=stdin, out=out) == 0
+    transcript = out.getvalue()
+    assert "> /start" in transcript
+    assert "Welcome to The Daily Meridian" in transcript
+    assert "[1]" in transcript and "Next ▶" in transcript
+    assert "2 / 30" in transcript
+    assert "Sections" in transcript
+
+
+class FakeBotApiServerStub:
+    """Just enough of a server for building settings: the shell needs no network."""
+
+    class _Em:
+        token = "1:x"
+
+    emulator = _Em()
+    base_url = "http://127.0.0.1:9/bot"
+
+
+COMMANDS = ["/start", "/help", "/sections", "/subscribe", "/unsubscribe", "/latest", "/digest",
+            "/timezone", "/alerts", "/settings", "/frob", ""]  # fmt: skip
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.sampled_from(COMMANDS), st.text(max_size=300)).map(
+                lambda t: ("say", (t[0] + " " + t[1]).strip() or "x")
+            ),
+            st.text(min_size=1, max_size=80).map(lambda d: ("press", d)),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+async def test_any_input_is_handled_and_nothing_refused(
+    fake_api: FakeBotApiServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    steps: list[tuple[str, str]],
+) -> None:
+    tmp = tmp_path_factory.mktemp("prop")
+    url = await seeded_db(tmp, story(1, "World", "A <tricky> & title"), story(2, "Sports"))
+    user = next(_users)
+    fake_api.emulator.add_user(user, "Prop")
+    reader = Reader(fake_api, user)
+    errors = Errors()
+    logging.getLogger().addHandler(errors)
+    try:
+        async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW):
+            [anchor] = await reader.send("/latest")
+            for kind, value in steps:
+                if kind == "say":
+                    text = value.replace("\x00", "")
+                    if text.strip():
+                        await reader.send(text)  # every message in a private chat is answered
+                else:
+                    data = value.encode()[:64].decode(errors="ignore") or "x"
+                    await reader.press(anchor, data, force=True)  # waits for the answer
+    finally:
+        logging.getLogger().removeHandler(errors)
+    refused = [(c.method, c.error) for c in fake_api.emulator.calls if c.error is not None]
+    assert refused == []
+    assert errors.records == []
+
+
+async def test_stored_article_ids_are_what_buttons_carry(tmp_path: Path) -> None:
+    """The cursor fits in 64 bytes even for huge ids and timestamps."""
+    from digests.paging import Cursor
+
+    data = Cursor(999_999_999, 99_999_999_999, 999_999_999_999, "n").encode()
+    assert len(data.encode()) <= 64
+    assert Cursor.decode(data) == Cursor(999_999_999, 99_999_999_999, 999_999_999_999, "n")
+    assert Cursor.decode(data + "x") is None
