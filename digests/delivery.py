@@ -76,8 +76,8 @@ Renderer = Callable[[AsyncSession, Delivery, Chat], Awaitable[list[str]]]
 class DeliveryConfig:
     grace: timedelta = timedelta(hours=6)
     per_section: int = 5
-    batch: int = 20  # rows claimed and sent together; the most a crash can leave uncertain
-    workers: int = 3  # batches in flight at once, to keep the rate limiter busy
+    batch: int = 10  # rows rendered together and sent concurrently
+    workers: int = 2  # batches at once: batch * workers bounds the sends in flight
     claim_limit: int = 500  # chats scheduled per claim transaction
     max_attempts: int = 5
     lease: timedelta = timedelta(minutes=10)
@@ -383,36 +383,44 @@ async def _deliver_batch(
             report.blocked += await _set_status(
                 session, gone, DeliveryStatus.BLOCKED, moment, error="chat is inactive"
             )
-        claimed: set[int] = set()
-        if jobs:
-            result = await session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.id.in_([job.row_id for job in jobs]),
-                    Delivery.status == DeliveryStatus.PENDING,
-                )
-                .values(
-                    status=DeliveryStatus.SENDING,
-                    attempts=Delivery.attempts + 1,
-                    updated_at=moment,
-                )
-                .returning(Delivery.id)
-                .execution_options(synchronize_session=False)
-            )
-            claimed = set(result.scalars())
-    report.lost_race += len(jobs) - len(claimed)
-    jobs = [job for job in jobs if job.row_id in claimed]
     if not jobs:
         return report
-
-    results = await asyncio.gather(
-        *(_send_one(session_factory, sender, job, priority=priority) for job in jobs)
-    )
-    moment = now()
-    async with session_factory.begin() as session:
-        for job, sent in zip(jobs, results, strict=True):
-            await _record(session, job, sent, moment=moment, config=config, report=report)
+    await asyncio.gather(
+        *(
+            _claim_send_record(session_factory, sender, job, now=now, config=config,
+                               priority=priority, report=report)
+            for job in jobs
+        )
+    )  # fmt: skip
     return report
+
+
+async def _claim_send_record(
+    session_factory: SessionFactory,
+    sender: Sender,
+    job: _Job,
+    *,
+    now: Callable[[], datetime],
+    config: DeliveryConfig,
+    priority: SendPriority,
+    report: RoundReport,
+) -> None:
+    """PENDING -> SENDING just before this one send, and the outcome written right after:
+    a crash leaves only the sends actually in flight uncertain."""
+    async with session_factory.begin() as session:
+        claimed = await session.execute(
+            update(Delivery)
+            .where(Delivery.id == job.row_id, Delivery.status == DeliveryStatus.PENDING)
+            .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1, updated_at=now())
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.scalar_one_or_none() is None:
+            report.lost_race += 1
+            return
+    result = await _send_one(session_factory, sender, job, priority=priority)
+    async with session_factory.begin() as session:
+        await _record(session, job, result, moment=now(), config=config, report=report)
 
 
 async def _send_one(
