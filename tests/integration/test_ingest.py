@@ -109,7 +109,9 @@ async def test_changed_entry_updates_the_stored_story(
     base, pages = feed_server
     pages["/feed"] = rss([("a1", "Old title", "Old", "World"), ("a2", "Same", "Same", "World")])
     await ingest(session_factory, f"{base}/feed")
-    pages["/feed"] = rss([("a1", "New title", "New &amp; better", "World"), ("a2", "Same", "Same", "World")])
+    pages["/feed"] = rss(
+        [("a1", "New title", "New &amp; better", "World"), ("a2", "Same", "Same", "World")]
+    )
     [report] = await ingest(session_factory, f"{base}/feed")
     assert (report.new, report.updated, report.unchanged) == (0, 1, 1)
     async with session_factory() as session:
