@@ -1,0 +1,1583 @@
+"""An in-memory Telegram Bot API that refuses what Telegram refuses.
+
+`BotApiEmulator` holds users, chats, messages and pending updates as plain JSON dicts and answers
+Bot API calls through `call(method, params)`. It knows no transport: the loopback HTTP server in
+`tests/fakes/fake_bot_api.py` and `bot.local_request.LocalRequest` (in-process, for `newsbot shell`)
+both wrap it. Tests drive the user's side with `user_sends` and `press_button`, then assert on what
+the bot sent with `messages`, `last_message` and `wait_for`.
+
+Method names and required parameters come from `bot/botapi_methods.json`, a compact copy of the
+official method list; refusals carry Telegram's own codes and descriptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import importlib.resources
+import json
+import math
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import urlsplit
+
+JSONDict = dict[str, Any]
+_T = TypeVar("_T")
+
+TEST_TOKEN = "123456789:TEST-emulator-token"  # noqa: S105 - a fake bot's token, not a secret
+MAX_TEXT_UTF16 = 4096
+MAX_CALLBACK_DATA_BYTES = 64
+MAX_BUTTONS = 100
+MAX_BUTTONS_PER_ROW = 8
+MAX_CALLBACK_ANSWER_TEXT = 200
+CALLBACK_ANSWER_DEADLINE = 15.0
+
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are "
+    "exactly the same as a current content and reply markup of the message"
+)
+GET_UPDATES_CONFLICT = (
+    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is "
+    "running"
+)
+WEBHOOK_CONFLICT = (
+    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete "
+    "the webhook first"
+)
+QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+
+
+class ApiError(Exception):
+    """A refusal as Telegram sends it: HTTP status, description and optional parameters."""
+
+    def __init__(
+        self,
+        error_code: int,
+        description: str,
+        retry_after: int | None = None,
+        migrate_to_chat_id: int | None = None,
+    ) -> None:
+        super().__init__(f"{error_code} {description}")
+        self.error_code = error_code
+        self.description = description
+        self.retry_after = retry_after
+        self.migrate_to_chat_id = migrate_to_chat_id
+
+    def to_json(self) -> JSONDict:
+        """The response body Telegram sends with this error."""
+        body: JSONDict = {
+            "ok": False,
+            "error_code": self.error_code,
+            "description": self.description,
+        }
+        parameters: JSONDict = {}
+        if self.retry_after is not None:
+            parameters["retry_after"] = self.retry_after
+        if self.migrate_to_chat_id is not None:
+            parameters["migrate_to_chat_id"] = self.migrate_to_chat_id
+        if parameters:
+            body["parameters"] = parameters
+        return body
+
+    def copy(self) -> ApiError:
+        return ApiError(
+            self.error_code, self.description, self.retry_after, self.migrate_to_chat_id
+        )
+
+    def __repr__(self) -> str:
+        return f"ApiError({self.error_code}, {self.description!r})"
+
+
+def too_many_requests(retry_after: int) -> ApiError:
+    """Telegram's flood-control refusal."""
+    return ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+# --- Telegram's HTML subset -------------------------------------------------------------------
+
+_TAG_TYPES = {
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "span": "spoiler",
+    "tg-spoiler": "spoiler",
+    "a": "text_link",
+    "code": "code",
+    "pre": "pre",
+    "blockquote": "blockquote",
+    "tg-emoji": "custom_emoji",
+    "tg-time": "date_time",
+}
+_NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+_ENTITY_RE = re.compile(r"&(?:#([0-9]{1,8})|#[xX]([0-9a-fA-F]{1,7})|([a-zA-Z][a-zA-Z0-9]*));")
+_TAG_NAME_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9-]*")
+_ATTR_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_:-]*")
+_UNQUOTED_VALUE_RE = re.compile(r"[^\s\"'=<>`]+")
+_TEXT_RUN_RE = re.compile(r"[^<&]+")
+
+
+def _skip_space(src: str, i: int) -> int:
+    while i < len(src) and src[i].isspace():
+        i += 1
+    return i
+
+
+@dataclass
+class _OpenTag:
+    name: str
+    entity: JSONDict | None
+    start: int  # UTF-16 offset in the output
+
+
+class _HtmlParser:
+    """A strict reader of Telegram's HTML: anything Telegram may refuse raises ValueError."""
+
+    def __init__(self, source: str) -> None:
+        self.src = source
+        self.out: list[str] = []
+        self.out16 = 0
+        self.stack: list[_OpenTag] = []
+        self.entities: list[JSONDict] = []
+
+    def fail(self, message: str, at: int | None = None) -> ValueError:
+        if at is None:
+            return ValueError(message)
+        return ValueError(f"{message} at byte offset {self.byte_offset(at)}")
+
+    def byte_offset(self, at: int) -> int:
+        return len(self.src[:at].encode("utf-8", "surrogatepass"))
+
+    def emit(self, text: str) -> None:
+        self.out.append(text)
+        self.out16 += utf16_len(text)
+
+    def parse(self) -> tuple[str, list[JSONDict]]:
+        src, i, n = self.src, 0, len(self.src)
+        while i < n:
+            run = _TEXT_RUN_RE.match(src, i)
+            if run is not None:
+                self.emit(run.group())
+                i = run.end()
+            elif src[i] == "&":
+                char, i = self.entity(i)
+                self.emit(char)
+            elif src.startswith("</", i):
+                i = self.end_tag(i)
+            else:
+                i = self.start_tag(i)
+        if self.stack:
+            name = self.stack[-1].name
+            raise self.fail(f'Can\'t find end tag corresponding to start tag "{name}"')
+        self.entities.sort(key=lambda e: (e["offset"], -e["length"]))
+        return "".join(self.out), self.entities
+
+    def entity(self, i: int) -> tuple[str, int]:
+        match = _ENTITY_RE.match(self.src, i)
+        if match is None:
+            raise self.fail('Character "&" must be escaped as "&amp;"', i)
+        decimal, hexadecimal, name = match.groups()
+        if name is not None:
+            if name not in _NAMED_ENTITIES:
+                raise self.fail(f'Unsupported HTML entity "&{name};"', i)
+            return _NAMED_ENTITIES[name], match.end()
+        code = int(decimal) if decimal is not None else int(hexadecimal, 16)
+        if not 0 < code <= 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+            raise self.fail(f'Invalid numeric HTML entity "{match.group()}"', i)
+        return chr(code), match.end()
+
+    def unescape(self, start: int, end: int) -> str:
+        """Decodes an attribute value, with the same strictness as text."""
+        parts: list[str] = []
+        i = start
+        while i < end:
+            amp = self.src.find("&", i, end)
+            if amp < 0:
+                parts.append(self.src[i:end])
+                break
+            parts.append(self.src[i:amp])
+            char, i = self.entity(amp)
+            if i > end:
+                raise self.fail('Character "&" must be escaped as "&amp;"', amp)
+            parts.append(char)
+        return "".join(parts)
+
+    def start_tag(self, at: int) -> int:
+        src, n = self.src, len(self.src)
+        name_match = _TAG_NAME_RE.match(src, at + 1)
+        if name_match is None:
+            raise self.fail('Character "<" must be escaped as "&lt;"', at)
+        name = name_match.group().lower()
+        if name not in _TAG_TYPES:
+            raise self.fail(f'Unsupported start tag "{name}"', at)
+        attrs: dict[str, str] = {}
+        i = name_match.end()
+        while True:
+            i = _skip_space(src, i)
+            if i >= n:
+                raise self.fail("Unclosed start tag", at)
+            if src[i] == ">":
+                i += 1
+                break
+            attr_match = _ATTR_NAME_RE.match(src, i)
+            if attr_match is None:
+                raise self.fail(f'Unexpected character "{src[i]}" in the tag "{name}"', i)
+            attr = attr_match.group().lower()
+            i = _skip_space(src, attr_match.end())
+            value = ""
+            if i < n and src[i] == "=":
+                i = _skip_space(src, i + 1)
+                if i >= n:
+                    raise self.fail("Unclosed start tag", at)
+                if src[i] in "\"'":
+                    close = src.find(src[i], i + 1)
+                    if close < 0:
+                        raise self.fail("Unclosed start tag", at)
+                    value = self.unescape(i + 1, close)
+                    i = close + 1
+                else:
+                    value_match = _UNQUOTED_VALUE_RE.match(src, i)
+                    if value_match is None:
+                        raise self.fail(f'Expected a value of attribute "{attr}"', i)
+                    value = self.unescape(i, value_match.end())
+                    i = value_match.end()
+            attrs[attr] = value
+        self.open(name, attrs, at)
+        return i
+
+    def open(self, name: str, attrs: dict[str, str], at: int) -> None:
+        entity: JSONDict | None = {"type": _TAG_TYPES[name]}
+        parent = self.stack[-1] if self.stack else None
+        if name == "span" and attrs.get("class") != "tg-spoiler":
+            raise self.fail('Tag "span" must have class "tg-spoiler"', at)
+        if name == "a":
+            href = attrs.get("href", "").strip()
+            if not href:
+                raise self.fail('Tag "a" must have a non-empty attribute "href"', at)
+            entity = {"type": "text_link", "url": href}
+        elif name == "tg-emoji":
+            emoji_id = attrs.get("emoji-id", "")
+            if not emoji_id.isdigit():
+                raise self.fail('Tag "tg-emoji" must have a numeric attribute "emoji-id"', at)
+            entity = {"type": "custom_emoji", "custom_emoji_id": emoji_id}
+        elif name == "tg-time":
+            unix = attrs.get("unix", "")
+            if not unix.isdigit():
+                raise self.fail('Tag "tg-time" must have a numeric attribute "unix"', at)
+            entity = {"type": "date_time", "unix_time": int(unix)}
+            if attrs.get("format"):
+                entity["date_time_format"] = attrs["format"]
+        elif name == "blockquote" and "expandable" in attrs:
+            entity = {"type": "expandable_blockquote"}
+        elif name == "code" and parent is not None and parent.name == "pre":
+            language = attrs.get("class", "")
+            if (
+                language.startswith("language-")
+                and parent.entity is not None
+                and parent.start == self.out16
+            ):
+                parent.entity["language"] = language.removeprefix("language-")
+                entity = None
+        if any(tag.name in ("code", "pre") for tag in self.stack):
+            entity = None  # Telegram keeps no entities inside code and pre
+        self.stack.append(_OpenTag(name, entity, self.out16))
+
+    def end_tag(self, at: int) -> int:
+        src = self.src
+        name_match = _TAG_NAME_RE.match(src, at + 2)
+        name = name_match.group().lower() if name_match else ""
+        i = _skip_space(src, name_match.end() if name_match else at + 2)
+        if i >= len(src) or src[i] != ">":
+            raise self.fail("Unclosed end tag", at)
+        if not self.stack:
+            raise self.fail(f'Unexpected end tag "</{name}>"', at)
+        top = self.stack.pop()
+        if top.name != name:
+            raise ValueError(
+                f"Unmatched end tag at byte offset {self.byte_offset(at)}, "
+                f'expected "</{top.name}>", found "</{name}>"'
+            )
+        if top.entity is not None and self.out16 > top.start:
+            length = self.out16 - top.start
+            self.entities.append({**top.entity, "offset": top.start, "length": length})
+        return i + 1
+
+
+def parse_html_entities(text: str) -> tuple[str, list[JSONDict]]:
+    """Text and MessageEntity dicts (UTF-16 offsets) of a message sent with parse_mode HTML.
+
+    Raises ValueError, worded like Telegram's "can't parse entities" reasons, for anything outside
+    Telegram's HTML subset: unknown tags (including <br>), bare "<" or "&", named entities other
+    than &lt; &gt; &amp; &quot;, unclosed or mis-nested tags.
+    """
+    return _HtmlParser(text).parse()
+
+
+def parse_html(text: str) -> str:
+    """The plain text Telegram shows for `text` sent with parse_mode HTML; ValueError if refused."""
+    return parse_html_entities(text)[0]
+
+
+def _strip_entities(text: str, entities: list[JSONDict]) -> tuple[str, list[JSONDict]]:
+    """Trims surrounding whitespace as Telegram does, clipping the entities to what is left."""
+    stripped = text.strip()
+    if stripped == text:
+        return text, entities
+    head = utf16_len(text[: len(text) - len(text.lstrip())])
+    end = head + utf16_len(stripped)
+    kept: list[JSONDict] = []
+    for entity in entities:
+        start = max(entity["offset"], head)
+        stop = min(entity["offset"] + entity["length"], end)
+        if stop > start:
+            kept.append({**entity, "offset": start - head, "length": stop - start})
+    return stripped, kept
+
+
+# --- The official method list -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+
+
+@functools.cache
+def method_specs() -> dict[str, MethodSpec]:
+    """Every Bot API method by its lower-cased name (Telegram matches names case-insensitively)."""
+    raw = json.loads(
+        importlib.resources.files("bot").joinpath("botapi_methods.json").read_text("utf-8")
+    )
+    return {
+        name.lower(): MethodSpec(name, tuple(spec["required"]), tuple(spec["optional"]))
+        for name, spec in raw.items()
+    }
+
+
+# --- State -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Telegram's flood limits. Each window admits `burst` calls beyond its limit; None disables."""
+
+    overall_per_sec: int | None = 30
+    private_per_sec: int | None = 1
+    group_per_min: int | None = 20
+    burst: int = 0
+
+
+class SentRecord(NamedTuple):
+    method: str
+    chat_id: int
+    time: float
+
+
+@dataclass
+class CallRecord:
+    method: str
+    params: JSONDict
+    time: float
+    error: ApiError | None = None
+
+
+@dataclass
+class StoredMessage:
+    """One message as the chat shows it: `text` is what the user reads, `raw_text` what was sent."""
+
+    chat_id: int
+    message_id: int
+    sender_id: int
+    from_bot: bool
+    raw_text: str
+    text: str
+    entities: list[JSONDict]
+    parse_mode: str | None
+    reply_markup: JSONDict | None
+    date: int
+    reply_to_message_id: int | None = None
+    edit_count: int = 0
+    edit_date: int | None = None
+    deleted: bool = False
+
+    @property
+    def buttons(self) -> list[JSONDict]:
+        """The inline keyboard's buttons, row after row."""
+        if self.reply_markup is None:
+            return []
+        rows = self.reply_markup.get("inline_keyboard", [])
+        return [button for row in rows for button in row]
+
+    @property
+    def callback_data(self) -> list[str]:
+        return [b["callback_data"] for b in self.buttons if "callback_data" in b]
+
+
+@dataclass
+class _User:
+    id: int
+    first_name: str
+    username: str | None = None
+    last_name: str | None = None
+    language_code: str | None = None
+    blocked: bool = False
+    deactivated: bool = False
+
+    def to_json(self) -> JSONDict:
+        user: JSONDict = {"id": self.id, "is_bot": False, "first_name": self.first_name}
+        if self.last_name:
+            user["last_name"] = self.last_name
+        if self.username:
+            user["username"] = self.username
+        if self.language_code:
+            user["language_code"] = self.language_code
+        return user
+
+
+@dataclass
+class _Chat:
+    id: int
+    type: str  # "private", "group" or "supergroup"
+    title: str | None = None
+    creator: int | None = None
+    admins: list[int] = field(default_factory=list)
+    members: list[int] = field(default_factory=list)
+    bot_status: str = "member"  # "member", "administrator" or "kicked"
+    migrated_to: int | None = None
+    messages: list[StoredMessage] = field(default_factory=list)
+    next_message_id: int = 1
+
+    def find(self, message_id: int) -> StoredMessage | None:
+        for message in reversed(self.messages):
+            if message.message_id == message_id and not message.deleted:
+                return message
+        return None
+
+    def has_member(self, user_id: int) -> bool:
+        return user_id == self.creator or user_id in self.admins or user_id in self.members
+
+
+@dataclass
+class _FailureRule:
+    method: str | None
+    chat_id: int | None
+    error: ApiError
+    times: int
+
+
+@dataclass
+class _PendingQuery:
+    created: float
+    answered: bool = False
+
+
+_JSON_PARAMS = frozenset(
+    {
+        "reply_markup",
+        "commands",
+        "scope",
+        "entities",
+        "link_preview_options",
+        "reply_parameters",
+        "allowed_updates",
+    }
+)
+_BUTTON_ACTIONS = (
+    "url",
+    "callback_data",
+    "web_app",
+    "login_url",
+    "switch_inline_query",
+    "switch_inline_query_current_chat",
+    "switch_inline_query_chosen_chat",
+    "copy_text",
+    "callback_game",
+    "pay",
+)
+_BUTTON_URL_SCHEMES = frozenset({"http", "https", "tg", "ton"})
+_URL_SCHEME_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:(?!\d)")
+_CHAT_ACTIONS = frozenset(
+    {
+        "typing",
+        "upload_photo",
+        "record_video",
+        "upload_video",
+        "record_voice",
+        "upload_voice",
+        "upload_document",
+        "choose_sticker",
+        "find_location",
+        "record_video_note",
+        "upload_video_note",
+    }
+)
+_COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
+_BOT_COMMAND_RE = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{1,32})?")
+_RATE_LIMITED = frozenset({"sendMessage", "editMessageText", "editMessageReplyMarkup"})
+
+
+class _Params:
+    """Typed access to call parameters that may arrive form-encoded (strings) or as JSON."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw = {k: v for k, v in raw.items() if v is not None}
+
+    def has(self, name: str) -> bool:
+        return name in self.raw and self.raw[name] != ""
+
+    def get_str(self, name: str) -> str | None:
+        value = self.raw.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str | int | float):
+            return str(value)
+        raise ApiError(400, f'Bad Request: field "{name}" must be of type String')
+
+    def get_int(self, name: str) -> int | None:
+        value = self.raw.get(name)
+        if value is None or value == "":
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise ApiError(400, f"Bad Request: invalid {name} specified") from None
+
+    def get_float(self, name: str) -> float | None:
+        value = self.raw.get(name)
+        if value is None or value == "":
+            return None
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ApiError(400, f"Bad Request: invalid {name} specified") from None
+
+    def get_bool(self, name: str) -> bool:
+        value = self.raw.get(name)
+        if isinstance(value, str):
+            return value.strip().lower() in ("true", "1")
+        return bool(value)
+
+    def get_json(self, name: str) -> Any:
+        value = self.raw.get(name)
+        if isinstance(value, str):
+            if value == "":
+                return None
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ApiError(400, f"Bad Request: can't parse {name} JSON object") from None
+        return value
+
+    def chat_id(self) -> int | str | None:
+        value = self.raw.get("chat_id")
+        if value is None or value == "":
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        try:
+            return int(text)
+        except ValueError:
+            return text
+
+    def normalized(self) -> JSONDict:
+        """The parameters with JSON strings decoded, for the call log."""
+        out: JSONDict = {}
+        for name, value in self.raw.items():
+            if name in _JSON_PARAMS:
+                try:
+                    out[name] = self.get_json(name)
+                except ApiError:
+                    out[name] = value
+            else:
+                out[name] = value
+        return out
+
+
+class _RateLimiter:
+    def __init__(self, limits: RateLimits, clock: Callable[[], float]) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.overall: deque[float] = deque()
+        self.per_chat: dict[int, deque[float]] = {}
+
+    def _windows(self, chat_id: int) -> list[tuple[deque[float], float, int]]:
+        limits, windows = self.limits, []
+        if limits.overall_per_sec is not None:
+            windows.append((self.overall, 1.0, limits.overall_per_sec + limits.burst))
+        chat = self.per_chat.setdefault(chat_id, deque())
+        if chat_id > 0 and limits.private_per_sec is not None:
+            windows.append((chat, 1.0, limits.private_per_sec + limits.burst))
+        if chat_id < 0 and limits.group_per_min is not None:
+            windows.append((chat, 60.0, limits.group_per_min + limits.burst))
+        return windows
+
+    def check(self, chat_id: int) -> None:
+        now = self.clock()
+        wait = 0.0
+        for stamps, window, limit in self._windows(chat_id):
+            while stamps and stamps[0] <= now - window:
+                stamps.popleft()
+            if len(stamps) >= limit:
+                frees_at = stamps[len(stamps) - limit] + window if limit > 0 else now + window
+                wait = max(wait, frees_at - now)
+        if wait > 0:
+            raise too_many_requests(max(1, math.ceil(wait)))
+
+    def record(self, chat_id: int) -> None:
+        now = self.clock()
+        self.overall.append(now)
+        self.per_chat.setdefault(chat_id, deque()).append(now)
+
+
+# --- The emulator ------------------------------------------------------------------------------
+
+
+class BotApiEmulator:
+    """A Telegram Bot API in memory. See the module docstring for how tests use it."""
+
+    def __init__(
+        self,
+        *,
+        token: str = TEST_TOKEN,
+        bot_username: str = "newsbot_test_bot",
+        bot_first_name: str = "NewsBot",
+        limits: RateLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        privacy_mode: bool = True,
+    ) -> None:
+        self.token = token
+        self.bot_id = int(token.split(":", 1)[0])
+        self.bot_username = bot_username
+        self.bot_first_name = bot_first_name
+        self.limits = limits
+        self.privacy_mode = privacy_mode
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._limiter = _RateLimiter(limits, clock) if limits is not None else None
+
+        self._users: dict[int, _User] = {}
+        self._chats: dict[int, _Chat] = {}
+        self._updates: list[JSONDict] = []
+        self._next_update_id = 1
+        self._poller: asyncio.Future[str] | None = None
+        self._watchers: set[asyncio.Future[None]] = set()
+        self._failures: list[_FailureRule] = []
+        self._queries: dict[str, _PendingQuery] = {}
+        self._next_query = 1
+        self._webhook_url = ""
+        self._commands: dict[tuple[str, str], list[JSONDict]] = {}
+
+        self.calls: list[CallRecord] = []
+        self.sent_log: list[SentRecord] = []
+        self.chat_actions: list[tuple[int, str]] = []
+        self.callback_answers: dict[str, JSONDict] = {}
+        self.too_many_requests = 0
+
+        self._handlers: dict[str, Callable[[_Params], Any]] = {
+            "getMe": self._get_me,
+            "logOut": self._ok,
+            "close": self._ok,
+            "deleteWebhook": self._delete_webhook,
+            "setWebhook": self._set_webhook,
+            "getWebhookInfo": self._get_webhook_info,
+            "setMyCommands": self._set_my_commands,
+            "getMyCommands": self._get_my_commands,
+            "deleteMyCommands": self._delete_my_commands,
+            "sendMessage": self._send_message,
+            "editMessageText": self._edit_message_text,
+            "editMessageReplyMarkup": self._edit_message_reply_markup,
+            "deleteMessage": self._delete_message,
+            "answerCallbackQuery": self._answer_callback_query,
+            "sendChatAction": self._send_chat_action,
+            "getChat": self._get_chat,
+            "getChatMember": self._get_chat_member,
+            "getChatAdministrators": self._get_chat_administrators,
+        }
+
+    # --- the Bot API -----------------------------------------------------------------------
+
+    @property
+    def emulated_methods(self) -> frozenset[str]:
+        return frozenset({*self._handlers, "getUpdates"})
+
+    def authorize(self, token: str) -> None:
+        """Refuses a token other than this bot's, as Telegram does."""
+        if token != self.token:
+            raise ApiError(401, "Unauthorized")
+
+    async def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
+        """The `result` of a Bot API call, or ApiError with Telegram's code and description."""
+        spec = method_specs().get(method.lower())
+        p = _Params(params or {})
+        record = CallRecord(spec.name if spec else method, p.normalized(), self._clock())
+        self.calls.append(record)
+        self._notify()
+        try:
+            if spec is None:
+                raise ApiError(404, "Not Found")
+            self._raise_injected(spec.name, p)
+            self._check_required(spec, p)
+            if spec.name == "getUpdates":
+                return await self._get_updates(p)
+            handler = self._handlers.get(spec.name)
+            if handler is None:
+                raise ApiError(
+                    400, f"Bad Request: method not supported by the emulator: {spec.name}"
+                )
+            return handler(p)
+        except ApiError as error:
+            record.error = error
+            if error.error_code == 429:
+                self.too_many_requests += 1
+            raise
+        finally:
+            self._notify()
+
+    def fail_next(
+        self,
+        method: str | None = None,
+        chat_id: int | None = None,
+        *,
+        error: ApiError,
+        times: int = 1,
+    ) -> None:
+        """Makes the next `times` calls matching `method` and `chat_id` fail with `error`."""
+        name = None
+        if method is not None:
+            spec = method_specs().get(method.lower())
+            if spec is None:
+                raise ValueError(f"unknown Bot API method: {method}")
+            name = spec.name
+        self._failures.append(_FailureRule(name, chat_id, error, times))
+
+    def release_pollers(self) -> None:
+        """Ends a waiting getUpdates long poll now, with whatever updates there are."""
+        if self._poller is not None and not self._poller.done():
+            self._poller.set_result("closed")
+
+    # --- the world: users, chats and what they do -------------------------------------------
+
+    def add_user(
+        self,
+        user_id: int,
+        first_name: str = "Test",
+        username: str | None = None,
+        *,
+        last_name: str | None = None,
+        language_code: str | None = None,
+        started: bool = False,
+    ) -> JSONDict:
+        """A Telegram user. With started=True their private chat exists as if they had written."""
+        if user_id <= 0:
+            raise ValueError("user ids are positive")
+        user = _User(user_id, first_name, username, last_name, language_code)
+        self._users[user_id] = user
+        if started:
+            self._private_chat(user_id)
+        return user.to_json()
+
+    def add_group(
+        self,
+        chat_id: int,
+        title: str,
+        admins: list[int] | tuple[int, ...] = (),
+        members: list[int] | tuple[int, ...] = (),
+        *,
+        supergroup: bool = False,
+        creator: int | None = None,
+        bot_is_admin: bool = False,
+    ) -> JSONDict:
+        """A group the bot is in. Without `creator`, the first admin created it.
+
+        Unknown user ids become users named "User <id>".
+        """
+        if chat_id >= 0:
+            raise ValueError("group chat ids are negative")
+        admin_ids = list(admins)
+        if creator is None and admin_ids:
+            creator = admin_ids.pop(0)
+        for user_id in [*admin_ids, *members, *([creator] if creator else [])]:
+            if user_id not in self._users:
+                self.add_user(user_id, f"User {user_id}")
+        chat = _Chat(
+            chat_id,
+            "supergroup" if supergroup else "group",
+            title=title,
+            creator=creator,
+            admins=admin_ids,
+            members=[m for m in members if m != creator and m not in admin_ids],
+            bot_status="administrator" if bot_is_admin else "member",
+        )
+        self._chats[chat_id] = chat
+        return self._chat_json(chat)
+
+    def block(self, user_id: int) -> None:
+        self._user(user_id).blocked = True
+
+    def unblock(self, user_id: int) -> None:
+        self._user(user_id).blocked = False
+
+    def deactivate(self, user_id: int) -> None:
+        self._user(user_id).deactivated = True
+
+    def kick_bot(self, chat_id: int) -> None:
+        self._group(chat_id).bot_status = "kicked"
+
+    def migrate_group(self, old_id: int, new_id: int) -> JSONDict:
+        """Upgrades a group to a supergroup with a new id, as Telegram does."""
+        old = self._group(old_id)
+        if old.type != "group" or old.migrated_to is not None:
+            raise ValueError(f"chat {old_id} is not a basic group")
+        if new_id >= 0 or new_id in self._chats:
+            raise ValueError(f"cannot migrate to chat id {new_id}")
+        new = _Chat(
+            new_id,
+            "supergroup",
+            title=old.title,
+            creator=old.creator,
+            admins=list(old.admins),
+            members=list(old.members),
+            bot_status=old.bot_status,
+        )
+        self._chats[new_id] = new
+        old.migrated_to = new_id
+        return self._chat_json(new)
+
+    def user_sends(self, user_id: int, text: str, chat_id: int | None = None) -> JSONDict:
+        """A user writes `text`; the bot gets the update if Telegram would deliver it."""
+        user = self._user(user_id)
+        if user.deactivated:
+            raise ValueError(f"user {user_id} is deactivated")
+        if chat_id is None or chat_id == user_id:
+            user.blocked = False  # writing to a bot you blocked means pressing "Restart"
+            chat = self._private_chat(user_id)
+        else:
+            chat = self._group(chat_id)
+            if chat.migrated_to is not None:
+                raise ValueError(f"chat {chat_id} was migrated to {chat.migrated_to}")
+            if not chat.has_member(user_id):
+                raise ValueError(f"user {user_id} is not a member of chat {chat_id}")
+        entities = [
+            {
+                "type": "bot_command",
+                "offset": utf16_len(text[: m.start()]),
+                "length": utf16_len(m.group()),
+            }
+            for m in _BOT_COMMAND_RE.finditer(text)
+        ]
+        message = self._store(
+            chat,
+            sender_id=user_id,
+            from_bot=False,
+            raw_text=text,
+            text=text,
+            entities=entities,
+            parse_mode=None,
+            reply_markup=None,
+        )
+        payload = self._message_json(message)
+        if self._bot_sees(chat, text):
+            self._push_update("message", payload)
+        else:
+            self._notify()
+        return payload
+
+    def press_button(
+        self,
+        user_id: int,
+        message_id: int,
+        data: str,
+        chat_id: int | None = None,
+        *,
+        force: bool = False,
+    ) -> str:
+        """A user taps the inline button with callback_data `data`; returns the query id.
+
+        With force=True the data need not be on the message (a tampered or stale client).
+        """
+        user = self._user(user_id)
+        chat = self._chats.get(user_id if chat_id is None else chat_id)
+        if chat is None:
+            raise ValueError(f"no chat {chat_id or user_id}")
+        if chat.type != "private" and not chat.has_member(user_id):
+            raise ValueError(f"user {user_id} is not a member of chat {chat.id}")
+        message = chat.find(message_id)
+        if message is None or not message.from_bot:
+            raise ValueError(f"no bot message {message_id} in chat {chat.id}")
+        if not force and data not in message.callback_data:
+            raise ValueError(
+                f"message {message_id} has no button with callback_data {data!r}; "
+                f"it has {message.callback_data!r}"
+            )
+        query_id = str(4_000_000_000_000_000_000 + self._next_query)
+        self._next_query += 1
+        self._queries[query_id] = _PendingQuery(self._clock())
+        self._push_update(
+            "callback_query",
+            {
+                "id": query_id,
+                "from": user.to_json(),
+                "message": self._message_json(message),
+                "chat_instance": str(abs(chat.id) * 7919 % 10**18),
+                "data": data,
+            },
+        )
+        return query_id
+
+    def is_answered(self, callback_query_id: str) -> bool:
+        return callback_query_id in self.callback_answers
+
+    # --- what tests read ---------------------------------------------------------------------
+
+    def messages(self, chat_id: int, *, include_user: bool = False) -> list[StoredMessage]:
+        """The chat's messages still shown, oldest first: the bot's, and the users' if asked."""
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            return []
+        return [m for m in chat.messages if not m.deleted and (include_user or m.from_bot)]
+
+    def last_message(self, chat_id: int) -> StoredMessage | None:
+        """The bot's latest message still shown in the chat."""
+        shown = self.messages(chat_id)
+        return shown[-1] if shown else None
+
+    def message(self, chat_id: int, message_id: int) -> StoredMessage:
+        chat = self._chats.get(chat_id)
+        found = chat.find(message_id) if chat else None
+        if found is None:
+            raise KeyError((chat_id, message_id))
+        return found
+
+    @property
+    def pending_updates(self) -> list[JSONDict]:
+        return copy.deepcopy(self._updates)
+
+    async def wait_for(
+        self,
+        predicate: Callable[[], _T | None],
+        timeout: float = 5.0,  # noqa: ASYNC109 - a deadline for the condition, not one await
+    ) -> _T:
+        """Waits until `predicate()` is truthy, re-checking after every call and injection."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    value = predicate()
+                    if value:
+                        return value
+                    waiter: asyncio.Future[None] = loop.create_future()
+                    self._watchers.add(waiter)
+                    try:
+                        await waiter
+                    finally:
+                        self._watchers.discard(waiter)
+        except TimeoutError:
+            recent = ", ".join(
+                f"{c.method}{'!' + str(c.error.error_code) if c.error else ''}"
+                for c in self.calls[-8:]
+            )
+            raise TimeoutError(
+                f"condition not met within {timeout}s; last calls: [{recent}]"
+            ) from None
+
+    # --- internals: bookkeeping ----------------------------------------------------------------
+
+    def _notify(self) -> None:
+        for waiter in self._watchers:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._watchers.clear()
+
+    def _push_update(self, kind: str, payload: JSONDict) -> None:
+        self._updates.append({"update_id": self._next_update_id, kind: payload})
+        self._next_update_id += 1
+        if self._poller is not None and not self._poller.done():
+            self._poller.set_result("update")
+        self._notify()
+
+    def _raise_injected(self, method: str, p: _Params) -> None:
+        chat_id = p.chat_id()
+        for rule in self._failures:
+            if rule.method not in (None, method):
+                continue
+            if rule.chat_id is not None and rule.chat_id != chat_id:
+                continue
+            rule.times -= 1
+            if rule.times <= 0:
+                self._failures.remove(rule)
+            raise rule.error.copy()
+
+    @staticmethod
+    def _check_required(spec: MethodSpec, p: _Params) -> None:
+        for name in spec.required:
+            if p.has(name):
+                continue
+            if name == "text":
+                raise ApiError(400, "Bad Request: message text is empty")
+            if name == "chat_id":
+                raise ApiError(400, "Bad Request: chat_id is empty")
+            raise ApiError(400, f"Bad Request: {name} is required")
+
+    def _user(self, user_id: int) -> _User:
+        user = self._users.get(user_id)
+        if user is None:
+            raise ValueError(f"unknown user {user_id}: call add_user first")
+        return user
+
+    def _group(self, chat_id: int) -> _Chat:
+        chat = self._chats.get(chat_id)
+        if chat is None or chat.type == "private":
+            raise ValueError(f"unknown group {chat_id}: call add_group first")
+        return chat
+
+    def _private_chat(self, user_id: int) -> _Chat:
+        self._user(user_id)
+        chat = self._chats.get(user_id)
+        if chat is None:
+            chat = self._chats[user_id] = _Chat(user_id, "private")
+        return chat
+
+    def _store(
+        self,
+        chat: _Chat,
+        *,
+        sender_id: int,
+        from_bot: bool,
+        raw_text: str,
+        text: str,
+        entities: list[JSONDict],
+        parse_mode: str | None,
+        reply_markup: JSONDict | None,
+        reply_to: int | None = None,
+    ) -> StoredMessage:
+        message = StoredMessage(
+            chat_id=chat.id,
+            message_id=chat.next_message_id,
+            sender_id=sender_id,
+            from_bot=from_bot,
+            raw_text=raw_text,
+            text=text,
+            entities=entities,
+            parse_mode=parse_mode,
+            reply_markup=reply_markup,
+            date=int(self._wall_clock()),
+            reply_to_message_id=reply_to,
+        )
+        chat.next_message_id += 1
+        chat.messages.append(message)
+        return message
+
+    def _bot_sees(self, chat: _Chat, text: str) -> bool:
+        """Whether Telegram delivers a user's message to the bot (group privacy mode)."""
+        if chat.type == "private":
+            return True
+        if chat.bot_status == "kicked":
+            return False
+        if not self.privacy_mode:
+            return True
+        command = _BOT_COMMAND_RE.match(text)
+        if command is not None:
+            addressee = command.group().partition("@")[2].lower()
+            if addressee in ("", self.bot_username.lower()):
+                return True
+        return f"@{self.bot_username}".lower() in text.lower()
+
+    # --- internals: JSON shapes ------------------------------------------------------------
+
+    def _bot_json(self) -> JSONDict:
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": self.bot_first_name,
+            "username": self.bot_username,
+        }
+
+    def _chat_json(self, chat: _Chat) -> JSONDict:
+        if chat.type != "private":
+            return {"id": chat.id, "type": chat.type, "title": chat.title}
+        user = self._users[chat.id]
+        out: JSONDict = {"id": chat.id, "type": "private", "first_name": user.first_name}
+        if user.last_name:
+            out["last_name"] = user.last_name
+        if user.username:
+            out["username"] = user.username
+        return out
+
+    def _message_json(self, message: StoredMessage, *, with_reply: bool = True) -> JSONDict:
+        chat = self._chats[message.chat_id]
+        sender = self._bot_json() if message.from_bot else self._users[message.sender_id].to_json()
+        out: JSONDict = {
+            "message_id": message.message_id,
+            "from": sender,
+            "chat": self._chat_json(chat),
+            "date": message.date,
+        }
+        if with_reply and message.reply_to_message_id is not None:
+            replied = chat.find(message.reply_to_message_id)
+            if replied is not None:
+                out["reply_to_message"] = self._message_json(replied, with_reply=False)
+        if message.edit_date is not None:
+            out["edit_date"] = message.edit_date
+        out["text"] = message.text
+        if message.entities:
+            out["entities"] = copy.deepcopy(message.entities)
+        if message.reply_markup is not None and "inline_keyboard" in message.reply_markup:
+            out["reply_markup"] = copy.deepcopy(message.reply_markup)
+        return out
+
+    def _member_json(self, chat: _Chat, user_id: int) -> JSONDict:
+        if user_id == self.bot_id:
+            user = self._bot_json()
+            status = "member" if chat.type == "private" else chat.bot_status
+        else:
+            known = self._users.get(user_id)
+            if known is None:
+                raise ApiError(400, "Bad Request: user not found")
+            user = known.to_json()
+            if chat.type == "private":
+                if user_id != chat.id:
+                    raise ApiError(400, "Bad Request: user not found")
+                status = "member"
+            elif user_id == chat.creator:
+                status = "creator"
+            elif user_id in chat.admins:
+                status = "administrator"
+            elif user_id in chat.members:
+                status = "member"
+            else:
+                status = "left"
+        if status == "creator":
+            return {"status": "creator", "user": user, "is_anonymous": False}
+        if status == "administrator":
+            return {
+                "status": "administrator",
+                "user": user,
+                "can_be_edited": False,
+                "is_anonymous": False,
+                "can_manage_chat": True,
+                "can_delete_messages": True,
+                "can_manage_video_chats": True,
+                "can_restrict_members": True,
+                "can_promote_members": False,
+                "can_change_info": True,
+                "can_invite_users": True,
+                "can_post_stories": False,
+                "can_edit_stories": False,
+                "can_delete_stories": False,
+                "can_pin_messages": True,
+            }
+        if status == "kicked":
+            return {"status": "kicked", "user": user, "until_date": 0}
+        return {"status": status, "user": user}
+
+    # --- internals: checks shared by methods ------------------------------------------------
+
+    def _chat(self, p: _Params, *, sending: bool) -> _Chat:
+        chat_id = p.chat_id()
+        if chat_id is None:
+            raise ApiError(400, "Bad Request: chat_id is empty")
+        chat = self._chats.get(chat_id) if isinstance(chat_id, int) else None
+        if chat is None:
+            raise ApiError(400, "Bad Request: chat not found")
+        if chat.migrated_to is not None:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                migrate_to_chat_id=chat.migrated_to,
+            )
+        if chat.type == "private":
+            user = self._users[chat.id]
+            if user.deactivated:
+                raise ApiError(403, "Forbidden: user is deactivated")
+            if sending and user.blocked:
+                raise ApiError(403, "Forbidden: bot was blocked by the user")
+        elif chat.bot_status == "kicked":
+            kind = "supergroup" if chat.type == "supergroup" else "group"
+            raise ApiError(403, f"Forbidden: bot was kicked from the {kind} chat")
+        return chat
+
+    @staticmethod
+    def _text(p: _Params) -> tuple[str, str, list[JSONDict], str | None]:
+        raw = p.get_str("text") or ""
+        parse_mode = p.get_str("parse_mode") or None
+        if not raw.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if p.has("entities"):
+            given = p.get_json("entities")
+            if not isinstance(given, list) or not all(map(_is_entity, given)):
+                raise ApiError(400, "Bad Request: can't parse entities JSON object")
+            text, entities = raw, given
+        elif parse_mode is None:
+            text, entities = raw, []
+        elif parse_mode.lower() == "html":
+            try:
+                text, entities = parse_html_entities(raw)
+            except ValueError as error:
+                raise ApiError(400, f"Bad Request: can't parse entities: {error}") from None
+        elif parse_mode.lower() in ("markdown", "markdownv2"):
+            text, entities = raw, []  # accepted as-is: the product sends HTML only
+        else:
+            raise ApiError(400, f"Bad Request: unsupported parse_mode {parse_mode!r}")
+        text, entities = _strip_entities(text, entities)
+        if not text:
+            raise ApiError(400, "Bad Request: message text is empty")
+        if utf16_len(text) > MAX_TEXT_UTF16:
+            raise ApiError(400, "Bad Request: message is too long")
+        return raw, text, entities, parse_mode
+
+    @staticmethod
+    def _markup(p: _Params, *, inline_only: bool) -> JSONDict | None:
+        markup = p.get_json("reply_markup")
+        if markup is None:
+            return None
+        if not isinstance(markup, dict):
+            raise ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
+        if "inline_keyboard" in markup:
+            _check_inline_keyboard(markup["inline_keyboard"])
+            return {"inline_keyboard": markup["inline_keyboard"]}
+        if inline_only:
+            raise ApiError(400, "Bad Request: inline keyboard expected")
+        if "keyboard" in markup:
+            rows = markup["keyboard"]
+            if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+                raise ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
+            return markup
+        if markup.get("remove_keyboard") or markup.get("force_reply"):
+            return markup
+        raise ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
+
+    def _throttle(self, chat_id: int) -> None:
+        if self._limiter is not None:
+            self._limiter.check(chat_id)
+
+    def _count_send(self, method: str, chat_id: int) -> None:
+        if self._limiter is not None and method in _RATE_LIMITED:
+            self._limiter.record(chat_id)
+        self.sent_log.append(SentRecord(method, chat_id, self._clock()))
+
+    def _message_for_edit(self, p: _Params) -> tuple[_Chat, StoredMessage]:
+        if p.has("inline_message_id"):
+            raise ApiError(400, "Bad Request: MESSAGE_ID_INVALID")
+        chat = self._chat(p, sending=True)
+        message_id = p.get_int("message_id")
+        if message_id is None:
+            raise ApiError(400, "Bad Request: message identifier is not specified")
+        message = chat.find(message_id)
+        if message is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        if not message.from_bot:
+            raise ApiError(400, "Bad Request: message can't be edited")
+        return chat, message
+
+    # --- internals: methods ------------------------------------------------------------------
+
+    def _ok(self, p: _Params) -> bool:
+        return True
+
+    def _get_me(self, p: _Params) -> JSONDict:
+        return {
+            **self._bot_json(),
+            "can_join_groups": True,
+            "can_read_all_group_messages": not self.privacy_mode,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
+
+    async def _get_updates(self, p: _Params) -> list[JSONDict]:
+        if self._webhook_url:
+            raise ApiError(409, WEBHOOK_CONFLICT)
+        offset = p.get_int("offset")
+        limit = min(max(p.get_int("limit") or 100, 1), 100)
+        timeout = p.get_float("timeout") or 0.0
+        if offset is not None and offset > 0:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        elif offset is not None and offset < 0:
+            self._updates = self._updates[offset:]
+        if self._poller is not None and not self._poller.done():
+            self._poller.set_result("conflict")
+        if self._updates or timeout <= 0:
+            return copy.deepcopy(self._updates[:limit])
+        waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._poller = waiter
+        try:
+            async with asyncio.timeout(timeout):
+                outcome = await waiter
+        except TimeoutError:
+            outcome = "timeout"
+        finally:
+            if self._poller is waiter:
+                self._poller = None
+        if outcome == "conflict":
+            raise ApiError(409, GET_UPDATES_CONFLICT)
+        return copy.deepcopy(self._updates[:limit])
+
+    def _delete_webhook(self, p: _Params) -> bool:
+        self._webhook_url = ""
+        if p.get_bool("drop_pending_updates"):
+            self._updates.clear()
+        return True
+
+    def _set_webhook(self, p: _Params) -> bool:
+        url = p.get_str("url") or ""
+        if url and urlsplit(url).scheme != "https":
+            raise ApiError(
+                400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
+            )
+        self._webhook_url = url
+        if p.get_bool("drop_pending_updates"):
+            self._updates.clear()
+        return True
+
+    def _get_webhook_info(self, p: _Params) -> JSONDict:
+        return {
+            "url": self._webhook_url,
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._updates),
+        }
+
+    @staticmethod
+    def _command_key(p: _Params) -> tuple[str, str]:
+        scope = p.get_json("scope") or {"type": "default"}
+        if not isinstance(scope, dict) or "type" not in scope:
+            raise ApiError(400, "Bad Request: can't parse BotCommandScope JSON object")
+        return json.dumps(scope, sort_keys=True), p.get_str("language_code") or ""
+
+    def _set_my_commands(self, p: _Params) -> bool:
+        commands = p.get_json("commands")
+        if not isinstance(commands, list):
+            raise ApiError(400, "Bad Request: can't parse commands JSON object")
+        if len(commands) > 100:
+            raise ApiError(400, "Bad Request: too many commands")
+        cleaned: list[JSONDict] = []
+        for command in commands:
+            if not isinstance(command, dict):
+                raise ApiError(400, "Bad Request: can't parse BotCommand JSON object")
+            name = str(command.get("command", "")).lstrip("/")
+            description = str(command.get("description", ""))
+            if not _COMMAND_RE.fullmatch(name):
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+            if not 1 <= len(description.strip()) <= 256:
+                raise ApiError(400, "Bad Request: command description is empty or too long")
+            cleaned.append({"command": name, "description": description})
+        self._commands[self._command_key(p)] = cleaned
+        return True
+
+    def _get_my_commands(self, p: _Params) -> list[JSONDict]:
+        return copy.deepcopy(self._commands.get(self._command_key(p), []))
+
+    def _delete_my_commands(self, p: _Params) -> bool:
+        self._commands.pop(self._command_key(p), None)
+        return True
+
+    def _send_message(self, p: _Params) -> JSONDict:
+        chat = self._chat(p, sending=True)
+        raw, text, entities, parse_mode = self._text(p)
+        markup = self._markup(p, inline_only=False)
+        reply_to = self._reply_target(chat, p)
+        self._throttle(chat.id)
+        message = self._store(
+            chat,
+            sender_id=self.bot_id,
+            from_bot=True,
+            raw_text=raw,
+            text=text,
+            entities=entities,
+            parse_mode=parse_mode,
+            reply_markup=markup,
+            reply_to=reply_to,
+        )
+        self._count_send("sendMessage", chat.id)
+        return self._message_json(message)
+
+    @staticmethod
+    def _reply_target(chat: _Chat, p: _Params) -> int | None:
+        reply = p.get_json("reply_parameters")
+        if reply is None and p.has("reply_to_message_id"):
+            reply = {
+                "message_id": p.get_int("reply_to_message_id"),
+                "allow_sending_without_reply": p.get_bool("allow_sending_without_reply"),
+            }
+        if reply is None:
+            return None
+        if not isinstance(reply, dict) or not isinstance(reply.get("message_id"), int):
+            raise ApiError(400, "Bad Request: can't parse reply parameters JSON object")
+        if reply.get("chat_id") not in (None, chat.id):
+            raise ApiError(400, "Bad Request: message to be replied not found")
+        message_id: int = reply["message_id"]
+        if chat.find(message_id) is None:
+            if reply.get("allow_sending_without_reply"):
+                return None
+            raise ApiError(400, "Bad Request: message to be replied not found")
+        return message_id
+
+    def _edit_message_text(self, p: _Params) -> JSONDict:
+        chat, message = self._message_for_edit(p)
+        raw, text, entities, parse_mode = self._text(p)
+        markup = self._markup(p, inline_only=True)
+        if (text, entities, markup) == (message.text, message.entities, message.reply_markup):
+            raise ApiError(400, NOT_MODIFIED)
+        self._throttle(chat.id)
+        message.raw_text, message.text, message.entities = raw, text, entities
+        message.parse_mode, message.reply_markup = parse_mode, markup
+        self._mark_edited(message)
+        self._count_send("editMessageText", chat.id)
+        return self._message_json(message)
+
+    def _edit_message_reply_markup(self, p: _Params) -> JSONDict:
+        chat, message = self._message_for_edit(p)
+        markup = self._markup(p, inline_only=True)
+        if markup == message.reply_markup:
+            raise ApiError(400, NOT_MODIFIED)
+        self._throttle(chat.id)
+        message.reply_markup = markup
+        self._mark_edited(message)
+        self._count_send("editMessageReplyMarkup", chat.id)
+        return self._message_json(message)
+
+    def _mark_edited(self, message: StoredMessage) -> None:
+        message.edit_count += 1
+        message.edit_date = int(self._wall_clock())
+
+    def _delete_message(self, p: _Params) -> bool:
+        chat = self._chat(p, sending=False)
+        message_id = p.get_int("message_id")
+        message = chat.find(message_id) if message_id is not None else None
+        if message is None:
+            raise ApiError(400, "Bad Request: message to delete not found")
+        if chat.type != "private" and not message.from_bot and chat.bot_status != "administrator":
+            raise ApiError(400, "Bad Request: message can't be deleted")
+        message.deleted = True
+        return True
+
+    def _answer_callback_query(self, p: _Params) -> bool:
+        query_id = p.get_str("callback_query_id") or ""
+        query = self._queries.get(query_id)
+        if query is None or query.answered:
+            raise ApiError(400, QUERY_TOO_OLD)
+        if self._clock() - query.created > CALLBACK_ANSWER_DEADLINE:
+            raise ApiError(400, QUERY_TOO_OLD)
+        if len(p.get_str("text") or "") > MAX_CALLBACK_ANSWER_TEXT:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        query.answered = True
+        self.callback_answers[query_id] = p.normalized()
+        return True
+
+    def _send_chat_action(self, p: _Params) -> bool:
+        chat = self._chat(p, sending=True)
+        action = p.get_str("action") or ""
+        if action not in _CHAT_ACTIONS:
+            raise ApiError(400, "Bad Request: wrong parameter action in request")
+        self.chat_actions.append((chat.id, action))
+        return True
+
+    def _get_chat(self, p: _Params) -> JSONDict:
+        chat = self._chat(p, sending=False)
+        return {
+            **self._chat_json(chat),
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": True,
+                "limited_gifts": True,
+                "unique_gifts": True,
+                "premium_subscription": True,
+                "gifts_from_channels": True,
+            },
+        }
+
+    def _get_chat_member(self, p: _Params) -> JSONDict:
+        chat = self._chat(p, sending=False)
+        user_id = p.get_int("user_id")
+        if user_id is None:
+            raise ApiError(400, "Bad Request: user_id is required")
+        return self._member_json(chat, user_id)
+
+    def _get_chat_administrators(self, p: _Params) -> list[JSONDict]:
+        chat = self._chat(p, sending=False)
+        if chat.type == "private":
+            raise ApiError(400, "Bad Request: there are no administrators in the private chat")
+        ids = [*([chat.creator] if chat.creator is not None else []), *chat.admins]
+        if chat.bot_status == "administrator":
+            ids.append(self.bot_id)
+        return [self._member_json(chat, user_id) for user_id in ids]
+
+
+def _check_inline_keyboard(rows: Any) -> None:
+    """Refuses an inline keyboard the way Telegram does."""
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise ApiError(400, 'Bad Request: field "inline_keyboard" must be an Array of Arrays')
+    if any(len(row) > MAX_BUTTONS_PER_ROW for row in rows):
+        raise ApiError(400, "Bad Request: too many buttons in a row")
+    if sum(len(row) for row in rows) > MAX_BUTTONS:
+        raise ApiError(400, "Bad Request: too many buttons")
+    for row in rows:
+        for button in row:
+            if not isinstance(button, dict):
+                raise ApiError(400, "Bad Request: can't parse inline keyboard button")
+            text = button.get("text")
+            if not isinstance(text, str) or not text.strip():
+                raise ApiError(400, "Bad Request: inline keyboard button text must be non-empty")
+            actions = [name for name in _BUTTON_ACTIONS if name in button]
+            if not actions:
+                raise ApiError(
+                    400, "Bad Request: text buttons are unallowed in the inline keyboard"
+                )
+            if len(actions) > 1:
+                raise ApiError(
+                    400,
+                    "Bad Request: can't parse inline keyboard button: exactly one of the "
+                    f"optional fields must be used, got {', '.join(actions)}",
+                )
+            if "callback_data" in button:
+                data = button["callback_data"]
+                if (
+                    not isinstance(data, str)
+                    or not 1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES
+                ):
+                    raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+            if "url" in button and not _is_button_url(button["url"]):
+                raise ApiError(400, "Bad Request: BUTTON_URL_INVALID")
+
+
+def _is_entity(entity: Any) -> bool:
+    return (
+        isinstance(entity, dict)
+        and isinstance(entity.get("type"), str)
+        and all(isinstance(entity.get(k), int) and entity[k] >= 0 for k in ("offset", "length"))
+    )
+
+
+def _is_button_url(url: Any) -> bool:
+    if not isinstance(url, str) or not url.strip() or any(ch.isspace() for ch in url):
+        return False
+    if _URL_SCHEME_RE.match(url) is None:
+        url = f"http://{url}"  # Telegram takes "t.me/x" as an http link
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _BUTTON_URL_SCHEMES:
+        return False
+    return scheme not in ("http", "https") or bool(parts.hostname)

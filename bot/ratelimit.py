@@ -1,0 +1,497 @@
+"""One rate limiter for everything the bot sends, plugged into PTB as its ``BaseRateLimiter``.
+
+Compared with PTB's ``AIORateLimiter`` it adds a per-private-chat limit, orders requests by
+priority, and answers a ``RetryAfter`` by pausing only the chat it came from.
+
+A request goes through up to two gates, in this order:
+
+1. its chat's gate (methods that post or edit in a chat and name a ``chat_id``): private chats
+   (positive ids) get ``private_per_sec`` with a burst of ``private_burst``; groups, supergroups
+   and channels (negative ids or ``@username``) get ``group_per_min``;
+2. the bot-wide gate: ``overall_per_sec``, or Telegram's paid-broadcast ceiling for requests
+   that carry ``allow_paid_broadcast``.
+
+Getters, ``set*`` and ``answer*`` methods skip both gates. Other methods (deleteMessage,
+pinChatMessage, sendChatAction, ...) pass only the bot-wide gate.
+
+Each gate schedules with GCRA (a token bucket kept as one "theoretical arrival time"), so a
+limit is evenly spaced sends plus an optional burst. Groups are spaced at 3 s rather than
+allowed a sliding window of 20 per 60 s: it needs one float per group instead of up to 20
+timestamps, follows the same code path as private chats, and never lets 20 messages go out
+in the first second, a burst that Telegram's short-term flood control can still punish.
+
+A chat lets one request at a time wait for the bot-wide gate, so a busy chat can't hoard
+bot-wide slots, and its send time is what its chat's spacing counts from. If a more urgent
+request joins that chat's queue, the waiting request is promoted to the newcomer's priority
+in the bot-wide queue, so a reader's reply never queues behind their own bulk digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dtm
+import heapq
+import itertools
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+from typing import Any, TypeAlias
+
+from telegram.constants import FloodLimit
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+from telegram.warnings import PTBDeprecationWarning
+
+__all__ = [
+    "PAID_BROADCAST_ENDPOINTS",
+    "Priority",
+    "PriorityArg",
+    "PriorityRateLimiter",
+    "RateLimiterClosedError",
+    "RateLimiterStats",
+    "retry_after_seconds",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+JSONDict: TypeAlias = dict[str, Any]
+Result: TypeAlias = bool | JSONDict | list[JSONDict]
+Callback: TypeAlias = Callable[..., Coroutine[Any, Any, Result]]
+ChatKey: TypeAlias = int | str
+
+
+class Priority(IntEnum):
+    """Who is waiting for a request: a lower value is sent first."""
+
+    INTERACTIVE = 0  # a reply to a reader's own command or button
+    BREAKING = 1  # a breaking-news push
+    BULK = 2  # scheduled digests and other broadcasts
+
+
+PriorityArg: TypeAlias = Priority | int | Mapping[str, Any]
+"""What ``rate_limit_args`` may be: a Priority, its int value, or ``{"priority": ...}``."""
+
+PAID_BROADCAST_ENDPOINTS = frozenset({"sendMessage"})
+"""Endpoints that get ``allow_paid_broadcast=True`` for BULK requests when paid broadcast is on."""
+
+_UNLIMITED_PREFIXES = ("get", "set", "answer")
+_UNLIMITED_ENDPOINTS = frozenset({"deleteWebhook", "deleteMyCommands", "logOut", "close"})
+_CHAT_PREFIXES = ("send", "editMessage")
+_CHAT_ENDPOINTS = frozenset(
+    {
+        "copyMessage",
+        "copyMessages",
+        "forwardMessage",
+        "forwardMessages",
+        "stopMessageLiveLocation",
+        "stopPoll",
+    }
+)
+_NOT_CHAT_ENDPOINTS = frozenset({"sendChatAction"})
+_SWEEP_MIN = 1024
+
+
+class RateLimiterClosedError(RuntimeError):
+    """The limiter was shut down while a request waited for its turn; it was not sent."""
+
+
+@dataclass
+class RateLimiterStats:
+    """Counters for the benchmark and for metrics."""
+
+    sent: int = 0
+    """Requests whose callback returned (each request once, however many attempts)."""
+    sent_by_priority: dict[Priority, int] = field(
+        default_factory=lambda: dict.fromkeys(Priority, 0)
+    )
+    paid_broadcast_sent: int = 0
+    retry_after_count: int = 0
+    """Every 429 seen, including those re-raised."""
+    retry_after_raised: int = 0
+    """429s handed back to the caller: too long to wait, or out of retries."""
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """Seconds to wait from a ``RetryAfter``, whether PTB reports an int or a timedelta."""
+    with warnings.catch_warnings():
+        # PTB 22 warns that the int form is deprecated; either form is handled below.
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    if isinstance(value, dtm.timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+def parse_priority(rate_limit_args: PriorityArg | None) -> Priority:
+    """Read the priority from a call's ``rate_limit_args``; none means INTERACTIVE."""
+    value: object = rate_limit_args
+    if isinstance(value, Mapping):
+        value = value.get("priority")
+    if value is None:
+        return Priority.INTERACTIVE
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Priority(value)
+    raise TypeError(f"rate_limit_args must be a Priority, an int or a dict, not {value!r}")
+
+
+class _Kind(Enum):
+    UNLIMITED = "unlimited"
+    OVERALL = "overall"
+    CHAT = "chat"
+
+
+def _classify(endpoint: str) -> _Kind:
+    if endpoint in _UNLIMITED_ENDPOINTS or endpoint.startswith(_UNLIMITED_PREFIXES):
+        return _Kind.UNLIMITED
+    if endpoint in _NOT_CHAT_ENDPOINTS:
+        return _Kind.OVERALL
+    if endpoint in _CHAT_ENDPOINTS or endpoint.startswith(_CHAT_PREFIXES):
+        return _Kind.CHAT
+    return _Kind.OVERALL
+
+
+def _chat_key(data: Mapping[str, Any]) -> ChatKey | None:
+    chat_id = data.get("chat_id")
+    if isinstance(chat_id, bool):
+        return None
+    if isinstance(chat_id, int):
+        return chat_id
+    if isinstance(chat_id, str):
+        with contextlib.suppress(ValueError):
+            return int(chat_id)
+        return chat_id  # "@channelusername"
+    return None
+
+
+@dataclass(eq=False)
+class _Ticket:
+    """One request's place in line; it keeps its place across retries."""
+
+    priority: Priority
+    seq: int
+    waiting_at: _Gate | None = None
+    future: asyncio.Future[None] | None = None
+
+    def promote(self, priority: Priority) -> None:
+        if priority < self.priority and self.waiting_at is not None:
+            self.waiting_at.promote(self, priority)
+
+
+@dataclass(order=True)
+class _Entry:
+    priority: Priority
+    seq: int
+    push: int
+    ticket: _Ticket = field(compare=False)
+    future: asyncio.Future[None] = field(compare=False)
+
+
+class _Gate:
+    """Lets waiters through lowest (priority, seq) first, no faster than a GCRA limit allows.
+
+    A shared gate spends the slot when it lets a waiter through. An exclusive gate (one per
+    chat) hands the slot as a lease to one waiter at a time; the holder spends it with
+    ``commit`` when it actually sends, and ``release`` lets the next waiter in.
+    """
+
+    def __init__(
+        self, *, per_sec: float, burst: int, clock: Callable[[], float], exclusive: bool
+    ) -> None:
+        self._interval = 1 / per_sec if per_sec > 0 else 0.0
+        self._tolerance = (burst - 1) * self._interval
+        self._clock = clock
+        self._exclusive = exclusive
+        self._tat = -math.inf  # theoretical arrival time of the next send
+        self._paused_until = -math.inf
+        self._waiters: list[_Entry] = []
+        self._pushes = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._holder: _Ticket | None = None
+        self._closed = False
+
+    def ready_at(self) -> float:
+        return max(self._tat - self._tolerance, self._paused_until)
+
+    def commit(self, now: float) -> None:
+        self._tat = max(self._tat, now) + self._interval
+
+    def pause_until(self, until: float) -> None:
+        # Only ever delays, so an armed timer just fires early and re-arms.
+        self._paused_until = max(self._paused_until, until)
+
+    def is_idle(self, now: float) -> bool:
+        """True if forgetting this gate changes nothing: a fresh one would act the same."""
+        self._drop_stale()
+        return (
+            not self._waiters
+            and self._holder is None
+            and self._tat <= now
+            and self._paused_until <= now
+        )
+
+    async def acquire(self, ticket: _Ticket) -> None:
+        if self._closed:
+            raise RateLimiterClosedError("rate limiter is shut down")
+        now = self._clock()
+        self._drop_stale()
+        if not self._waiters and self._holder is None and self.ready_at() <= now:
+            self._grant(ticket, now)
+            return
+        if self._holder is not None:
+            self._holder.promote(ticket.priority)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ticket.waiting_at, ticket.future = self, future
+        self._push(ticket, ticket.priority, future)
+        if self._timer is None:
+            self._dispatch()
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                # Let through, then cancelled before it could run: hand the lease on.
+                self.release(ticket)
+            raise
+        finally:
+            ticket.waiting_at, ticket.future = None, None
+
+    def release(self, ticket: _Ticket) -> None:
+        if self._holder is ticket:
+            self._holder = None
+            self._dispatch()
+
+    def promote(self, ticket: _Ticket, priority: Priority) -> None:
+        # The old entry stays in the heap; whichever is reached first wins, the other is stale.
+        if ticket.future is not None and not ticket.future.done():
+            ticket.priority = priority
+            self._push(ticket, priority, ticket.future)
+
+    def close(self, exc: BaseException) -> None:
+        self._closed = True
+        self._cancel_timer()
+        for entry in self._waiters:
+            if not entry.future.done():
+                entry.future.set_exception(exc)
+        self._waiters.clear()
+
+    def _push(self, ticket: _Ticket, priority: Priority, future: asyncio.Future[None]) -> None:
+        heapq.heappush(
+            self._waiters, _Entry(priority, ticket.seq, next(self._pushes), ticket, future)
+        )
+
+    def _drop_stale(self) -> None:
+        while self._waiters and self._waiters[0].future.done():
+            heapq.heappop(self._waiters)
+
+    def _grant(self, ticket: _Ticket, now: float) -> None:
+        if self._exclusive:
+            self._holder = ticket
+        else:
+            self.commit(now)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _dispatch(self) -> None:
+        self._cancel_timer()
+        while True:
+            self._drop_stale()
+            if not self._waiters or self._holder is not None:
+                return
+            now = self._clock()
+            ready_at = self.ready_at()
+            if ready_at > now:
+                loop = asyncio.get_running_loop()
+                self._timer = loop.call_later(ready_at - now, self._dispatch)
+                return
+            entry = heapq.heappop(self._waiters)
+            self._grant(entry.ticket, now)
+            entry.future.set_result(None)
+
+
+class PriorityRateLimiter(BaseRateLimiter[PriorityArg]):
+    """Throttles the bot's requests per chat and overall, most urgent first.
+
+    Plug it in with ``ApplicationBuilder().rate_limiter(PriorityRateLimiter(...))`` and pass
+    ``rate_limit_args=Priority.BULK`` (or BREAKING) on sends that may wait.
+    """
+
+    def __init__(
+        self,
+        *,
+        overall_per_sec: float = 30,
+        private_per_sec: float = 1,
+        private_burst: int = 1,
+        group_per_min: float = 20,
+        max_retries: int = 3,
+        max_retry_after: float = 60.0,
+        paid_broadcast: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        for name, value in (
+            ("overall_per_sec", overall_per_sec),
+            ("private_per_sec", private_per_sec),
+            ("group_per_min", group_per_min),
+            ("max_retries", max_retries),
+            ("max_retry_after", max_retry_after),
+        ):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        if private_burst < 1:
+            raise ValueError(f"private_burst must be >= 1, got {private_burst}")
+        self._overall_per_sec = overall_per_sec
+        self._private_per_sec = private_per_sec
+        self._private_burst = private_burst
+        self._group_per_sec = group_per_min / 60
+        self._max_retries = max_retries
+        self._max_retry_after = max_retry_after
+        self._paid_broadcast = paid_broadcast
+        self._clock = clock
+        self._seq = itertools.count()
+        self.stats = RateLimiterStats()
+        self._closed = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self._overall = self._new_gate(self._overall_per_sec, exclusive=False)
+        self._paid = self._new_gate(FloodLimit.PAID_MESSAGES_PER_SECOND, exclusive=False)
+        self._chats: dict[ChatKey, _Gate] = {}
+        self._sweep_at = _SWEEP_MIN
+
+    def _new_gate(self, per_sec: float, *, exclusive: bool, burst: int = 1) -> _Gate:
+        return _Gate(per_sec=per_sec, burst=burst, clock=self._clock, exclusive=exclusive)
+
+    async def initialize(self) -> None:
+        """Open the limiter again if it was shut down."""
+        if self._closed:
+            self._reset()
+            self._closed = False
+
+    async def shutdown(self) -> None:
+        """Stop all timers and fail every waiting request with RateLimiterClosedError."""
+        self._closed = True
+        exc = RateLimiterClosedError("rate limiter shut down before the request was sent")
+        for gate in (self._overall, self._paid, *self._chats.values()):
+            gate.close(exc)
+        self._chats.clear()
+
+    @property
+    def tracked_chats(self) -> int:
+        """How many chats have limiter state right now (idle ones are evicted)."""
+        return len(self._chats)
+
+    async def process_request(
+        self,
+        callback: Callback,
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: PriorityArg | None,
+    ) -> Result:
+        """Send one request when its chat and the bot may, retrying short flood waits."""
+        priority = parse_priority(rate_limit_args)
+        kind = _classify(endpoint)
+        if kind is _Kind.UNLIMITED:
+            result = await callback(*args, **kwargs)
+            self._count_sent(priority, paid=False)
+            return result
+
+        if (
+            self._paid_broadcast
+            and priority is Priority.BULK
+            and endpoint in PAID_BROADCAST_ENDPOINTS
+        ):
+            # PTB passes this same dict in args, so the flag reaches the request.
+            data["allow_paid_broadcast"] = True
+        paid = bool(data.get("allow_paid_broadcast"))
+        chat = _chat_key(data) if kind is _Kind.CHAT else None
+        ticket = _Ticket(priority, next(self._seq))
+
+        retries = 0
+        while True:
+            if self._closed:
+                raise RateLimiterClosedError("rate limiter is shut down")
+            send_gate = self._paid if paid else self._overall
+            chat_gate = self._chat_gate(chat) if chat is not None else None
+            if not await self._wait_turn(ticket, chat_gate, send_gate):
+                continue
+            try:
+                result = await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                wait = retry_after_seconds(exc)
+                self.stats.retry_after_count += 1
+                if wait > self._max_retry_after or retries >= self._max_retries:
+                    self.stats.retry_after_raised += 1
+                    _LOGGER.warning(
+                        "429 on %s for chat %s: retry_after %.1f s, giving up after %d retries",
+                        endpoint,
+                        chat,
+                        wait,
+                        retries,
+                    )
+                    raise
+                retries += 1
+                _LOGGER.warning(
+                    "429 on %s for chat %s: waiting %.1f s before retry %d of %d",
+                    endpoint,
+                    chat,
+                    wait,
+                    retries,
+                    self._max_retries,
+                )
+                # Look the chat up again: its gate may have been evicted while we were sending.
+                paused = self._chat_gate(chat) if chat is not None else send_gate
+                paused.pause_until(self._clock() + wait)
+                continue
+            self._count_sent(priority, paid=paid)
+            return result
+
+    async def _wait_turn(self, ticket: _Ticket, chat_gate: _Gate | None, send_gate: _Gate) -> bool:
+        """Wait for the chat's slot, then the bot-wide one; False if the chat got paused."""
+        if chat_gate is None:
+            await send_gate.acquire(ticket)
+            return True
+        await chat_gate.acquire(ticket)
+        try:
+            await send_gate.acquire(ticket)
+            now = self._clock()
+            if chat_gate.ready_at() > now:
+                # A 429 paused the chat while we waited for the bot-wide slot: queue again.
+                return False
+            chat_gate.commit(now)
+            return True
+        finally:
+            chat_gate.release(ticket)
+
+    def _chat_gate(self, chat: ChatKey) -> _Gate:
+        gate = self._chats.get(chat)
+        if gate is None:
+            if len(self._chats) >= self._sweep_at:
+                self._evict_idle()
+            if isinstance(chat, int) and chat > 0:
+                gate = self._new_gate(
+                    self._private_per_sec, exclusive=True, burst=self._private_burst
+                )
+            else:
+                gate = self._new_gate(self._group_per_sec, exclusive=True)
+            self._chats[chat] = gate
+        return gate
+
+    def _evict_idle(self) -> None:
+        now = self._clock()
+        self._chats = {chat: gate for chat, gate in self._chats.items() if not gate.is_idle(now)}
+        # Sweep again only once the table has doubled, so sweeping costs O(1) per request.
+        self._sweep_at = max(_SWEEP_MIN, 2 * len(self._chats))
+
+    def _count_sent(self, priority: Priority, *, paid: bool) -> None:
+        self.stats.sent += 1
+        self.stats.sent_by_priority[priority] += 1
+        if paid:
+            self.stats.paid_broadcast_sent += 1

@@ -1,0 +1,679 @@
+"""PriorityRateLimiter against a fake Bot API callback that records when each request left.
+
+Rates are scaled up (tens or hundreds per second) so the tests take a fraction of a second;
+they assert order and counts, and wall times only as lower bounds or generous upper ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dtm
+import itertools
+import logging
+import time
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from telegram.error import Forbidden, RetryAfter
+
+from bot.ratelimit import (
+    Priority,
+    PriorityArg,
+    PriorityRateLimiter,
+    RateLimiterClosedError,
+    parse_priority,
+    retry_after_seconds,
+)
+
+# Scheduling slack between the limiter letting a request through and the callback starting.
+EPS = 2e-3
+_chat_ids = itertools.count(10_000)
+
+
+def private_chat() -> int:
+    return next(_chat_ids)
+
+
+def group_chat() -> int:
+    return -1_000_000_000_000 - next(_chat_ids)
+
+
+@dataclass
+class Call:
+    endpoint: str
+    data: dict[str, Any]
+    at: float
+    tag: str
+
+
+@dataclass
+class FakeBotAPI:
+    """Stands in for ``Bot._do_post``: records each request and can answer 429 first."""
+
+    clock: Any = time.monotonic
+    calls: list[Call] = field(default_factory=list)
+    # chat id (or inline_message_id) -> retry_after values to answer with, in turn
+    flood: dict[object, list[float]] = field(default_factory=dict)
+    latency: float = 0.0
+
+    async def post(self, endpoint: str, data: dict[str, Any], tag: str = "") -> dict[str, Any]:
+        self.calls.append(Call(endpoint, dict(data), self.clock(), tag))
+        await asyncio.sleep(self.latency)
+        key = data.get("chat_id", data.get("inline_message_id"))
+        waits = self.flood.get(key)
+        if waits:
+            raise RetryAfter(dtm.timedelta(seconds=waits.pop(0)))
+        return {"message_id": len(self.calls), "chat": {"id": data.get("chat_id")}}
+
+    def tags(self) -> list[str]:
+        return [call.tag for call in self.calls]
+
+    def times_for(self, chat_id: object) -> list[float]:
+        return [call.at for call in self.calls if call.data.get("chat_id") == chat_id]
+
+
+async def send(
+    limiter: PriorityRateLimiter,
+    api: FakeBotAPI,
+    chat_id: object | None = None,
+    *,
+    endpoint: str = "sendMessage",
+    priority: PriorityArg | None = None,
+    tag: str = "",
+    **extra: Any,
+) -> Any:
+    data: dict[str, Any] = dict(extra)
+    if chat_id is not None:
+        data["chat_id"] = chat_id
+    data.setdefault("text", "x")
+    return await limiter.process_request(
+        callback=api.post,
+        args=(endpoint, data),
+        kwargs={"tag": tag},
+        endpoint=endpoint,
+        data=data,
+        rate_limit_args=priority,
+    )
+
+
+def spawn(*coros: Any) -> list[asyncio.Task[Any]]:
+    return [asyncio.create_task(coro) for coro in coros]
+
+
+def min_gap(times: list[float]) -> float:
+    return min(b - a for a, b in itertools.pairwise(times))
+
+
+# --- priorities -------------------------------------------------------------------------
+
+
+async def test_interactive_queued_after_bulk_overtakes_it() -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(overall_per_sec=100, private_per_sec=0)
+    bulk = spawn(
+        *(
+            send(limiter, api, private_chat(), priority=Priority.BULK, tag=f"bulk{i}")
+            for i in range(20)
+        )
+    )
+    await asyncio.sleep(0)  # every bulk request is now queued
+    urgent = spawn(
+        send(limiter, api, private_chat(), priority={"priority": Priority.BREAKING}, tag="brk0"),
+        send(limiter, api, private_chat(), tag="int0"),
+        send(limiter, api, private_chat(), priority=int(Priority.BREAKING), tag="brk1"),
+        send(limiter, api, private_chat(), priority=Priority.INTERACTIVE, tag="int1"),
+    )
+    await asyncio.gather(*bulk, *urgent)
+
+    tags = api.tags()
+    assert len(tags) == 24
+    assert [t for t in tags if not t.startswith("bulk")] == ["int0", "int1", "brk0", "brk1"]
+    # Only bulk0 left before the urgent ones arrived (one more if the machine stalled 10 ms).
+    assert tags.index("brk1") <= 5
+    assert [t for t in tags if t.startswith("bulk")] == [f"bulk{i}" for i in range(20)]
+    assert limiter.stats.sent == 24
+    assert limiter.stats.sent_by_priority == {
+        Priority.INTERACTIVE: 2,
+        Priority.BREAKING: 2,
+        Priority.BULK: 20,
+    }
+
+
+async def test_urgent_request_promotes_the_bulk_one_ahead_of_it_in_the_same_chat() -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(overall_per_sec=100, private_per_sec=10)
+    reader = private_chat()
+    others = spawn(
+        *(
+            send(limiter, api, private_chat(), priority=Priority.BULK, tag=f"bulk{i}")
+            for i in range(30)
+        )
+    )
+    # The reader's digest part waits for a bot-wide slot behind the other 30 ...
+    digest = spawn(send(limiter, api, reader, priority=Priority.BULK, tag="digest"))
+    await asyncio.sleep(0)
+    # ... and their reply must not wait for all 30 too.
+    reply = spawn(send(limiter, api, reader, tag="reply"))
+    await asyncio.gather(*others, *digest, *reply)
+
+    tags = api.tags()
+    assert tags.index("digest") <= 2
+    # The reply still keeps to the chat's 10/s, counted from when the digest part left.
+    digest_at, reply_at = api.times_for(reader)
+    assert reply_at - digest_at >= 0.1 - EPS
+    assert tags.index("reply") < 20
+
+
+# --- per-chat limits --------------------------------------------------------------------
+
+
+async def test_private_chat_gets_at_most_its_rate_while_other_chats_go_at_once() -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(overall_per_sec=0, private_per_sec=20)
+    one = private_chat()
+
+    start = time.monotonic()
+    await asyncio.gather(*(send(limiter, api, one) for _ in range(5)))
+    same_chat = time.monotonic() - start
+
+    many = [private_chat() for _ in range(5)]
+    start = time.monotonic()
+    await asyncio.gather(*(send(limiter, api, chat) for chat in many))
+    different_chats = time.monotonic() - start
+
+    assert same_chat >= 4 * 0.05 - EPS
+    assert min_gap(api.times_for(one)) >= 0.05 - EPS
+    assert different_chats < 0.05
+    assert len(api.calls) == 10
+
+
+async def test_private_burst_lets_the_first_few_through_at_once() -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(overall_per_sec=0, private_per_sec=20, private_burst=3)
+    chat = private_chat()
+    await asyncio.gather(*(send(limiter, api, chat) for _ in range(5)))
+
+    times = api.times_for(chat)
+    assert times[2] - times[0] < 0.04
+    # Past the burst, the 4th and 5th keep to 20/s counted from the first send.
+    assert times[3] - times[0] >= 0.05 - EPS
+    assert times[4] - times[0] >= 0.10 - EPS
+
+
+@pytest.mark.parametrize("chat_id", [group_chat(), "@newsroom_channel"])
+async def test_groups_and_channels_are_spaced_by_the_per_minute_limit(chat_id: object) -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(overall_per_sec=0, private_per_sec=0, group_per_min=1200)
+    await asyncio.gather(*(send(limiter, api, chat_id) for _ in range(4)))
+
+    assert len(api.times_for(chat_id)) == 4
+    assert min_gap(api.times_for(chat_id)) >= 0.05 - EPS
+
+
+async def test_edits_count_against_the_chat_but_other_methods_only_overall() -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(overall_per_sec=0, private_per_sec=20)
+    chat = private_chat()
+    await send(limiter, api, chat)
+    await send(limiter, api, chat, endpoint="editMessageText", message_id=1)
+    start = time.monotonic()
+    await asyncio.gather(
+        *(send(limiter, api, chat, endpoint="deleteMessage", message_id=i) for i in range(5))
+    )
+
+    edit, send_ = api.calls[1], api.calls[0]
+    assert edit.at - send_.at >= 0.05 - EPS
+    assert time.monotonic() - start < 0.04
+
+
+async def test_a_busy_chat_does_not_slow_other_chats() -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(overall_per_sec=200, private_per_sec=10)
+    busy, quiet = private_chat(), [private_chat() for _ in range(5)]
+    backlog = spawn(*(send(limiter, api, busy, tag="busy") for _ in range(5)))
+    await asyncio.sleep(0)
+    start = time.monotonic()
+    await asyncio.gather(*(send(limiter, api, chat, tag="quiet") for chat in quiet))
+    elapsed = time.monotonic() - start
+    await asyncio.gather(*backlog)
+
+    # Five quiet sends need four bot-wide gaps of 5 ms, not the busy chat's 100 ms each.
+    assert elapsed < 0.08
+    assert api.tags().count("busy") == 5
+    assert api.tags()[:6].count("quiet") == 5
+
+
+# --- overall limit ----------------------------------------------------------------------
+
+
+async def test_overall_limit_holds_in_every_window() -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(overall_per_sec=50, private_per_sec=0)
+    start = time.monotonic()
+    await asyncio.gather(
+        *(send(limiter, api, private_chat(), priority=Priority.BULK) for _ in range(30))
+    )
+    elapsed = time.monotonic() - start
+
+    times = sorted(call.at for call in api.calls)
+    assert len(times) == 30
+    assert min_gap(times) >= 0.02 - EPS
+    # No 200 ms window holds more than 50/s * 0.2 s = 10 sends.
+    assert max(sum(t <= s < t + 0.2 for s in times) for t in times) <= 10
+    # ... and the limiter does not throttle far below the limit either.
+    assert 29 * 0.02 - EPS <= elapsed < 1.5
+
+
+# --- RetryAfter -------------------------------------------------------------------------
+
+
+async def test_retry_after_pauses_only_that_chat(caplog: pytest.LogCaptureFixture) -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(overall_per_sec=0, private_per_sec=50)
+    flooded, other = private_chat(), private_chat()
+    api.flood[flooded] = [0.3]
+
+    with caplog.at_level(logging.WARNING, logger="bot.ratelimit"):
+        first = spawn(send(limiter, api, flooded, tag="a1"))
+        await asyncio.sleep(0.05)
+        # Sent to the flooded chat during its pause: must wait for the pause to end.
+        second = spawn(send(limiter, api, flooded, tag="a2"))
+        await asyncio.gather(*(send(limiter, api, other, tag="b") for _ in range(5)))
+        b_done = time.monotonic()
+        results = await asyncio.gather(*first, *second)
+
+    a_times = api.times_for(flooded)
+    assert len(a_times) == 3  # a1 refused, a1 retried, a2
+    assert a_times[1] - a_times[0] >= 0.3 - EPS
+    assert a_times[2] - a_times[0] >= 0.3 - EPS
+    # Chat B's five sends (4 gaps of 20 ms) finished while chat A was paused.
+    assert b_done < a_times[1]
+    assert api.tags()[-2:] == ["a1", "a2"]
+    assert all(result["chat"]["id"] == flooded for result in results)
+    assert limiter.stats.retry_after_count == 1
+    assert limiter.stats.sent == 7
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert str(flooded) in caplog.text
+    assert "0.3 s" in caplog.text
+
+
+async def test_request_already_waiting_when_its_chat_is_paused_waits_out_the_pause() -> None:
+    api = FakeBotAPI(latency=0.02)
+    limiter = PriorityRateLimiter(overall_per_sec=20, private_per_sec=1000)
+    flooded = private_chat()
+    api.flood[flooded] = [0.2]
+    await send(limiter, api, private_chat())  # the next bot-wide slot is 50 ms away
+    # a1 leaves at 50 ms and is refused at 70 ms, while a2 holds the chat's turn and waits
+    # for the bot-wide slot at 100 ms, in the middle of the pause.
+    await asyncio.gather(
+        send(limiter, api, flooded, tag="a1"), send(limiter, api, flooded, tag="a2")
+    )
+
+    refused, *rest = api.times_for(flooded)
+    assert len(rest) == 2
+    assert min(rest) - refused >= 0.2 - EPS
+    assert api.tags()[1:] == ["a1", "a1", "a2"]
+
+
+async def test_retry_after_without_chat_pauses_the_overall_limit() -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(overall_per_sec=1000, private_per_sec=0)
+    api.flood["inline-1"] = [0.2]
+
+    edit = spawn(send(limiter, api, endpoint="editMessageText", inline_message_id="inline-1"))
+    await asyncio.sleep(0.05)
+    chat = private_chat()
+    await send(limiter, api, chat)
+    await asyncio.gather(*edit)
+
+    refused = api.calls[0].at
+    assert api.times_for(chat)[0] - refused >= 0.2 - EPS
+    assert [c.endpoint for c in api.calls].count("editMessageText") == 2
+
+
+async def test_retry_after_longer_than_max_retry_after_is_reraised_at_once() -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(max_retry_after=1.0)
+    chat = private_chat()
+    api.flood[chat] = [3600.0]
+
+    start = time.monotonic()
+    with pytest.raises(RetryAfter) as raised:
+        await send(limiter, api, chat)
+
+    assert retry_after_seconds(raised.value) == 3600.0
+    assert time.monotonic() - start < 0.5
+    assert len(api.calls) == 1
+    assert limiter.stats.retry_after_count == 1
+    assert limiter.stats.retry_after_raised == 1
+    assert limiter.stats.sent == 0
+
+
+async def test_retry_after_is_reraised_once_retries_are_exhausted() -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(max_retries=2, private_per_sec=0)
+    chat = private_chat()
+    api.flood[chat] = [0.01, 0.01, 0.01, 0.01]
+
+    with pytest.raises(RetryAfter):
+        await send(limiter, api, chat)
+
+    assert len(api.calls) == 3  # the first try and two retries
+    assert limiter.stats.retry_after_count == 3
+    assert limiter.stats.retry_after_raised == 1
+
+
+async def test_max_retries_zero_reraises_the_first_retry_after() -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(max_retries=0)
+    chat = private_chat()
+    api.flood[chat] = [0.01]
+
+    with pytest.raises(RetryAfter):
+        await send(limiter, api, chat)
+    assert len(api.calls) == 1
+
+
+async def test_other_errors_pass_through_untouched() -> None:
+    limiter = PriorityRateLimiter()
+    calls = 0
+
+    async def blocked(endpoint: str, data: dict[str, Any]) -> bool:
+        nonlocal calls
+        calls += 1
+        raise Forbidden("Forbidden: bot was blocked by the user")
+
+    data = {"chat_id": private_chat(), "text": "x"}
+    with pytest.raises(Forbidden):
+        await limiter.process_request(blocked, ("sendMessage", data), {}, "sendMessage", data, None)
+    assert calls == 1
+    assert limiter.stats.sent == 0
+
+
+def test_retry_after_seconds_reads_int_and_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
+    as_int = RetryAfter(5)
+    as_fraction = RetryAfter(dtm.timedelta(seconds=1.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the helper hides PTB's int-deprecation warning
+        assert retry_after_seconds(as_int) == 5.0
+        assert retry_after_seconds(as_fraction) == 1.5
+        monkeypatch.setenv("PTB_TIMEDELTA", "true")  # .retry_after is now a timedelta
+        assert isinstance(as_fraction.retry_after, dtm.timedelta)
+        assert retry_after_seconds(as_int) == 5.0
+        assert retry_after_seconds(as_fraction) == 1.5
+
+
+# --- methods that are never limited ----------------------------------------------------
+
+
+async def test_answer_callback_query_and_getters_are_never_delayed() -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(overall_per_sec=10, private_per_sec=1)
+    chat = private_chat()
+    api.flood[chat] = [0.5]
+    # Saturate everything: a queue of bulk sends, a 429 on the chat, and the same chat again.
+    backlog = spawn(
+        send(limiter, api, chat),
+        *(send(limiter, api, private_chat(), priority=Priority.BULK) for _ in range(5)),
+    )
+    await asyncio.sleep(0.01)
+
+    start = time.monotonic()
+    for endpoint in ("answerCallbackQuery", "getMe", "getChatMember", "setMyCommands"):
+        await send(limiter, api, chat, endpoint=endpoint, priority=Priority.BULK)
+    elapsed = time.monotonic() - start
+    for task in backlog:
+        task.cancel()
+    await asyncio.gather(*backlog, return_exceptions=True)
+
+    assert elapsed < 0.05
+    # Only the chat's first send (refused with 429) went before them; the bulk queue waits.
+    assert [c.endpoint for c in api.calls[:5]] == [
+        "sendMessage",
+        "answerCallbackQuery",
+        "getMe",
+        "getChatMember",
+        "setMyCommands",
+    ]
+
+
+# --- paid broadcast ---------------------------------------------------------------------
+
+
+async def test_paid_broadcast_marks_only_bulk_send_message() -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(paid_broadcast=True, overall_per_sec=0, private_per_sec=0)
+    chat = private_chat()
+    await send(limiter, api, chat, priority=Priority.BULK, tag="bulk")
+    await send(limiter, api, chat, priority=Priority.BREAKING, tag="breaking")
+    await send(limiter, api, chat, tag="interactive")
+    await send(limiter, api, chat, endpoint="editMessageText", priority=Priority.BULK, tag="edit")
+    await send(limiter, api, chat, endpoint="sendPhoto", priority=Priority.BULK, tag="photo")
+
+    marked = {c.tag: c.data.get("allow_paid_broadcast") for c in api.calls}
+    assert marked == {
+        "bulk": True,
+        "breaking": None,
+        "interactive": None,
+        "edit": None,
+        "photo": None,
+    }
+    assert limiter.stats.paid_broadcast_sent == 1
+
+
+async def test_without_paid_broadcast_bulk_is_not_marked() -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(overall_per_sec=0, private_per_sec=0)
+    await send(limiter, api, private_chat(), priority=Priority.BULK)
+    assert "allow_paid_broadcast" not in api.calls[0].data
+    assert limiter.stats.paid_broadcast_sent == 0
+
+
+async def test_paid_broadcast_raises_the_overall_ceiling_for_bulk() -> None:
+    chats = [private_chat() for _ in range(10)]
+
+    async def run(paid: bool) -> float:
+        api = FakeBotAPI()
+        limiter = PriorityRateLimiter(overall_per_sec=20, private_per_sec=0, paid_broadcast=paid)
+        start = time.monotonic()
+        await asyncio.gather(*(send(limiter, api, c, priority=Priority.BULK) for c in chats))
+        return time.monotonic() - start
+
+    # Free: 9 gaps of 50 ms. Paid: 9 gaps of 1 ms.
+    assert await run(paid=False) >= 9 * 0.05 - EPS
+    assert await run(paid=True) < 0.1
+
+
+# --- zero disables a limit --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("limits", "chat_ids"),
+    [
+        ({"overall_per_sec": 0}, [private_chat() for _ in range(10)]),
+        ({"overall_per_sec": 0, "private_per_sec": 0}, [private_chat()] * 10),
+        ({"overall_per_sec": 0, "group_per_min": 0}, [group_chat()] * 10),
+    ],
+    ids=["overall", "private", "group"],
+)
+async def test_zero_disables_a_limit(limits: dict[str, float], chat_ids: list[int]) -> None:
+    # Left at its default, each of these limits would stretch ten sends over seconds.
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(**limits)  # type: ignore[arg-type]
+    start = time.monotonic()
+    await asyncio.gather(*(send(limiter, api, chat) for chat in chat_ids))
+    assert time.monotonic() - start < 0.05
+    assert len(api.calls) == 10
+
+
+# --- rate_limit_args --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arg", "expected"),
+    [
+        (None, Priority.INTERACTIVE),
+        (Priority.BULK, Priority.BULK),
+        (1, Priority.BREAKING),
+        ({"priority": 2}, Priority.BULK),
+        ({"priority": Priority.BREAKING}, Priority.BREAKING),
+        ({}, Priority.INTERACTIVE),
+    ],
+)
+def test_parse_priority(arg: PriorityArg | None, expected: Priority) -> None:
+    assert parse_priority(arg) is expected
+
+
+@pytest.mark.parametrize("arg", [7, -1])
+def test_parse_priority_rejects_unknown_values(arg: int) -> None:
+    with pytest.raises(ValueError, match="is not a valid Priority"):
+        parse_priority(arg)
+
+
+def test_parse_priority_rejects_other_types() -> None:
+    with pytest.raises(TypeError, match="rate_limit_args"):
+        parse_priority({"priority": "BULK"})
+
+
+def test_negative_limits_are_refused() -> None:
+    with pytest.raises(ValueError, match="private_per_sec"):
+        PriorityRateLimiter(private_per_sec=-1)
+    with pytest.raises(ValueError, match="private_burst"):
+        PriorityRateLimiter(private_burst=0)
+
+
+# --- lifecycle, cancellation, memory ----------------------------------------------------
+
+
+async def test_shutdown_fails_waiting_requests_and_initialize_reopens() -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(private_per_sec=1)
+    await limiter.initialize()
+    chat = private_chat()
+    waiting = spawn(*(send(limiter, api, chat) for _ in range(4)))
+    await asyncio.sleep(0.01)
+
+    start = time.monotonic()
+    await limiter.shutdown()
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+
+    assert time.monotonic() - start < 0.1
+    assert sum(isinstance(r, dict) for r in results) == 1
+    assert sum(isinstance(r, RateLimiterClosedError) for r in results) == 3
+    with pytest.raises(RateLimiterClosedError):
+        await send(limiter, api, private_chat())
+
+    await limiter.initialize()
+    assert (await send(limiter, api, chat))["chat"]["id"] == chat
+    assert len(api.calls) == 2
+
+
+async def test_cancelled_waiters_do_not_block_their_chat() -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(overall_per_sec=20, private_per_sec=1000)
+    chat = private_chat()
+    await send(limiter, api, private_chat(), tag="first")  # the next bot-wide slot is 50 ms away
+    # holder: has the chat's slot, waits for a bot-wide one; queued: waits for the chat.
+    holder, queued = spawn(send(limiter, api, chat, tag="h"), send(limiter, api, chat, tag="q"))
+    await asyncio.sleep(0.005)
+    holder.cancel()
+    queued.cancel()
+    await asyncio.gather(holder, queued, return_exceptions=True)
+
+    result = await asyncio.wait_for(send(limiter, api, chat, tag="after"), timeout=1)
+
+    assert result["chat"]["id"] == chat
+    assert api.tags() == ["first", "after"]
+
+
+async def test_idle_chats_are_forgotten() -> None:
+    api = FakeBotAPI()
+    limiter = PriorityRateLimiter(overall_per_sec=0, private_per_sec=1000)
+    for _ in range(3000):
+        await send(limiter, api, private_chat())
+    await asyncio.sleep(0.002)  # every chat's 1 ms spacing has run out
+    await send(limiter, api, private_chat())
+
+    assert len(api.calls) == 3001
+    assert limiter.tracked_chats <= 1024
+
+
+# --- random interleavings ---------------------------------------------------------------
+
+PRIVATE_PER_SEC = 200  # 5 ms apart
+GROUP_PER_MIN = 6000  # 10 ms apart
+
+
+@st.composite
+def workloads(draw: st.DrawFn) -> tuple[int, list[tuple[int, Priority, bool, float]]]:
+    burst = draw(st.integers(1, 2))
+    chats = [1, 2, 3, -1, -2]
+    requests = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(chats),
+                st.sampled_from(Priority),
+                st.booleans(),  # answered with one 429 first
+                st.sampled_from([0.0, 0.0, 0.002]),  # delay before it is submitted
+            ),
+            min_size=1,
+            max_size=14,
+        )
+    )
+    return burst, requests
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workload=workloads())
+async def test_random_interleavings_send_each_once_and_keep_chat_spacing(
+    workload: tuple[int, list[tuple[int, Priority, bool, float]]],
+) -> None:
+    burst, requests = workload
+    limiter = PriorityRateLimiter(
+        overall_per_sec=500,
+        private_per_sec=PRIVATE_PER_SEC,
+        private_burst=burst,
+        group_per_min=GROUP_PER_MIN,
+    )
+    sent: dict[int, list[float]] = defaultdict(list)
+    attempts: dict[int, int] = defaultdict(int)
+    succeeded: list[int] = []
+
+    def callback_for(rid: int, chat: int, flaky: bool) -> Any:
+        async def post(endpoint: str, data: dict[str, Any]) -> dict[str, Any]:
+            sent[chat].append(time.monotonic())
+            attempts[rid] += 1
+            if flaky and attempts[rid] == 1:
+                raise RetryAfter(dtm.timedelta(milliseconds=10))
+            await asyncio.sleep(0)
+            succeeded.append(rid)
+            return {"message_id": rid}
+
+        return post
+
+    async def one(rid: int, chat: int, priority: Priority, flaky: bool, delay: float) -> Any:
+        await asyncio.sleep(delay)
+        data = {"chat_id": chat, "text": str(rid)}
+        return await limiter.process_request(
+            callback_for(rid, chat, flaky), ("sendMessage", data), {}, "sendMessage", data, priority
+        )
+
+    results = await asyncio.gather(*(one(i, *req) for i, req in enumerate(requests)))
+
+    assert [r["message_id"] for r in results] == list(range(len(requests)))
+    assert sorted(succeeded) == list(range(len(requests)))
+    assert sum(attempts.values()) == len(requests) + sum(flaky for _, _, flaky, _ in requests)
+    assert limiter.stats.sent == len(requests)
+    # Every chat's send times conform to its GCRA limit (spacing, plus the burst in private).
+    for chat, times in sent.items():
+        interval = 1 / PRIVATE_PER_SEC if chat > 0 else 60 / GROUP_PER_MIN
+        tolerance = (burst - 1) * interval if chat > 0 else 0.0
+        tat = -1e9
+        for at in times:
+            assert at >= tat - tolerance - EPS, (chat, times)
+            tat = max(tat, at) + interval
