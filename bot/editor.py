@@ -141,8 +141,10 @@ async def _run_push(application: Application, svc: Services, push_id: int) -> Ro
         svc.sessions, now=svc.clock(), kind=DeliveryKind.BREAKING, article_id=article_id
     )
 
-    async def render(_session: AsyncSession, _row: Delivery, _chat: Chat) -> list[str]:
-        return [text]
+    async def render(
+        _session: AsyncSession, pairs: list[tuple[Delivery, Chat]]
+    ) -> dict[int, list[str]]:
+        return {row.id: [text] for row, _chat in pairs}
 
     last_edit: list[datetime] = []
 

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests.db import SessionFactory
-from digests.digest import collect_digest, render_digest
+from digests.digest import DigestBuilder, DigestRequest
 from digests.models import Chat, ChatKind, Delivery, DeliveryKind, DeliveryStatus
 from digests.readers import deactivate
 from digests.schedule import catch_up
@@ -69,7 +69,8 @@ class Sender(Protocol):
     ) -> SendResult: ...
 
 
-Renderer = Callable[[AsyncSession, Delivery, Chat], Awaitable[list[str]]]
+Renderer = Callable[[AsyncSession, list[tuple[Delivery, Chat]]], Awaitable[dict[int, list[str]]]]
+"""Messages for each (row, chat) of a batch, by delivery row id; [] means nothing to send."""
 
 
 @dataclass(frozen=True)
@@ -250,20 +251,23 @@ async def mark_interrupted(
 # ---- sending ----------------------------------------------------------------------------------
 
 
-async def render_for(
-    session: AsyncSession, delivery: Delivery, chat: Chat, *, per_section: int
-) -> list[str]:
-    """The messages a digest row stands for (the chat's sections as they are now)."""
-    assert delivery.window_start is not None
-    assert delivery.window_end is not None
-    sections = await collect_digest(
-        session,
-        chat_id=chat.id,
-        window_start=delivery.window_start,
-        window_end=delivery.window_end,
-        per_section=per_section,
-    )
-    return render_digest(sections, tz=chat.timezone, window_end=delivery.window_end)
+def digest_renderer(per_section: int) -> Renderer:
+    """Digest rows rendered in batches by one DigestBuilder (the chats' sections as they are
+    now); make one per round so that the window's stories are read once."""
+    builder = DigestBuilder(per_section=per_section)
+
+    async def render(
+        session: AsyncSession, pairs: list[tuple[Delivery, Chat]]
+    ) -> dict[int, list[str]]:
+        requests = []
+        for row, chat in pairs:
+            assert row.window_start is not None
+            assert row.window_end is not None
+            requests.append(DigestRequest(chat.id, row.window_start, row.window_end, chat.timezone))
+        built = await builder.build(session, requests)
+        return {row.id: built.get(chat.id, []) for row, chat in pairs}
+
+    return render
 
 
 async def pending_ids(
@@ -303,11 +307,7 @@ async def deliver(
     """Send the PENDING rows `ids`, `config.workers` batches at a time; one chat never stops it."""
     report = RoundReport()
     if render is None:
-
-        async def render_digest_row(session: AsyncSession, row: Delivery, chat: Chat) -> list[str]:
-            return await render_for(session, row, chat, per_section=config.per_section)
-
-        render = render_digest_row
+        render = digest_renderer(config.per_section)
     batches = [list(ids[i : i + config.batch]) for i in range(0, len(ids), config.batch)]
     queue: asyncio.Queue[list[int]] = asyncio.Queue()
     for batch in batches:
@@ -364,12 +364,11 @@ async def _deliver_batch(
         )
         report.lost_race += len(ids) - len(rows)
         empty: list[int] = []
-        gone: list[int] = []
-        for row, chat in rows:
-            if not chat.active:
-                gone.append(row.id)
-                continue
-            texts = await render(session, row, chat)
+        gone = [row.id for row, chat in rows if not chat.active]
+        live = [(row, chat) for row, chat in rows if chat.active]
+        rendered = await render(session, live) if live else {}
+        for row, chat in live:
+            texts = rendered.get(row.id, [])
             done = _parse_ids(row.message_ids)
             if not texts:
                 empty.append(row.id)
