@@ -47,11 +47,15 @@ class Errors(logging.Handler):
 
 @asynccontextmanager
 async def running_bot(
-    server: FakeBotApiServer, settings: Settings, *, now: datetime | None = None
+    server: FakeBotApiServer,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    with_jobs: bool = False,
 ) -> AsyncIterator[Application]:  # type: ignore[type-arg]
     """Start the Application polling the fake server; stop it cleanly afterwards."""
     clock = (lambda: now) if now is not None else (lambda: datetime.now(UTC))
-    app = build_application(settings, clock=clock, with_jobs=False)
+    app = build_application(settings, clock=clock, with_jobs=with_jobs)
     await app.initialize()
     assert app.post_init is not None
     await app.post_init(app)
