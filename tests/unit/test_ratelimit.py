@@ -32,6 +32,8 @@ from bot.ratelimit import (
 
 # Scheduling slack between the limiter letting a request through and the callback starting.
 EPS = 2e-3
+# A request stuck this long is a bug: fail instead of hanging the suite.
+HANG = 5.0
 _chat_ids = itertools.count(10_000)
 
 
@@ -91,14 +93,15 @@ async def send(
     if chat_id is not None:
         data["chat_id"] = chat_id
     data.setdefault("text", "x")
-    return await limiter.process_request(
-        callback=api.post,
-        args=(endpoint, data),
-        kwargs={"tag": tag},
-        endpoint=endpoint,
-        data=data,
-        rate_limit_args=priority,
-    )
+    async with asyncio.timeout(HANG):
+        return await limiter.process_request(
+            callback=api.post,
+            args=(endpoint, data),
+            kwargs={"tag": tag},
+            endpoint=endpoint,
+            data=data,
+            rate_limit_args=priority,
+        )
 
 
 def spawn(*coros: Any) -> list[asyncio.Task[Any]]:
@@ -501,10 +504,10 @@ async def test_paid_broadcast_raises_the_overall_ceiling_for_bulk() -> None:
     ],
     ids=["overall", "private", "group"],
 )
-async def test_zero_disables_a_limit(limits: dict[str, float], chat_ids: list[int]) -> None:
+async def test_zero_disables_a_limit(limits: dict[str, Any], chat_ids: list[int]) -> None:
     # Left at its default, each of these limits would stretch ten sends over seconds.
     api = FakeBotAPI()
-    limiter = PriorityRateLimiter(**limits)  # type: ignore[arg-type]
+    limiter = PriorityRateLimiter(**limits)
     start = time.monotonic()
     await asyncio.gather(*(send(limiter, api, chat) for chat in chat_ids))
     assert time.monotonic() - start < 0.05
@@ -591,6 +594,37 @@ async def test_cancelled_waiters_do_not_block_their_chat() -> None:
     assert api.tags() == ["first", "after"]
 
 
+async def test_request_cancelled_just_as_its_turn_comes_hands_the_turn_on() -> None:
+    limiter = PriorityRateLimiter(overall_per_sec=20, private_per_sec=0)
+    chat = private_chat()
+    sent: list[str] = []
+    tasks: dict[str, asyncio.Task[Any]] = {}
+
+    async def post(endpoint: str, data: dict[str, Any]) -> dict[str, Any]:
+        sent.append(data["text"])
+        if data["text"] == "first":
+            # "second" has just been handed the chat's turn but has not run yet.
+            tasks["second"].cancel()
+        return {"message_id": len(sent)}
+
+    async def send_text(chat_id: int, text: str) -> Any:
+        data = {"chat_id": chat_id, "text": text}
+        async with asyncio.timeout(HANG):
+            return await limiter.process_request(
+                post, ("sendMessage", data), {}, "sendMessage", data, None
+            )
+
+    await send_text(private_chat(), "warm-up")  # the next bot-wide slot is 50 ms away
+    tasks["first"] = asyncio.create_task(send_text(chat, "first"))
+    tasks["second"] = asyncio.create_task(send_text(chat, "second"))
+    await tasks["first"]
+    with pytest.raises(asyncio.CancelledError):
+        await tasks["second"]
+
+    await send_text(chat, "third")
+    assert sent == ["warm-up", "first", "third"]
+
+
 async def test_idle_chats_are_forgotten() -> None:
     api = FakeBotAPI()
     limiter = PriorityRateLimiter(overall_per_sec=0, private_per_sec=1000)
@@ -663,7 +697,8 @@ async def test_random_interleavings_send_each_once_and_keep_chat_spacing(
             callback_for(rid, chat, flaky), ("sendMessage", data), {}, "sendMessage", data, priority
         )
 
-    results = await asyncio.gather(*(one(i, *req) for i, req in enumerate(requests)))
+    async with asyncio.timeout(HANG):
+        results = await asyncio.gather(*(one(i, *req) for i, req in enumerate(requests)))
 
     assert [r["message_id"] for r in results] == list(range(len(requests)))
     assert sorted(succeeded) == list(range(len(requests)))
