@@ -6,7 +6,6 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Chat as TgChat
 from telegram import Update
@@ -18,11 +17,8 @@ from bot.context import Services, services
 from bot.replies import edit, send
 from digests import conversation
 from digests import messages as msg
-from digests.models import Chat, ChatKind, Section
-from digests.readers import (
-    find_chat,
-    register_chat,
-)
+from digests.models import Chat, ChatKind
+from digests.readers import find_chat, register_chat
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +65,6 @@ async def _ensure_chat(session: AsyncSession, svc: Services, tg_chat: TgChat) ->
             defaults=svc.defaults,
         )
     return chat
-
-
-async def _all_sections(session: AsyncSession) -> list[Section]:
-    return list(await session.scalars(select(Section).order_by(Section.name)))
 
 
 def admin_only(
