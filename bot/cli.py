@@ -42,7 +42,7 @@ def setup_logging(settings: Settings, *, quiet: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "apscheduler.executors.default", "aiosqlite", "alembic"):
+    for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
