@@ -1,0 +1,75 @@
+"""The `newsbot` command line as an operator runs it: real processes, real output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SAMPLE = Path(__file__).parents[2] / "digests" / "data" / "sample_feed.xml"
+BROKEN = Path(__file__).parents[1] / "data" / "feeds" / "not_a_feed.html"
+
+
+def newsbot(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), **env},
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_ingest_twice_stores_each_story_once(db_url: str, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": db_url}
+    first = newsbot("ingest", str(SAMPLE), env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "30 new, 0 updated, 0 unchanged" in first.stdout
+    second = newsbot("ingest", str(SAMPLE), env=env, cwd=tmp_path)
+    assert "0 new, 0 updated, 30 unchanged" in second.stdout
+
+
+def test_broken_source_is_one_clear_line_and_others_import(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    result = newsbot("ingest", str(BROKEN), "/no/such/feed.xml", str(SAMPLE), env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert any("not_a_feed.html: error: not a RSS/Atom feed" in line for line in lines)
+    assert any("feed.xml: error: file not found" in line for line in lines)
+    assert any("sample_feed.xml: 30 new" in line for line in lines)
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_bad_setting_names_the_variable(tmp_path: Path) -> None:
+    result = newsbot("db", "upgrade", env={"DEFAULT_TIMEZONE": "Mars/Olympus"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("newsbot: invalid setting DEFAULT_TIMEZONE")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nothing"}
+    result = newsbot("db", "upgrade", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "newsbot: database or network error" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_shell_demo_with_piped_input(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "shell", "--demo"],
+        input="/start\n/latest\n2\n",
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "> /latest" in result.stdout
+    assert "2 / 30" in result.stdout
+    assert "Traceback" not in result.stderr
