@@ -11,7 +11,10 @@ from sqlalchemy import select
 
 from bot.editor import run_push
 from bot.emulator import RateLimits
+from bot.jobs import delivery_config
+from bot.sender import TelegramSender
 from digests.db import make_engine, make_session_factory
+from digests.delivery import run_digest_round
 from digests.models import BreakingPush, Chat, ChatKind, PushStatus, Section, Subscription
 from tests.e2e.harness import Reader, button, e2e_settings, running_bot
 from tests.e2e.test_readers import seeded_db, story
@@ -203,6 +206,49 @@ async def test_push_to_1000_chats_with_limits_on(tmp_path: Path) -> None:
             [preview] = await editor.send("/breaking Election result declared")
             await editor.press(preview, button(preview, "Send"))
             await wait_for_push_done(url, limit=120)
+            final = editor.current(preview)
         counts = [len(server.emulator.messages(uid)) for uid in readers]
         assert counts.count(1) == len(readers)
         assert server.emulator.too_many_requests == 0
+        # the editor watched it go: progress edits on the way, then the final report
+        assert final.edit_count >= 3
+        assert "Sent 1000 · blocked 0 · failed 0 (of 1000)" in final.text
+
+
+async def test_pushed_story_is_left_out_of_that_chats_next_digest(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    url = await seeded_db(tmp_path, story(1, "World", "Ordinary world story"))
+    await add_readers(url, [8101, 8102], "World")
+    for uid in [8101, 8102, EDITOR]:
+        fake_api.emulator.add_user(uid, started=True)
+    fake_api.emulator.block(8102)  # 8102 never gets the push...
+    editor = Reader(fake_api, EDITOR)
+    settings = e2e_settings(fake_api, url, admin_ids=(EDITOR,))
+    async with running_bot(fake_api, settings, now=NOW) as app:
+        [preview] = await editor.send("/breaking world Dam breach forces evacuations")
+        await editor.press(preview, button(preview, "Send"))
+        await wait_for_push_done(url)
+        fake_api.emulator.unblock(8102)  # ...and comes back before the digest
+        engine = make_engine(url)
+        try:
+            async with make_session_factory(engine).begin() as session:
+                for chat in await session.scalars(select(Chat)):
+                    chat.active = True
+                    chat.next_digest_at = NOW
+        finally:
+            await engine.dispose()
+        services = app.bot_data["services"]
+        await run_digest_round(
+            services.sessions,
+            TelegramSender(app.bot),
+            now=lambda: NOW + timedelta(minutes=1),
+            config=delivery_config(settings),
+        )
+    got = [m.text for m in fake_api.emulator.messages(8101)]
+    assert any("Breaking" in text and "Dam breach" in text for text in got)
+    [digest] = [t for t in got if "Your news digest" in t]
+    assert "Ordinary world story" in digest
+    assert "Dam breach" not in digest  # already pushed to this chat
+    [other] = [m.text for m in fake_api.emulator.messages(8102) if "Your news digest" in m.text]
+    assert "Dam breach" in other  # never reached 8102, so its digest has it
