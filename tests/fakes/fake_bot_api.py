@@ -43,8 +43,12 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
     elif request.content_type in _FORM_TYPES:
         form = await request.post()
         for name, value in form.items():
-            # Uploaded files are not emulated: keep the file name so the call is still recorded.
-            params[name] = value if isinstance(value, str) else getattr(value, "filename", "")
+            if isinstance(value, web.FileField):
+                # Uploads are not emulated: keep the file name so the call is still recorded.
+                params[name] = value.filename
+                value.file.close()
+            else:
+                params[name] = value if isinstance(value, str) else value.decode("utf-8")
     return params
 
 
