@@ -107,7 +107,9 @@ def schedule_jobs(application: Application) -> None:  # type: ignore[type-arg]
         raise RuntimeError("python-telegram-bot was installed without its job-queue extra")
     settings = app_services(application).settings
     queue.run_repeating(jobs.digest_tick, interval=jobs.TICK_SECONDS, first=1, name="digests")
-    queue.run_once(editor.resume_pushes, when=1, name="resume-pushes")
+    queue.run_repeating(
+        editor.resume_pushes, interval=jobs.TICK_SECONDS, first=1, name="resume-pushes"
+    )
     if settings.feed_urls:
         queue.run_repeating(
             jobs.poll_feeds, interval=settings.feed_poll_minutes * 60, first=2, name="feeds"

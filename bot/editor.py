@@ -166,7 +166,11 @@ async def _run_push(application: Application, svc: Services, push_id: int) -> Ro
         progress=progress,
     )
     remaining = await pending_ids(
-        svc.sessions, now=svc.clock(), kind=DeliveryKind.BREAKING, article_id=article_id
+        svc.sessions,
+        now=svc.clock(),
+        kind=DeliveryKind.BREAKING,
+        article_id=article_id,
+        due_only=False,  # rows waiting out a flood limit are picked up by a later resume
     )
     if not remaining:
         async with svc.sessions.begin() as session:
@@ -205,7 +209,8 @@ async def _show_progress(
 
 
 async def resume_pushes(context: Context) -> None:
-    """Pick up pushes a restart interrupted; each chat still gets the story at most once."""
+    """Pick up pushes a restart interrupted or a flood limit delayed; each chat still gets
+    the story at most once (runs at start and then every tick)."""
     svc = services(context)
     async with svc.sessions() as session:
         unfinished = [push.id for push in await breaking.unfinished(session)]

@@ -276,12 +276,13 @@ async def pending_ids(
     now: datetime,
     kind: DeliveryKind | None = None,
     article_id: int | None = None,
+    due_only: bool = True,
 ) -> list[int]:
-    """Every PENDING row that may be sent now (optionally of one kind or one breaking story)."""
-    query = select(Delivery.id).where(
-        Delivery.status == DeliveryStatus.PENDING,
-        or_(Delivery.not_before.is_(None), Delivery.not_before <= now),
-    )
+    """Every PENDING row that may be sent now (optionally of one kind or one breaking story);
+    with due_only=False also those still waiting out a flood limit."""
+    query = select(Delivery.id).where(Delivery.status == DeliveryStatus.PENDING)
+    if due_only:
+        query = query.where(or_(Delivery.not_before.is_(None), Delivery.not_before <= now))
     if kind is not None:
         query = query.where(Delivery.kind == kind)
     if article_id is not None:

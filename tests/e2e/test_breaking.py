@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.editor import run_push
-from bot.emulator import RateLimits
+from bot.emulator import RateLimits, too_many_requests
 from bot.jobs import delivery_config
 from bot.sender import TelegramSender
 from digests.db import make_engine, make_session_factory
@@ -252,3 +252,34 @@ async def test_pushed_story_is_left_out_of_that_chats_next_digest(
     assert "Dam breach" not in digest  # already pushed to this chat
     [other] = [m.text for m in fake_api.emulator.messages(8102) if "Your news digest" in m.text]
     assert "Dam breach" in other  # never reached 8102, so its digest has it
+
+
+async def test_long_flood_wait_is_resumed_later_not_dropped(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    url = await seeded_db(tmp_path, story(1, "World"))
+    await add_readers(url, [8201, 8202], None)
+    for uid in [8201, 8202, EDITOR]:
+        fake_api.emulator.add_user(uid, started=True)
+    # a flood wait longer than the limiter will sit through: the row waits in the database
+    fake_api.emulator.fail_next("sendMessage", 8202, error=too_many_requests(120))
+    editor = Reader(fake_api, EDITOR)
+    settings = e2e_settings(fake_api, url, admin_ids=(EDITOR,))
+    async with running_bot(fake_api, settings, now=NOW) as app:
+        [preview] = await editor.send("/breaking Storm update")
+        await editor.press(preview, button(preview, "Send"))
+        await fake_api.emulator.wait_for(lambda: fake_api.emulator.messages(8201))
+        await asyncio.sleep(0.3)
+        assert fake_api.emulator.messages(8202) == []
+        engine = make_engine(url)
+        try:
+            async with make_session_factory(engine)() as session:
+                [status] = await session.scalars(select(BreakingPush.status))
+        finally:
+            await engine.dispose()
+        assert status == PushStatus.SENDING  # not done while a reader still waits
+        app.bot_data["services"].clock = lambda: NOW + timedelta(minutes=3)
+        await run_push(app, 1)  # what the periodic resume job does
+        await wait_for_push_done(url)
+    assert len(fake_api.emulator.messages(8201)) == 1
+    assert len(fake_api.emulator.messages(8202)) == 1
