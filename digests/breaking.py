@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from digests.delivery import insert_deliveries
 from digests.messages import Button, Reply
 from digests.models import (
     Article,
@@ -169,28 +168,21 @@ async def confirm(session: AsyncSession, push_id: int, *, now: datetime) -> Brea
 async def create_rows(session: AsyncSession, push: BreakingPush, *, now: datetime) -> None:
     """A PENDING row per target chat; the unique key makes this safe to repeat."""
     chat_ids = list(await session.scalars(_audience(push.section_id)))
-    if not chat_ids:
-        return
-    values = [
-        {
-            "chat_id": chat_id,
-            "kind": DeliveryKind.BREAKING.value,
-            "ref": str(push.article_id),
-            "article_id": push.article_id,
-            "status": DeliveryStatus.PENDING.value,
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for chat_id in chat_ids
-    ]
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    for start in range(0, len(values), 1000):
-        statement = insert(Delivery).values(values[start : start + 1000])
-        await session.execute(
-            statement.on_conflict_do_nothing(index_elements=["chat_id", "kind", "ref"])
-        )
+    await insert_deliveries(
+        session,
+        [
+            {
+                "chat_id": chat_id,
+                "kind": DeliveryKind.BREAKING,
+                "ref": str(push.article_id),
+                "article_id": push.article_id,
+                "window_start": None,
+                "window_end": None,
+            }
+            for chat_id in chat_ids
+        ],
+        now=now,
+    )
 
 
 async def cancel(session: AsyncSession, push_id: int, *, now: datetime) -> bool:

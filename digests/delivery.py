@@ -23,13 +23,13 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import CursorResult, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests.db import SessionFactory
 from digests.digest import DigestBuilder, DigestRequest
 from digests.models import Chat, ChatKind, Delivery, DeliveryKind, DeliveryStatus
-from digests.readers import deactivate
 from digests.schedule import catch_up
 from digests.settings import parse_hhmm
 
@@ -77,7 +77,7 @@ Renderer = Callable[[AsyncSession, list[tuple[Delivery, Chat]]], Awaitable[dict[
 class DeliveryConfig:
     grace: timedelta = timedelta(hours=6)
     per_section: int = 5
-    batch: int = 10  # rows rendered together and sent concurrently
+    batch: int = 10  # rows claimed, sent concurrently and recorded together
     workers: int = 2  # batches at once: batch * workers bounds the sends in flight
     claim_limit: int = 500  # chats scheduled per claim transaction
     max_attempts: int = 5
@@ -121,16 +121,24 @@ async def schedule_due_digests(
 ) -> RoundReport:
     """Write a PENDING delivery row for every chat whose digest is due, and move its schedule.
 
-    Chats are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL and a compare-and-set on
-    `next_digest_at` everywhere, so two workers never schedule the same digest twice; the
-    unique (chat, kind, ref) constraint is the last guard.
+    Due chats are read in a transaction that owns them: FOR UPDATE SKIP LOCKED on PostgreSQL,
+    and on SQLite a write transaction (BEGIN IMMEDIATE), which no other writer can enter. Both
+    the schedule move and the rows are written in that same transaction, in bulk; the unique
+    (chat, kind, ref) constraint is the last guard against a second copy.
     """
     report = RoundReport()
     while True:
         async with session_factory.begin() as session:
-            chats = list(
-                await session.scalars(
-                    select(Chat)
+            due = (
+                await session.execute(
+                    select(
+                        Chat.id,
+                        Chat.telegram_id,
+                        Chat.next_digest_at,
+                        Chat.digest_time,
+                        Chat.timezone,
+                        Chat.last_digest_at,
+                    )
                     .where(
                         Chat.active.is_(True),
                         Chat.next_digest_at.is_not(None),
@@ -140,70 +148,86 @@ async def schedule_due_digests(
                     .limit(config.claim_limit)
                     .with_for_update(skip_locked=True)
                 )
-            )
-            if not chats:
+            ).all()
+            if not due:
                 return report
-            for chat in chats:
-                await _schedule_one(session, chat, now=now, config=config, report=report)
-        if len(chats) < config.claim_limit:
+            moves: list[dict[str, object]] = []
+            rows: list[dict[str, object]] = []
+            for chat_id, telegram_id, next_at, digest_time, tz, last_at in due:
+                assert next_at is not None
+                send_at, new_next = (
+                    catch_up(
+                        next_at,
+                        now=now,
+                        grace=config.grace,
+                        digest_time=parse_hhmm(digest_time),
+                        tz=tz,
+                    )
+                    if digest_time is not None
+                    else (None, None)
+                )
+                moves.append(
+                    {
+                        "id": chat_id,
+                        "next_digest_at": new_next,
+                        "last_digest_at": send_at or last_at,
+                        "updated_at": now,
+                    }
+                )
+                if send_at is None:
+                    if digest_time is not None:
+                        report.skipped_stale += 1
+                        log.info(
+                            "chat %s: digest due %s is past the grace period", telegram_id, next_at
+                        )
+                    continue
+                rows.append(
+                    {
+                        "chat_id": chat_id,
+                        "kind": DeliveryKind.DIGEST,
+                        "ref": send_at.strftime("%Y-%m-%dT%H:%MZ"),
+                        "window_start": last_at or send_at - timedelta(hours=24),
+                        "window_end": send_at,
+                        "article_id": None,
+                    }
+                )
+            await session.execute(update(Chat), moves)  # bulk UPDATE by primary key
+            created = await insert_deliveries(session, rows, now=now)
+            report.scheduled += len(created)
+            report.lost_race += len(rows) - len(created)
+        if len(due) < config.claim_limit:
             return report
 
 
-async def _schedule_one(
-    session: AsyncSession, chat: Chat, *, now: datetime, config: DeliveryConfig, report: RoundReport
-) -> None:
-    due = chat.next_digest_at
-    assert due is not None
-    if chat.digest_time is None:
-        new_next: datetime | None = None
-        send_at: datetime | None = None
-    else:
-        send_at, new_next = catch_up(
-            due,
-            now=now,
-            grace=config.grace,
-            digest_time=parse_hhmm(chat.digest_time),
-            tz=chat.timezone,
+async def insert_deliveries(
+    session: AsyncSession, rows: Sequence[dict[str, object]], *, now: datetime
+) -> list[int]:
+    """Insert PENDING delivery rows, skipping any that exist already; returns the new ids."""
+    created: list[int] = []
+    if not rows:
+        return created
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    for start in range(0, len(rows), 500):
+        values = [
+            {
+                **row,
+                "kind": DeliveryKind(str(row["kind"])).value,
+                "status": DeliveryStatus.PENDING.value,
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for row in rows[start : start + 500]
+        ]
+        statement = (
+            insert(Delivery)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["chat_id", "kind", "ref"])
+            .returning(Delivery.id)
         )
-    # compare-and-set: only the worker that still sees the old instant moves it
-    moved: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
-        update(Chat)
-        .where(Chat.id == chat.id, Chat.next_digest_at == due)
-        .values(
-            next_digest_at=new_next,
-            last_digest_at=send_at if send_at is not None else chat.last_digest_at,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:
-        report.lost_race += 1
-        return
-    if send_at is None:
-        if chat.digest_time is not None:
-            report.skipped_stale += 1
-            log.info("chat %s: digest due %s is older than the grace period", chat.telegram_id, due)
-        return
-    window_start = chat.last_digest_at or send_at - timedelta(hours=24)
-    try:
-        async with session.begin_nested():
-            session.add(
-                Delivery(
-                    chat_id=chat.id,
-                    kind=DeliveryKind.DIGEST,
-                    ref=send_at.strftime("%Y-%m-%dT%H:%MZ"),
-                    window_start=window_start,
-                    window_end=send_at,
-                    status=DeliveryStatus.PENDING,
-                    attempts=0,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-    except IntegrityError:
-        report.lost_race += 1
-        return
-    report.scheduled += 1
+        created.extend((await session.scalars(statement)).all())
+    return created
 
 
 # ---- recovery: sends that a dead process left in flight -------------------------------------
@@ -383,44 +407,51 @@ async def _deliver_batch(
             report.blocked += await _set_status(
                 session, gone, DeliveryStatus.BLOCKED, moment, error="chat is inactive"
             )
+        if jobs:
+            # claimed in the same transaction that read them: of two workers only one wins
+            claimed = await session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_([job.row_id for job in jobs]),
+                    Delivery.status == DeliveryStatus.PENDING,
+                )
+                .values(
+                    status=DeliveryStatus.SENDING,
+                    attempts=Delivery.attempts + 1,
+                    updated_at=moment,
+                )
+                .returning(Delivery.id)
+                .execution_options(synchronize_session=False)
+            )
+            mine = set(claimed.scalars())
+            report.lost_race += len(jobs) - len(mine)
+            jobs = [job for job in jobs if job.row_id in mine]
     if not jobs:
         return report
-    await asyncio.gather(
-        *(
-            _claim_send_record(session_factory, sender, job, now=now, config=config,
-                               priority=priority, report=report)
-            for job in jobs
-        )
-    )  # fmt: skip
+    # The batch is in flight now: a crash from here leaves these rows SENDING (uncertain).
+    results = await asyncio.gather(
+        *(_send_one(session_factory, sender, job, priority=priority) for job in jobs)
+    )
+    moment = now()
+    updates: list[dict[str, object]] = []
+    gone_chats: list[dict[str, object]] = []
+    for job, result in zip(jobs, results, strict=True):
+        values = _outcome(job, result, moment=moment, config=config, report=report)
+        updates.append(values)
+        if result.outcome is Outcome.BLOCKED:
+            gone_chats.append(
+                {
+                    "id": job.chat_db_id,
+                    "active": False,
+                    "deactivated_reason": (result.error or "blocked")[:200],
+                    "updated_at": moment,
+                }
+            )
+    async with session_factory.begin() as session:
+        await session.execute(update(Delivery), updates)  # bulk UPDATE by primary key
+        if gone_chats:
+            await session.execute(update(Chat), gone_chats)
     return report
-
-
-async def _claim_send_record(
-    session_factory: SessionFactory,
-    sender: Sender,
-    job: _Job,
-    *,
-    now: Callable[[], datetime],
-    config: DeliveryConfig,
-    priority: SendPriority,
-    report: RoundReport,
-) -> None:
-    """PENDING -> SENDING just before this one send, and the outcome written right after:
-    a crash leaves only the sends actually in flight uncertain."""
-    async with session_factory.begin() as session:
-        claimed = await session.execute(
-            update(Delivery)
-            .where(Delivery.id == job.row_id, Delivery.status == DeliveryStatus.PENDING)
-            .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1, updated_at=now())
-            .returning(Delivery.id)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.scalar_one_or_none() is None:
-            report.lost_race += 1
-            return
-    result = await _send_one(session_factory, sender, job, priority=priority)
-    async with session_factory.begin() as session:
-        await _record(session, job, result, moment=now(), config=config, report=report)
 
 
 async def _send_one(
@@ -466,44 +497,41 @@ async def _move_chat(session_factory: SessionFactory, job: _Job, new_id: int) ->
     job.telegram_id = new_id
 
 
-async def _record(
-    session: AsyncSession,
+def _outcome(
     job: _Job,
     result: SendResult,
     *,
     moment: datetime,
     config: DeliveryConfig,
     report: RoundReport,
-) -> None:
-    message_ids = _format_ids(job.done_ids + result.message_ids)
-    values: dict[str, object] = {"updated_at": moment, "message_ids": message_ids}
+) -> dict[str, object]:
+    """The delivery row's new values for a send's outcome (and the log line it deserves)."""
+    values: dict[str, object] = {
+        "id": job.row_id,
+        "updated_at": moment,
+        "message_ids": _format_ids(job.done_ids + result.message_ids),
+        "not_before": None,
+        "error": result.error[:500] if result.error else None,
+    }
     if result.outcome is Outcome.SENT:
-        values |= {"status": DeliveryStatus.SENT, "error": None}
+        values["status"] = DeliveryStatus.SENT
         report.sent += 1
     elif result.outcome is Outcome.BLOCKED:
-        values |= {"status": DeliveryStatus.BLOCKED, "error": result.error}
-        chat = await session.get(Chat, job.chat_db_id)
-        if chat is not None:
-            deactivate(chat, reason=result.error or "blocked", now=moment)
+        values["status"] = DeliveryStatus.BLOCKED
         log.info("chat %s blocked the bot or is gone: deactivated", job.telegram_id)
         report.blocked += 1
     elif result.outcome is Outcome.RETRY_LATER and job.attempts + 1 < config.max_attempts:
         wait = timedelta(seconds=result.retry_after or 1)
         values |= {"status": DeliveryStatus.PENDING, "not_before": moment + wait}
-        values["error"] = result.error
         log.warning("chat %s: flood limit, retrying after %s", job.telegram_id, wait)
         report.retry_later += 1
     else:
-        values |= {"status": DeliveryStatus.FAILED, "error": (result.error or "failed")[:500]}
+        values["status"] = DeliveryStatus.FAILED
+        values["error"] = (result.error or "failed")[:500]
         log.error("delivery %s to chat %s failed: %s", job.row_id, job.telegram_id, result.error)
         report.failed += 1
         report.errors.append(f"chat {job.telegram_id}: {result.error}")
-    await session.execute(
-        update(Delivery)
-        .where(Delivery.id == job.row_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    return values
 
 
 async def _set_status(
