@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, Table, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -156,19 +157,13 @@ async def schedule_due_digests(
             for chat_id, telegram_id, next_at, digest_time, tz, last_at in due:
                 assert next_at is not None
                 send_at, new_next = (
-                    catch_up(
-                        next_at,
-                        now=now,
-                        grace=config.grace,
-                        digest_time=parse_hhmm(digest_time),
-                        tz=tz,
-                    )
+                    _catch_up(next_at, now, config.grace, digest_time, tz)
                     if digest_time is not None
                     else (None, None)
                 )
                 moves.append(
                     {
-                        "id": chat_id,
+                        "chat_row": chat_id,
                         "next_digest_at": new_next,
                         "last_digest_at": send_at or last_at,
                         "updated_at": now,
@@ -191,12 +186,33 @@ async def schedule_due_digests(
                         "article_id": None,
                     }
                 )
-            await session.execute(update(Chat), moves)  # bulk UPDATE by primary key
+            await session.execute(_MOVE, moves)
             created = await insert_deliveries(session, rows, now=now)
             report.scheduled += len(created)
             report.lost_race += len(rows) - len(created)
         if len(due) < config.claim_limit:
             return report
+
+
+_chats = cast(Table, Chat.__table__)
+_MOVE = (
+    update(_chats)
+    .where(_chats.c.id == bindparam("chat_row"))
+    .values(
+        next_digest_at=bindparam("next_digest_at"),
+        last_digest_at=bindparam("last_digest_at"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+"""One statement, executed for many chats at once, that moves each schedule on."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _catch_up(
+    due: datetime, now: datetime, grace: timedelta, digest_time: str, tz: str
+) -> tuple[datetime | None, datetime | None]:
+    # chats sharing a time and a zone share the answer: compute it once per round
+    return catch_up(due, now=now, grace=grace, digest_time=parse_hhmm(digest_time), tz=tz)
 
 
 async def insert_deliveries(
@@ -329,28 +345,42 @@ async def deliver(
     priority: SendPriority = SendPriority.BULK,
     progress: Progress | None = None,
 ) -> RoundReport:
-    """Send the PENDING rows `ids`, `config.workers` batches at a time; one chat never stops it."""
+    """Send the PENDING rows `ids`, `config.workers` batches at a time; one chat never stops it.
+
+    Each worker loops: one transaction records the outcomes of its previous batch and claims
+    the next one (PENDING -> SENDING), then that batch is sent concurrently.
+    """
     report = RoundReport()
     if render is None:
         render = digest_renderer(config.per_section)
-    batches = [list(ids[i : i + config.batch]) for i in range(0, len(ids), config.batch)]
     queue: asyncio.Queue[list[int]] = asyncio.Queue()
-    for batch in batches:
-        queue.put_nowait(batch)
+    for start in range(0, len(ids), config.batch):
+        queue.put_nowait(list(ids[start : start + config.batch]))
 
     async def worker() -> None:
+        sent: list[tuple[_Job, SendResult]] = []
         while True:
             try:
-                batch = queue.get_nowait()
+                batch: list[int] | None = queue.get_nowait()
             except asyncio.QueueEmpty:
-                return
-            part = await _deliver_batch(
-                session_factory, sender, batch, now=now, config=config, render=render,
-                priority=priority,
-            )  # fmt: skip
-            report.add(part)
-            if progress is not None:
+                batch = None
+            async with session_factory.begin() as session:
+                if sent:
+                    await _record(session, sent, moment=now(), config=config, report=report)
+                jobs = (
+                    await _claim(session, batch, moment=now(), render=render, report=report)
+                    if batch
+                    else []
+                )
+            if sent and progress is not None:
                 await progress(report)
+            if batch is None:
+                return
+            # The batch is in flight now: a crash from here leaves these rows SENDING.
+            results = await asyncio.gather(
+                *(_send_one(session_factory, sender, job, priority=priority) for job in jobs)
+            )
+            sent = list(zip(jobs, results, strict=True))
 
     await asyncio.gather(*(worker() for _ in range(max(1, config.workers))))
     return report
@@ -366,92 +396,84 @@ class _Job:
     attempts: int
 
 
-async def _deliver_batch(
-    session_factory: SessionFactory,
-    sender: Sender,
+async def _claim(
+    session: AsyncSession,
     ids: list[int],
     *,
-    now: Callable[[], datetime],
-    config: DeliveryConfig,
+    moment: datetime,
     render: Renderer,
-    priority: SendPriority,
-) -> RoundReport:
-    report = RoundReport()
-    jobs: list[_Job] = []
-    moment = now()
-    async with session_factory.begin() as session:
-        rows = list(
-            await session.execute(
-                select(Delivery, Chat)
-                .join(Chat, Chat.id == Delivery.chat_id)
-                .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
-            )
+    report: RoundReport,
+) -> list[_Job]:
+    """Render the batch's PENDING rows and move the ones with something to say to SENDING."""
+    rows = list(
+        await session.execute(
+            select(Delivery, Chat)
+            .join(Chat, Chat.id == Delivery.chat_id)
+            .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
         )
-        report.lost_race += len(ids) - len(rows)
-        empty: list[int] = []
-        gone = [row.id for row, chat in rows if not chat.active]
-        live = [(row, chat) for row, chat in rows if chat.active]
-        rendered = await render(session, live) if live else {}
-        for row, chat in live:
-            texts = rendered.get(row.id, [])
-            done = _parse_ids(row.message_ids)
-            if not texts:
-                empty.append(row.id)
-                continue
-            jobs.append(
-                _Job(row.id, chat.id, chat.telegram_id, texts[len(done) :], done, row.attempts)
-            )
-        if empty:
-            report.empty += await _set_status(session, empty, DeliveryStatus.EMPTY, moment)
-        if gone:
-            report.blocked += await _set_status(
-                session, gone, DeliveryStatus.BLOCKED, moment, error="chat is inactive"
-            )
-        if jobs:
-            # claimed in the same transaction that read them: of two workers only one wins
-            claimed = await session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.id.in_([job.row_id for job in jobs]),
-                    Delivery.status == DeliveryStatus.PENDING,
-                )
-                .values(
-                    status=DeliveryStatus.SENDING,
-                    attempts=Delivery.attempts + 1,
-                    updated_at=moment,
-                )
-                .returning(Delivery.id)
-                .execution_options(synchronize_session=False)
-            )
-            mine = set(claimed.scalars())
-            report.lost_race += len(jobs) - len(mine)
-            jobs = [job for job in jobs if job.row_id in mine]
-    if not jobs:
-        return report
-    # The batch is in flight now: a crash from here leaves these rows SENDING (uncertain).
-    results = await asyncio.gather(
-        *(_send_one(session_factory, sender, job, priority=priority) for job in jobs)
     )
-    moment = now()
-    updates: list[dict[str, object]] = []
-    gone_chats: list[dict[str, object]] = []
-    for job, result in zip(jobs, results, strict=True):
-        values = _outcome(job, result, moment=moment, config=config, report=report)
-        updates.append(values)
-        if result.outcome is Outcome.BLOCKED:
-            gone_chats.append(
-                {
-                    "id": job.chat_db_id,
-                    "active": False,
-                    "deactivated_reason": (result.error or "blocked")[:200],
-                    "updated_at": moment,
-                }
-            )
-    async with session_factory.begin() as session:
-        await session.execute(update(Delivery), updates)  # bulk UPDATE by primary key
-        if gone_chats:
-            await session.execute(update(Chat), gone_chats)
-    return report
+    report.lost_race += len(ids) - len(rows)
+    jobs: list[_Job] = []
+    empty: list[int] = []
+    gone = [row.id for row, chat in rows if not chat.active]
+    live = [(row, chat) for row, chat in rows if chat.active]
+    rendered = await render(session, live) if live else {}
+    for row, chat in live:
+        texts = rendered.get(row.id, [])
+        done = _parse_ids(row.message_ids)
+        if not texts:
+            empty.append(row.id)
+            continue
+        jobs.append(_Job(row.id, chat.id, chat.telegram_id, texts[len(done) :], done, row.attempts))
+    if empty:
+        report.empty += await _set_status(session, empty, DeliveryStatus.EMPTY, moment)
+    if gone:
+        report.blocked += await _set_status(
+            session, gone, DeliveryStatus.BLOCKED, moment, error="chat is inactive"
+        )
+    if not jobs:
+        return jobs
+    # claimed in the transaction that read them: of two workers only one wins
+    claimed = await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id.in_([job.row_id for job in jobs]),
+            Delivery.status == DeliveryStatus.PENDING,
+        )
+        .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1, updated_at=moment)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    mine = set(claimed.scalars())
+    report.lost_race += len(jobs) - len(mine)
+    return [job for job in jobs if job.row_id in mine]
+
+
+async def _record(
+    session: AsyncSession,
+    sent: list[tuple[_Job, SendResult]],
+    *,
+    moment: datetime,
+    config: DeliveryConfig,
+    report: RoundReport,
+) -> None:
+    """Write each send's outcome; chats that blocked the bot are deactivated."""
+    updates = [
+        _outcome(job, result, moment=moment, config=config, report=report) for job, result in sent
+    ]
+    gone = [
+        {
+            "id": job.chat_db_id,
+            "active": False,
+            "deactivated_reason": (result.error or "blocked")[:200],
+            "updated_at": moment,
+        }
+        for job, result in sent
+        if result.outcome is Outcome.BLOCKED
+    ]
+    await session.execute(_RECORD, updates)
+    if gone:
+        await session.execute(update(Chat), gone)
 
 
 async def _send_one(
@@ -497,6 +519,21 @@ async def _move_chat(session_factory: SessionFactory, job: _Job, new_id: int) ->
     job.telegram_id = new_id
 
 
+_deliveries = cast(Table, Delivery.__table__)
+_RECORD = (
+    update(_deliveries)
+    .where(_deliveries.c.id == bindparam("row_id"))
+    .values(
+        status=bindparam("status"),
+        updated_at=bindparam("updated_at"),
+        message_ids=bindparam("message_ids"),
+        not_before=bindparam("not_before"),
+        error=bindparam("error"),
+    )
+)
+"""One statement, executed for many rows at once, that records each send's outcome."""
+
+
 def _outcome(
     job: _Job,
     result: SendResult,
@@ -507,7 +544,7 @@ def _outcome(
 ) -> dict[str, object]:
     """The delivery row's new values for a send's outcome (and the log line it deserves)."""
     values: dict[str, object] = {
-        "id": job.row_id,
+        "row_id": job.row_id,
         "updated_at": moment,
         "message_ids": _format_ids(job.done_ids + result.message_ids),
         "not_before": None,

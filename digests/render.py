@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 MAX_MESSAGE = 4096
 
@@ -33,17 +34,13 @@ def visible_length(text: str) -> int:
     return len(plain.encode("utf-16-le")) // 2
 
 
+_TAG = re.compile(r"<[^>]*>")
+
+
 def _strip_tags(text: str) -> str:
-    out: list[str] = []
-    inside = False
-    for char in text:
-        if char == "<":
-            inside = True
-        elif char == ">" and inside:
-            inside = False
-        elif not inside:
-            out.append(char)
-    return html.unescape("".join(out))
+    # escape() turns every < and > of text and attribute values into entities, so a raw
+    # "<" always opens one of our tags and the next ">" closes it
+    return html.unescape(_TAG.sub("", text))
 
 
 def truncate(text: str, limit: int) -> str:
@@ -63,17 +60,21 @@ def split_messages(blocks: list[str], *, header: str = "", limit: int = MAX_MESS
     Each block must be balanced HTML on its own; a block too long on its own is cut as text.
     """
     messages: list[str] = []
-    current = header
+    current, current_length = header, visible_length(header)
     for block in blocks:
-        if visible_length(block) > limit - 10:
+        length = visible_length(block)
+        if length > limit - 10:
             block = escape(truncate(_strip_tags(block), limit - 10))
-        candidate = f"{current}\n{block}" if current else block
-        if visible_length(candidate) <= limit:
-            current = candidate
+            length = visible_length(block)
+        # lengths add up: every block is balanced, so nothing spans a join
+        joined = current_length + 1 + length if current else length
+        if joined <= limit:
+            current = f"{current}\n{block}" if current else block
+            current_length = joined
             continue
         if current:
             messages.append(current)
-        current = block
+        current, current_length = block, length
     if current:
         messages.append(current)
     return messages
