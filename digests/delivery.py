@@ -195,6 +195,7 @@ async def schedule_due_digests(
 
 
 _chats = cast(Table, Chat.__table__)
+_deliveries = cast(Table, Delivery.__table__)
 _MOVE = (
     update(_chats)
     .where(_chats.c.id == bindparam("chat_row"))
@@ -219,31 +220,28 @@ async def insert_deliveries(
     session: AsyncSession, rows: Sequence[dict[str, object]], *, now: datetime
 ) -> list[int]:
     """Insert PENDING delivery rows, skipping any that exist already; returns the new ids."""
-    created: list[int] = []
     if not rows:
-        return created
+        return []
+    values = [
+        {
+            **row,
+            "kind": DeliveryKind(str(row["kind"])).value,
+            "status": DeliveryStatus.PENDING.value,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for row in rows
+    ]
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    for start in range(0, len(rows), 500):
-        values = [
-            {
-                **row,
-                "kind": DeliveryKind(str(row["kind"])).value,
-                "status": DeliveryStatus.PENDING.value,
-                "attempts": 0,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for row in rows[start : start + 500]
-        ]
-        statement = (
-            insert(Delivery)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["chat_id", "kind", "ref"])
-            .returning(Delivery.id)
-        )
-        created.extend((await session.scalars(statement)).all())
-    return created
+    # one statement executed for all rows ("insertmanyvalues"), not a statement per chunk
+    statement = (
+        insert(_deliveries)
+        .on_conflict_do_nothing(index_elements=["chat_id", "kind", "ref"])
+        .returning(_deliveries.c.id)
+    )
+    return list((await session.scalars(statement, values)).all())
 
 
 # ---- recovery: sends that a dead process left in flight -------------------------------------
@@ -519,7 +517,6 @@ async def _move_chat(session_factory: SessionFactory, job: _Job, new_id: int) ->
     job.telegram_id = new_id
 
 
-_deliveries = cast(Table, Delivery.__table__)
 _RECORD = (
     update(_deliveries)
     .where(_deliveries.c.id == bindparam("row_id"))
