@@ -19,6 +19,7 @@ from telegram.request import BaseRequest
 
 from bot import editor, handlers, jobs
 from bot.context import SERVICES, Services, app_services
+from bot.http import CONNECTIONS, BoundedHTTPXRequest
 from bot.ratelimit import PriorityRateLimiter
 from digests.db import make_engine, make_session_factory, upgrade
 from digests.messages import COMMANDS
@@ -72,9 +73,10 @@ def build_application(
         builder = builder.request(request)
     else:
         # A few connections serve a broadcast best: httpx checks every pooled connection
-        # before each request, so a large pool costs more than it gives. Waiting for one
-        # must not time out while the rate limiter keeps requests queued.
-        builder = builder.connection_pool_size(8).pool_timeout(30.0)
+        # before each request, so a large pool costs more than it gives.
+        # Paid broadcasts (up to 1000/s) need many requests in flight over Telegram's latency.
+        connections = 64 if settings.paid_broadcast else CONNECTIONS
+        builder = builder.request(BoundedHTTPXRequest(connections=connections, pool_timeout=30.0))
     if updates_request is not None:
         builder = builder.get_updates_request(updates_request)
     application = builder.build()
