@@ -193,10 +193,3 @@ async def forget_chat(session: AsyncSession, chat: Chat) -> None:
     """Delete everything stored about the chat (subscriptions and delivery log cascade)."""
     await session.delete(chat)
     await session.flush()
-
-
-def deactivate(chat: Chat, *, reason: str, now: datetime) -> None:
-    """The chat can no longer be reached: nothing more is sent until it sends /start again."""
-    chat.active = False
-    chat.deactivated_reason = reason[:200]
-    chat.updated_at = now
