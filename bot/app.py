@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from telegram import BotCommand, Update
+from telegram import BotCommand
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -21,7 +21,8 @@ from bot import editor, handlers, jobs
 from bot.context import SERVICES, Services, app_services
 from bot.http import CONNECTIONS, BoundedHTTPXRequest
 from bot.ratelimit import PriorityRateLimiter
-from digests.db import make_engine, make_session_factory, upgrade
+from bot.updates import ChatOrderedUpdateProcessor
+from digests.db import instance_name, make_engine, make_session_factory, upgrade
 from digests.messages import COMMANDS
 from digests.settings import Settings
 
@@ -61,13 +62,21 @@ def build_application(
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
-    builder = builder.rate_limiter(
-        PriorityRateLimiter(
-            overall_per_sec=settings.send_rate_limit * PACE,
-            private_per_sec=settings.private_chat_rate_limit * PACE,
-            group_per_min=settings.group_rate_limit_per_min * PACE,
-            paid_broadcast=settings.paid_broadcast,
-        )  # type: ignore[arg-type]
+    services = Services(settings=settings, clock=clock)
+    limiter = PriorityRateLimiter(
+        overall_per_sec=settings.send_rate_limit * PACE,
+        private_per_sec=settings.private_chat_rate_limit * PACE,
+        private_burst=settings.private_chat_burst,
+        group_per_min=settings.group_rate_limit_per_min * PACE,
+        paid_broadcast=settings.paid_broadcast,
+    )
+    services.metrics.watch_limiter(limiter)
+    builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
+    # Updates of different chats run concurrently, each chat's in order (bot/updates.py).
+    builder = builder.concurrent_updates(
+        ChatOrderedUpdateProcessor(
+            settings.max_concurrent_updates, observe=services.metrics.observe_update
+        )
     )
     if request is not None:
         builder = builder.request(request)
@@ -80,7 +89,7 @@ def build_application(
     if updates_request is not None:
         builder = builder.get_updates_request(updates_request)
     application = builder.build()
-    application.bot_data[SERVICES] = Services(settings=settings, clock=clock)
+    application.bot_data[SERVICES] = services
     register_handlers(application)
     if with_jobs:
         schedule_jobs(application)
@@ -130,7 +139,7 @@ def schedule_jobs(application: Application) -> None:  # type: ignore[type-arg]
 
 async def _post_init(application: Application) -> None:  # type: ignore[type-arg]
     svc = app_services(application)
-    svc.engine = make_engine(svc.settings.database_url)
+    svc.engine = make_engine(svc.settings.database_url, name=instance_name())
     await upgrade(svc.engine)
     svc.session_factory = make_session_factory(svc.engine)
     await application.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
@@ -142,11 +151,3 @@ async def _post_shutdown(application: Application) -> None:  # type: ignore[type
         await svc.engine.dispose()
         svc.engine = None
         svc.session_factory = None
-
-
-def run_bot(settings: Settings) -> int:
-    """Run against Telegram (or a self-hosted Bot API server) until interrupted."""
-    application = build_application(settings)
-    log.info("starting newsbot against %s", settings.telegram_base_url)
-    application.run_polling(allowed_updates=Update.ALL_TYPES)
-    return 0

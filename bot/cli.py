@@ -86,13 +86,18 @@ async def _ingest(settings: Settings, sources: Sequence[str]) -> int:
     return 0 if all(report.ok for report in reports) else 1
 
 
+def _is_terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsbot", description="A Telegram news-digest bot for publishers."
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
-        "run", help="run the bot: Telegram when TELEGRAM_BOT_TOKEN is set, else the terminal chat"
+        "run",
+        help="run the bot on Telegram (without TELEGRAM_BOT_TOKEN, in a terminal: the local chat)",
     )
     run.add_argument("--demo", action="store_true", help="terminal chat: load the sample feed")
     shell = commands.add_parser("shell", help="talk to the bot in this terminal, no Telegram")
@@ -115,9 +120,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"newsbot: {exc}", file=sys.stderr)
         return 2
-    interactive = args.command == "shell" or (
-        args.command == "run" and settings.telegram_bot_token is None
-    )
+    no_token = args.command == "run" and settings.telegram_bot_token is None
+    if no_token and not _is_terminal():
+        # A deployment that forgot its token must not look healthy.
+        print(
+            "newsbot: TELEGRAM_BOT_TOKEN is not set: cannot connect to Telegram "
+            "(set it in the environment or .env; `newsbot shell` chats in a terminal instead)",
+            file=sys.stderr,
+        )
+        return 2
+    interactive = args.command == "shell" or no_token
     setup_logging(settings, quiet=args.command != "run" or interactive)
     if args.command == "ingest":  # each source's outcome is printed as a line already
         logging.getLogger("digests.ingest").setLevel(logging.ERROR)
@@ -132,9 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "run":
                 print("No TELEGRAM_BOT_TOKEN set: starting the terminal chat.", file=sys.stderr)
             return asyncio.run(run_shell(settings, demo=args.demo))
-        from bot.app import run_bot
+        from bot.runtime import StartError, serve
 
-        return run_bot(settings)
+        try:
+            asyncio.run(serve(settings))
+        except StartError as exc:
+            print(f"newsbot: {exc}", file=sys.stderr)
+            return 1
+        return 0
     except KeyboardInterrupt:
         return 130
     except (OSError, DBAPIError) as exc:

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.ext import Application, ContextTypes
 
+from bot.metrics import Metrics
 from digests.db import SessionFactory
 from digests.readers import Defaults
 from digests.settings import Settings
@@ -22,6 +23,7 @@ class Services:
     clock: Callable[[], datetime]
     engine: AsyncEngine | None = None
     session_factory: SessionFactory | None = None
+    metrics: Metrics = field(default_factory=Metrics)
     extras: dict[str, object] = field(default_factory=dict)
 
     @property

@@ -157,7 +157,7 @@ async def _run_push(application: Application, svc: Services, push_id: int) -> Ro
 
     report = await deliver(
         svc.sessions,
-        TelegramSender(application.bot),
+        TelegramSender(application.bot, observe=svc.metrics.observe_send),
         ids,
         now=svc.clock,
         config=delivery_config(svc.settings),

@@ -262,7 +262,7 @@ async def _dispatch_button(update: Update, context: Context, data: str) -> str |
         handler: Callable[[Update, Context, str], Awaitable[str | None]] = extra  # type: ignore[assignment]
         return await handler(update, context, data)
     if result.edit is not None:
-        await edit(query, result.edit)
+        await edit(query, result.edit, keyboard_only=result.keyboard_only)
     return result.answer
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 
 from telegram.ext import ContextTypes
 
 from bot.context import services
 from bot.sender import TelegramSender
-from digests.delivery import DeliveryConfig, RoundReport, run_digest_round
+from digests.delivery import DeliveryConfig, RoundReport, queue_depth, run_digest_round
 from digests.ingest import ingest_sources
 from digests.settings import Settings
 
@@ -48,12 +49,16 @@ async def digest_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     if lock.locked():
         return
     async with lock:
+        started = time.monotonic()
         report = await run_digest_round(
             svc.sessions,
-            TelegramSender(context.bot),
+            TelegramSender(context.bot, observe=svc.metrics.observe_send),
             now=svc.clock,
             config=delivery_config(svc.settings),
         )
+        for kind, depth in (await queue_depth(svc.sessions)).items():
+            svc.metrics.queue_depth.labels(kind.value).set(depth)
+        svc.metrics.tick_done(time.monotonic() - started)
     _log_round(report)
 
 

@@ -53,15 +53,19 @@ async def send(update: Update, reply: Reply | str) -> Message | None:
     )
 
 
-async def edit(query: CallbackQuery, reply: Reply) -> None:
-    """Edit the message a button belongs to; an unchanged message is not an error."""
+async def edit(query: CallbackQuery, reply: Reply, *, keyboard_only: bool = False) -> None:
+    """Edit the message a button belongs to (only its buttons with `keyboard_only`); an
+    unchanged message is not an error."""
     try:
-        await query.edit_message_text(
-            reply.text,
-            parse_mode=ParseMode.HTML,
-            reply_markup=markup(reply.buttons),
-            link_preview_options=NO_PREVIEW,
-        )
+        if keyboard_only:
+            await query.edit_message_reply_markup(reply_markup=markup(reply.buttons))
+        else:
+            await query.edit_message_text(
+                reply.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup(reply.buttons),
+                link_preview_options=NO_PREVIEW,
+            )
     except BadRequest as exc:
         if "not modified" not in exc.message.lower():
             raise

@@ -1,12 +1,35 @@
-"""The delivery engine's Sender on python-telegram-bot: Telegram errors sorted by kind."""
+"""The delivery engine's Sender on python-telegram-bot: Telegram errors sorted by kind.
+
+"Never twice" must hold on a bad network too, so every failed request is first asked one
+question: could Telegram have received it? Telegram offers no way to ask it afterwards, so
+the answer comes from how the request failed:
+
+- **Certainly not received, so retried here** (with backoff, then handed back as
+  RETRY_LATER so a later tick tries again):
+  - a connect error or connect timeout: no connection, so no request;
+  - a pool timeout: the request waited for a free connection and never left the machine;
+  - a 5xx answer: Telegram answered, and a 5xx means it did not process the request;
+  - a 429: Telegram refused it, and says when to come back (the limiter waits out short ones).
+- **Maybe received, so never sent again** (recorded UNCERTAIN, counted in /stats and
+  metrics):
+  - a read timeout: the whole request went out, and only the answer is missing;
+  - the server closing the connection, or a read error, before answering: same;
+  - a write timeout or write error: part of the request went out, and we cannot tell how
+    much;
+  - any other failure inside the HTTP layer, because we cannot tell either.
+- **Refused, with a definite answer**: 403 and "chat not found" mean the chat is gone
+  (BLOCKED); ChatMigrated moves the chat to its new id; any other 400 is FAILED and logged.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import httpx
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.ext import ExtBot
@@ -18,21 +41,64 @@ from digests.delivery import Outcome, SendPriority, SendResult
 log = logging.getLogger(__name__)
 
 _GONE = ("chat not found", "user is deactivated", "peer_id_invalid", "bot was kicked")
+_NOT_SENT_CAUSES = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+RETRY_LATER_SECONDS = 30.0
+"""When retries here are used up on a request that certainly did not arrive, the row waits
+this long and a later tick tries again (up to the engine's attempt limit)."""
+
+
+class Reach(enum.Enum):
+    """Whether a failed request may have reached Telegram."""
+
+    NOT_SENT = "not_sent"
+    MAYBE_SENT = "maybe_sent"
+
+
+def reach_of(exc: NetworkError) -> Reach:
+    """Sort a NetworkError (TimedOut included) by whether Telegram may have received it."""
+    cause = exc.__cause__
+    if isinstance(cause, _NOT_SENT_CAUSES):
+        return Reach.NOT_SENT
+    if isinstance(cause, BaseException):
+        # An httpx failure after the connection was made, or an unknown one: the request
+        # (or part of it) may have been read and acted on by Telegram.
+        return Reach.MAYBE_SENT
+    # No transport error underneath: PTB raised it for an HTTP answer, which for a
+    # NetworkError is a 5xx (502 Bad Gateway and the like): Telegram did not process it.
+    return Reach.NOT_SENT
+
+
+OutcomeObserver = Callable[[SendPriority, Outcome], None]
 
 
 class TelegramSender:
-    """Sends each part of a delivery in order; retries timeouts and 5xx with backoff."""
+    """Sends each part of a delivery in order; retries only what certainly did not arrive."""
 
     def __init__(
-        self, bot: ExtBot[Any], *, retries: int = 3, backoff: float = 0.5, max_backoff: float = 8.0
+        self,
+        bot: ExtBot[Any],
+        *,
+        retries: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        observe: OutcomeObserver | None = None,
     ) -> None:
         self.bot = bot
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
+        self.observe = observe
 
     async def send(
         self, chat_id: int, texts: Sequence[str], *, priority: SendPriority
+    ) -> SendResult:
+        result = await self._send_all(chat_id, texts, priority)
+        if self.observe is not None:
+            self.observe(priority, result.outcome)
+        return result
+
+    async def _send_all(
+        self, chat_id: int, texts: Sequence[str], priority: SendPriority
     ) -> SendResult:
         sent: list[int] = []
         for text in texts:
@@ -72,13 +138,25 @@ class TelegramSender:
                 if any(marker in reason for marker in _GONE):
                     return SendResult(Outcome.BLOCKED, error=f"400: {exc.message}")
                 return SendResult(Outcome.FAILED, error=f"400: {exc.message}")
-            except NetworkError as exc:  # timeouts and 5xx
+            except NetworkError as exc:  # timeouts, transport errors and 5xx answers
+                if reach_of(exc) is Reach.MAYBE_SENT:
+                    log.warning(
+                        "chat %s: %s after the request went out: it may have arrived, "
+                        "so it is not sent again",
+                        chat_id,
+                        _describe(exc),
+                    )
+                    return SendResult(Outcome.UNCERTAIN, error=f"uncertain: {_describe(exc)}")
                 if attempt == self.retries:
-                    return SendResult(Outcome.FAILED, error=f"network: {exc.message}")
+                    return SendResult(
+                        Outcome.RETRY_LATER,
+                        retry_after=RETRY_LATER_SECONDS,
+                        error=f"not sent: {_describe(exc)}",
+                    )
                 log.warning(
-                    "chat %s: %s; retry %d/%d in %.1fs",
+                    "chat %s: %s (not sent); retry %d/%d in %.1fs",
                     chat_id,
-                    exc.message,
+                    _describe(exc),
                     attempt + 1,
                     self.retries,
                     delay,
@@ -86,3 +164,10 @@ class TelegramSender:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
         raise AssertionError("unreachable")
+
+
+def _describe(exc: NetworkError) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, BaseException):
+        return f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
+    return exc.message

@@ -61,6 +61,7 @@ class ButtonAnswer:
 
     edit: Reply | None = None
     answer: str | None = None
+    keyboard_only: bool = False  # the edit changes the buttons only; the text stays as it is
 
 
 async def _chooser(session: AsyncSession, chat: Chat) -> Reply:
@@ -70,7 +71,13 @@ async def _chooser(session: AsyncSession, chat: Chat) -> Reply:
 
 
 async def start(session: AsyncSession, chat: Chat, *, publisher: str, new: bool) -> list[Reply]:
-    return [Reply(msg.welcome(publisher, new=new)), await _chooser(session, chat)]
+    """One message: the greeting with the section chooser under it (a second message would
+    wait out the chat's flood spacing, and a crowd of new readers shares one send budget)."""
+    chooser = await _chooser(session, chat)
+    welcome = msg.welcome(publisher, new=new)
+    if not chooser.buttons:  # no sections yet: say so under the greeting
+        return [Reply(f"{welcome}\n\n{chooser.text}")]
+    return [Reply(welcome, chooser.buttons)]
 
 
 async def sections(session: AsyncSession, chat: Chat | None, ask: Ask) -> list[Reply]:
@@ -219,7 +226,9 @@ async def chooser_button(session: AsyncSession, chat: Chat, data: str, ask: Ask)
     if state is None:
         return ButtonAnswer(answer="That section no longer exists.")
     return ButtonAnswer(
-        edit=await _chooser(session, chat), answer="Following" if state else "Not following"
+        edit=await _chooser(session, chat),
+        answer="Following" if state else "Not following",
+        keyboard_only=True,  # the chooser may sit under the /start greeting: keep its text
     )
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+INSTANCE_PREFIX = "newsbot:"
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -48,9 +51,21 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create the async engine; SQLite gets WAL and foreign keys on every connection."""
-    engine = create_async_engine(async_url(url), **kwargs)
+def instance_name() -> str:
+    """How this process names itself to PostgreSQL (pg_stat_activity.application_name)."""
+    return f"{INSTANCE_PREFIX}{socket.gethostname()}:{os.getpid()}"[:63]
+
+
+def make_engine(url: str, *, name: str | None = None, **kwargs: Any) -> AsyncEngine:
+    """Create the async engine; SQLite gets WAL and foreign keys on every connection.
+
+    On PostgreSQL, `name` becomes each connection's application_name, so instances can see
+    each other (and operators can tell whose connections they are)."""
+    full_url = async_url(url)
+    if name is not None and full_url.startswith("postgresql+asyncpg"):
+        connect_args = kwargs.setdefault("connect_args", {})
+        connect_args.setdefault("server_settings", {})["application_name"] = name
+    engine = create_async_engine(full_url, **kwargs)
     if is_sqlite(engine):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
@@ -67,7 +82,16 @@ def alembic_config() -> Config:
     return config
 
 
+MIGRATION_LOCK = 0x6E657773_00000001
+"""PostgreSQL advisory lock key held while migrating ("news" plus 1)."""
+
+
 def _upgrade(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Instances starting together migrate one at a time: the first migrates, the others
+        # wait here, then find the schema at head and do nothing. The lock ends with the
+        # transaction. (SQLite needs none: BEGIN IMMEDIATE already admits one writer.)
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
@@ -77,3 +101,19 @@ async def upgrade(engine: AsyncEngine) -> None:
     """Bring the schema up to date with the Alembic migrations (the only way it changes)."""
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
+
+
+async def other_instances(engine: AsyncEngine, me: str) -> list[str]:
+    """Other newsbot processes connected to this PostgreSQL database (none on SQLite)."""
+    if engine.dialect.name != "postgresql":
+        return []
+    async with engine.connect() as connection:
+        names = await connection.scalars(
+            text(
+                "SELECT DISTINCT application_name FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name LIKE :prefix "
+                "AND application_name <> :me"
+            ),
+            {"prefix": INSTANCE_PREFIX + "%", "me": me},
+        )
+        return sorted(names)

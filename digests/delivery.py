@@ -9,7 +9,9 @@ Every digest and breaking push is a row in `deliveries`, unique per (chat, kind,
 A row moves PENDING -> SENDING with a compare-and-set UPDATE, so of two workers (or a restart
 racing the old process) exactly one sends it. A row found still SENDING after `lease` belonged
 to a process that died mid-send: it may or may not have arrived, so it becomes UNCERTAIN and is
-reported, never blindly resent. A PENDING row is safe to send by anyone: nothing left yet.
+reported, never blindly resent. A send whose answer never came back (read timeout, connection
+closed before the answer) is UNCERTAIN for the same reason. A PENDING row is safe to send by
+anyone: nothing left yet.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, or_, select, update
+from sqlalchemy import CursorResult, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,7 +51,8 @@ class Outcome(enum.StrEnum):
     SENT = "sent"
     BLOCKED = "blocked"  # 403 or chat not found: the chat is gone for us
     MIGRATED = "migrated"  # a group became a supergroup with a new id
-    RETRY_LATER = "retry_later"  # 429 with a long wait: come back at `retry_after`
+    RETRY_LATER = "retry_later"  # 429 with a long wait, or certainly not sent: come back later
+    UNCERTAIN = "uncertain"  # may have reached Telegram (no answer came back): never resent
     FAILED = "failed"  # permanent or exhausted: logged, the run goes on
 
 
@@ -329,6 +332,20 @@ async def pending_ids(
         return list(await session.scalars(query.order_by(Delivery.id)))
 
 
+async def queue_depth(session_factory: SessionFactory) -> dict[DeliveryKind, int]:
+    """PENDING rows by kind: what is waiting to be sent (flood-delayed ones included)."""
+    async with session_factory() as session:
+        counts = dict(
+            (kind, int(count))
+            for kind, count in await session.execute(
+                select(Delivery.kind, func.count())
+                .where(Delivery.status == DeliveryStatus.PENDING)
+                .group_by(Delivery.kind)
+            )
+        )
+    return {kind: counts.get(kind, 0) for kind in DeliveryKind}
+
+
 Progress = Callable[[RoundReport], Awaitable[None]]
 
 
@@ -554,6 +571,14 @@ def _outcome(
         values["status"] = DeliveryStatus.BLOCKED
         log.info("chat %s blocked the bot or is gone: deactivated", job.telegram_id)
         report.blocked += 1
+    elif result.outcome is Outcome.UNCERTAIN:
+        values["status"] = DeliveryStatus.UNCERTAIN
+        log.warning(
+            "delivery %s to chat %s may or may not have arrived: marked uncertain, not resent",
+            job.row_id,
+            job.telegram_id,
+        )
+        report.uncertain += 1
     elif result.outcome is Outcome.RETRY_LATER and job.attempts + 1 < config.max_attempts:
         wait = timedelta(seconds=result.retry_after or 1)
         values |= {"status": DeliveryStatus.PENDING, "not_before": moment + wait}

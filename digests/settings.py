@@ -8,12 +8,13 @@ from typing import Annotated
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from digests.feeds import parse_category_map
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -65,15 +66,64 @@ class Settings(BaseSettings):
     send_rate_limit: float = Field(default=30.0, ge=0)
     private_chat_rate_limit: float = Field(default=1.0, ge=0)
     group_rate_limit_per_min: float = Field(default=20.0, ge=0)
+    private_chat_burst: int = Field(default=3, ge=1, le=20)
     paid_broadcast: bool = False
     publisher_name: str = "The Newsroom"
     log_level: str = "INFO"
+    max_concurrent_updates: int = Field(default=64, ge=1, le=10_000)
+    webhook_url: str = ""
+    webhook_secret: SecretStr | None = Field(default=None, validate_default=True)
+    webhook_max_connections: int = Field(default=40, ge=1, le=100)
+    http_host: str = "0.0.0.0"  # noqa: S104 - the bot's own server listens on every interface
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    redis_url: SecretStr | None = None
 
     @field_validator("telegram_bot_token", mode="before")
     @classmethod
     def _empty_token_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("webhook_secret", "redis_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        if value is None and info.data.get("webhook_url"):
+            raise ValueError(
+                "must be set when WEBHOOK_URL is: without it anyone who finds the URL could "
+                "post forged updates"
+            )
+        # Telegram's rule for secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -
+        if value is not None and not _SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1 to 256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and urlsplit(value).scheme != "https":
+            raise ValueError(f"{value!r} is not an https URL (Telegram calls webhooks over HTTPS)")
+        if value:
+            _check_http_url(value)
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            scheme = urlsplit(value.get_secret_value()).scheme
+            if scheme not in {"redis", "rediss", "unix"}:
+                raise ValueError("expected redis://host:6379/0 (or rediss:// or unix://)")
         return value
 
     @field_validator("telegram_base_url")
@@ -147,6 +197,11 @@ class Settings(BaseSettings):
     @property
     def digest_time(self) -> time:
         return parse_hhmm(self.default_digest_time)
+
+    @property
+    def webhook_path(self) -> str:
+        """The path of WEBHOOK_URL: where the bot's HTTP server takes Telegram's updates."""
+        return urlsplit(self.webhook_url).path or "/"
 
 
 def _check_http_url(url: str) -> None:

@@ -68,12 +68,13 @@ async def test_new_readers_first_minutes(fake_api: FakeBotApiServer, tmp_path: P
     fake_api.emulator.add_user(501, "Ada")
     reader = Reader(fake_api, 501)
     async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW):
-        welcome, chooser = await reader.send("/start", replies=2)
-        assert "Welcome to The Daily Meridian" in welcome.text
+        [chooser] = await reader.send("/start")  # greeting and chooser in one message
+        assert "Welcome to The Daily Meridian" in chooser.text
         assert "World" in [b["text"] for b in chooser.buttons]
 
         await reader.press(chooser, button(chooser, "World"))
         assert "✓ World" in [b["text"] for b in reader.current(chooser).buttons]
+        assert "Welcome to The Daily Meridian" in reader.current(chooser).text  # text kept
 
         [sections] = await reader.send("/sections")
         assert "✓ World" in sections.text
@@ -88,7 +89,7 @@ async def test_new_readers_first_minutes(fake_api: FakeBotApiServer, tmp_path: P
         assert position(reader.current(page).text) == (3, total)
         await reader.press(reader.current(page), button(reader.current(page), "Previous"))
         assert position(reader.current(page).text) == (2, total)
-        assert len(reader.bot_messages()) == 4  # paging edited the one message in place
+        assert len(reader.bot_messages()) == 3  # paging edited the one message in place
 
         [shown] = await reader.send("/settings")
         assert "World" in shown.text
@@ -204,7 +205,7 @@ async def test_only_group_admins_change_group_settings(
         assert "You follow World" in ok.text
         [page] = await member.send("/latest")  # reading is for everyone
         assert "Story 1" in page.text
-        welcome, chooser = await admin.send("/start", replies=2)
+        [chooser] = await admin.send("/start")
         answer = await member.press(chooser, button(chooser, "World"))
         assert "administrators" in answer["text"]
         assert "✓ World" in [b["text"] for b in member.current(chooser).buttons]
