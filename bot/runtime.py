@@ -89,7 +89,10 @@ async def serve(
         await app.initialize()
     except InvalidToken as exc:
         sock.close()
-        raise StartError(f"Telegram refused TELEGRAM_BOT_TOKEN: {exc.message}") from exc
+        # PTB's message quotes the token itself: say it without it.
+        raise StartError(
+            "Telegram refused TELEGRAM_BOT_TOKEN (unauthorized): check the token from @BotFather"
+        ) from exc
     intake: asyncio.Task[None] | None = None
     election: Election | None = None
     web_task: asyncio.Task[None] | None = None

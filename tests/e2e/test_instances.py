@@ -141,3 +141,45 @@ async def test_one_poller_and_failover_when_it_is_killed(
         code = await standby.stop(signal.SIGTERM)
         assert code == 0
         assert not any("Traceback" in line for line in standby.lines), standby.lines
+
+
+async def run_once(env: dict[str, str], cwd: Path) -> tuple[int, list[str]]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        env=env,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    lines = err.decode().strip().splitlines()
+    return await process.wait(), lines
+
+
+async def test_a_refused_token_is_one_line(fake_api: FakeBotApiServer, tmp_path: Path) -> None:
+    env = instance_env(
+        fake_api, f"sqlite:///{tmp_path / 'x.db'}", TELEGRAM_BOT_TOKEN="42:not-the-token"
+    )
+    code, lines = await run_once(env, tmp_path)
+    assert code == 1
+    assert lines[-1].startswith("newsbot: Telegram refused TELEGRAM_BOT_TOKEN")
+    assert not any("Traceback" in line for line in lines)
+    assert not any("not-the-token" in line for line in lines)  # the token is never printed
+
+
+async def test_a_taken_port_is_one_line(fake_api: FakeBotApiServer, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = instance_env(fake_api, f"sqlite:///{tmp_path / 'x.db'}", HTTP_PORT=str(port))
+        code, lines = await run_once(env, tmp_path)
+    assert code == 1
+    assert lines[-1].startswith(f"newsbot: cannot listen on 127.0.0.1:{port}")
+    assert not any("Traceback" in line for line in lines)

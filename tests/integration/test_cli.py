@@ -73,3 +73,29 @@ def test_shell_demo_with_piped_input(tmp_path: Path) -> None:
     assert "> /latest" in result.stdout
     assert "2 / 30" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_run_without_a_token_and_no_terminal_fails_loudly(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "TELEGRAM_BOT_TOKEN": ""}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run"],
+        input="",  # a deployment: stdin is no terminal
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), **env},
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("newsbot: TELEGRAM_BOT_TOKEN is not set")
+    assert result.stdout == ""
+
+
+def test_webhook_url_without_a_secret_is_refused(tmp_path: Path) -> None:
+    env = {"TELEGRAM_BOT_TOKEN": "1:x", "WEBHOOK_URL": "https://bot.example/tg", "WEBHOOK_SECRET": ""}
+    result = newsbot("run", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("newsbot: invalid setting WEBHOOK_SECRET: must be set when WEBHOOK_URL")
