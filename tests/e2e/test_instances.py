@@ -39,8 +39,8 @@ class Instance:
     def logged(self, text: str) -> bool:
         return any(text in line for line in self.lines)
 
-    async def wait_logged(self, text: str, timeout: float = 60) -> None:
-        async with asyncio.timeout(timeout):
+    async def wait_logged(self, text: str, within: float = 60) -> None:
+        async with asyncio.timeout(within):
             while not self.logged(text):
                 if self.process.returncode is not None:
                     raise AssertionError(f"{self.name} exited:\n" + "\n".join(self.lines))
@@ -81,9 +81,7 @@ def instance_env(server: FakeBotApiServer, db_url: str, **extra: str) -> dict[st
 
 
 @asynccontextmanager
-async def instances(
-    count: int, env: dict[str, str], cwd: Path
-) -> AsyncIterator[list[Instance]]:
+async def instances(count: int, env: dict[str, str], cwd: Path) -> AsyncIterator[list[Instance]]:
     started: list[Instance] = []
     try:
         for n in range(count):
@@ -132,7 +130,7 @@ async def test_one_poller_and_failover_when_it_is_killed(
         assert conflicts(fake_api) == 0
 
         await poller.stop(signal.SIGKILL)
-        await standby.wait_logged(POLLING, timeout=30)
+        await standby.wait_logged(POLLING, within=30)
         [hint] = await reader.send("/help")  # answered by the instance that took over
         assert "/latest" in hint.text
         # A killed poller's long poll can end in one 409 for the new one; never a stream.

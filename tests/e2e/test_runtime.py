@@ -2,43 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-from telegram.ext import Application
 
-from bot.app import build_application
 from bot.context import app_services
-from bot.runtime import serve
-from digests.settings import Settings
-from tests.e2e.harness import Reader, e2e_settings
+from tests.e2e.harness import Reader, e2e_settings, running_service
 from tests.fakes.fake_bot_api import FakeBotApiServer
-
-
-@asynccontextmanager
-async def running_service(
-    settings: Settings,
-) -> AsyncIterator[tuple[Application, str]]:  # type: ignore[type-arg]
-    """`serve()` in this process, as `newsbot run` starts it; yields the app and its URL."""
-    application = build_application(settings)
-    stop = asyncio.Event()
-    ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(
-        serve(settings, application=application, stop=stop, on_ready=ready.set_result)
-    )
-    done, _ = await asyncio.wait([task, ready], timeout=30, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        task.result()  # raise what stopped it
-    port = ready.result()
-    try:
-        yield application, f"http://127.0.0.1:{port}"
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 async def test_polling_mode_answers_and_serves_health_and_metrics(

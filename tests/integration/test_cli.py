@@ -94,7 +94,11 @@ def test_run_without_a_token_and_no_terminal_fails_loudly(tmp_path: Path) -> Non
 
 
 def test_webhook_url_without_a_secret_is_refused(tmp_path: Path) -> None:
-    env = {"TELEGRAM_BOT_TOKEN": "1:x", "WEBHOOK_URL": "https://bot.example/tg", "WEBHOOK_SECRET": ""}
+    env = {
+        "TELEGRAM_BOT_TOKEN": "1:x",
+        "WEBHOOK_URL": "https://bot.example/tg",
+        "WEBHOOK_SECRET": "",
+    }
     result = newsbot("run", env=env, cwd=tmp_path)
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()

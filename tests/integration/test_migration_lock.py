@@ -35,7 +35,9 @@ async def test_four_instances_migrate_an_empty_database_together(empty_db: str) 
     try:
         await asyncio.gather(*(upgrade(engine) for engine in engines))
         async with engines[0].connect() as connection:
-            versions = list(await connection.scalars(text("SELECT version_num FROM alembic_version")))
+            versions = list(
+                await connection.scalars(text("SELECT version_num FROM alembic_version"))
+            )
             chats = await connection.scalar(text("SELECT count(*) FROM chats"))
     finally:
         for engine in engines:
