@@ -18,6 +18,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot import editor, handlers, jobs
+from bot.budget import SharedBudget, bot_id_from_token
 from bot.context import SERVICES, Services, app_services
 from bot.http import CONNECTIONS, BoundedHTTPXRequest
 from bot.ratelimit import PriorityRateLimiter
@@ -63,12 +64,14 @@ def build_application(
         .post_shutdown(_post_shutdown)
     )
     services = Services(settings=settings, clock=clock)
+    services.shared_budget = shared_budget(settings, token)
     limiter = PriorityRateLimiter(
         overall_per_sec=settings.send_rate_limit * PACE,
         private_per_sec=settings.private_chat_rate_limit * PACE,
         private_burst=settings.private_chat_burst,
         group_per_min=settings.group_rate_limit_per_min * PACE,
         paid_broadcast=settings.paid_broadcast,
+        shared=services.shared_budget,
     )
     services.metrics.watch_limiter(limiter)
     builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
@@ -94,6 +97,20 @@ def build_application(
     if with_jobs:
         schedule_jobs(application)
     return application
+
+
+def shared_budget(settings: Settings, token: str) -> SharedBudget | None:
+    """With REDIS_URL, one send budget in Redis for every instance of this bot (no I/O yet)."""
+    if settings.redis_url is None:
+        return None
+    return SharedBudget.from_url(
+        settings.redis_url.get_secret_value(),
+        bot_id=bot_id_from_token(token),
+        overall_per_sec=settings.send_rate_limit * PACE,
+        private_per_sec=settings.private_chat_rate_limit * PACE,
+        private_burst=settings.private_chat_burst,
+        group_per_min=settings.group_rate_limit_per_min * PACE,
+    )
 
 
 def register_handlers(application: Application) -> None:  # type: ignore[type-arg]
@@ -147,6 +164,8 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
 
 async def _post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
     svc = app_services(application)
+    if svc.shared_budget is not None:
+        await svc.shared_budget.aclose()
     if svc.engine is not None:
         await svc.engine.dispose()
         svc.engine = None

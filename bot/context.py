@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.ext import Application, ContextTypes
 
+from bot.budget import SharedBudget
 from bot.metrics import Metrics
 from digests.db import SessionFactory
 from digests.readers import Defaults
@@ -24,6 +25,7 @@ class Services:
     engine: AsyncEngine | None = None
     session_factory: SessionFactory | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    shared_budget: SharedBudget | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
     @property

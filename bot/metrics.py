@@ -119,6 +119,11 @@ class _LimiterCollector(Collector):
             "429 Too Many Requests answers from Telegram",
             value=stats.retry_after_count,
         )
+        yield CounterMetricFamily(
+            "newsbot_shared_budget_waits",
+            "Sends that waited for the send budget shared with other instances (REDIS_URL)",
+            value=stats.shared_waits + stats.shared_chat_waits,
+        )
         yield GaugeMetricFamily(
             "newsbot_rate_limited_chats",
             "Chats the rate limiter is tracking right now",

@@ -24,6 +24,40 @@ A chat lets one request at a time wait for the bot-wide gate, so a busy chat can
 bot-wide slots, and its send time is what its chat's spacing counts from. If a more urgent
 request joins that chat's queue, the waiting request is promoted to the newcomer's priority
 in the bot-wide queue, so a reader's reply never queues behind their own bulk digest.
+
+Several processes of one bot share Telegram's limits through an optional ``SharedBudget``
+(``bot.budget``: moving windows in Redis). With one, a request that passed both local gates
+also draws from the shared budget before it goes out, in this order:
+
+3. one bot-wide send (normal or paid). While the shared budget is spent, this process's
+   waiting requests form one more queue, served by a single drainer task in (priority,
+   arrival) order: it asks Redis for the best waiting request, sleeps until the window frees
+   a send (at most 1 s, then asks again) and hands each won send to whoever is most urgent at
+   that moment, so a request that arrived meanwhile is not overtaken by older bulk ones;
+4. one send for its chat, if it has one. If another process has just spent it, the request
+   gives up its turn and its chat is paused here until the chat's window frees a send (when
+   its oldest send leaves the window, known exactly, so there is no polling): only that chat
+   waits, and the request then queues again for every gate.
+
+The bot-wide send is taken before the chat's so that both are taken right before the request
+leaves: taking the chat's first would let a chat's token sit unused while its request waits
+for a bot-wide one (seconds, under a backlog), and the next process could then send to that
+chat that much too soon. What remains inexact, and why it is safe:
+
+- a token is taken slightly before the send leaves (a Redis round trip or two, the drainer
+  waking its request, any wait for a free HTTP connection), so sends can be that much closer
+  together than their tokens; this is milliseconds, and the limits are paced about 3% under
+  Telegram's (``PACE`` in app.py), which the windows' whole numbers round further down;
+- a bot-wide send taken for a request that then cannot go (its chat spent elsewhere, a 429
+  pause, or the request was cancelled) is lost: the processes send a little less, never more;
+- each process stamps its sends with its own wall clock, so clocks must agree (NTP keeps
+  them within milliseconds): a process whose clock runs ahead of another's sees the other's
+  sends leave the window early, by the difference;
+- while Redis is unreachable each process falls back to its own limits, which is up to N times
+  the budget for N processes until Redis answers again (logged once as a WARNING);
+- a 429 pauses a chat, or the bot-wide gate, in the process that got it only.
+
+Getters, ``set*`` and ``answer*`` methods never touch the shared budget.
 """
 
 from __future__ import annotations
@@ -46,6 +80,8 @@ from telegram.constants import FloodLimit
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
+
+from bot.budget import SharedBudget, is_private_chat
 
 __all__ = [
     "PAID_BROADCAST_ENDPOINTS",
@@ -94,6 +130,8 @@ _CHAT_ENDPOINTS = frozenset(
 )
 _NOT_CHAT_ENDPOINTS = frozenset({"sendChatAction"})
 _SWEEP_MIN = 1024
+_SHARED_MAX_WAIT = 1.0
+"""Longest the drainer sleeps before asking the shared budget again."""
 
 
 class RateLimiterClosedError(RuntimeError):
@@ -114,6 +152,10 @@ class RateLimiterStats:
     """Every 429 seen, including those re-raised."""
     retry_after_raised: int = 0
     """429s handed back to the caller: too long to wait, or out of retries."""
+    shared_waits: int = 0
+    """Requests that found the shared bot-wide budget spent and queued for it."""
+    shared_chat_waits: int = 0
+    """Times a chat's shared budget was spent (another process had just sent to it)."""
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:
@@ -174,7 +216,7 @@ class _Ticket:
 
     priority: Priority
     seq: int
-    waiting_at: _Gate | None = None
+    waiting_at: _Gate | _SharedQueue | None = None
     future: asyncio.Future[None] | None = None
 
     def promote(self, priority: Priority) -> None:
@@ -315,11 +357,103 @@ class _Gate:
             entry.future.set_result(None)
 
 
+class _SharedQueue:
+    """This process's requests waiting for a shared bot-wide budget, most urgent first.
+
+    While nobody waits, a request asks the budget itself. Once one is refused, later ones
+    queue behind it and a single drainer task asks on behalf of whoever is most urgent, so
+    the shared sends this process wins go out in (priority, arrival) order, not in a race.
+    """
+
+    def __init__(self, take: Callable[[], Coroutine[Any, Any, float]], stats: RateLimiterStats):
+        self._take = take
+        self._stats = stats
+        self._waiters: list[_Entry] = []
+        self._pushes = itertools.count()
+        self._drainer: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def acquire(self, ticket: _Ticket) -> None:
+        if self._closed:
+            raise RateLimiterClosedError("rate limiter is shut down")
+        self._drop_stale()
+        wait = 0.0
+        if not self._waiters and self._drainer is None:
+            wait = await self._take()
+            if wait <= 0:
+                return
+            if self._closed:
+                raise RateLimiterClosedError("rate limiter is shut down")
+        self._stats.shared_waits += 1
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ticket.waiting_at, ticket.future = self, future
+        self._push(ticket, ticket.priority, future)
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain(wait))
+        try:
+            # Cancelled, the entry goes stale; a send already won for it is simply unused.
+            await future
+        finally:
+            ticket.waiting_at, ticket.future = None, None
+
+    def promote(self, ticket: _Ticket, priority: Priority) -> None:
+        if ticket.future is not None and not ticket.future.done():
+            ticket.priority = priority
+            self._push(ticket, priority, ticket.future)
+
+    def close(self, exc: BaseException) -> None:
+        self._closed = True
+        if self._drainer is not None:
+            self._drainer.cancel()
+            self._drainer = None
+        for entry in self._waiters:
+            if not entry.future.done():
+                entry.future.set_exception(exc)
+        self._waiters.clear()
+
+    def _push(self, ticket: _Ticket, priority: Priority, future: asyncio.Future[None]) -> None:
+        heapq.heappush(
+            self._waiters, _Entry(priority, ticket.seq, next(self._pushes), ticket, future)
+        )
+
+    def _drop_stale(self) -> None:
+        while self._waiters and self._waiters[0].future.done():
+            heapq.heappop(self._waiters)
+
+    async def _drain(self, wait: float) -> None:
+        try:
+            while True:
+                if wait > 0:
+                    await asyncio.sleep(min(wait, _SHARED_MAX_WAIT))
+                self._drop_stale()
+                if not self._waiters:
+                    return
+                wait = await self._take()
+                if wait > 0:
+                    continue
+                # Whoever is most urgent now gets it, even if they arrived during the take.
+                self._drop_stale()
+                if self._waiters:
+                    heapq.heappop(self._waiters).future.set_result(None)
+        finally:
+            if self._drainer is asyncio.current_task():
+                self._drainer = None
+            if not self._closed:
+                # Only if the drainer failed: never leave requests waiting with nobody to wake
+                # them; they go out under the local limits, like when Redis is unreachable.
+                for entry in self._waiters:
+                    if not entry.future.done():
+                        entry.future.set_result(None)
+                self._waiters.clear()
+
+
 class PriorityRateLimiter(BaseRateLimiter[PriorityArg]):
     """Throttles the bot's requests per chat and overall, most urgent first.
 
     Plug it in with ``ApplicationBuilder().rate_limiter(PriorityRateLimiter(...))`` and pass
-    ``rate_limit_args=Priority.BULK`` (or BREAKING) on sends that may wait.
+    ``rate_limit_args=Priority.BULK`` (or BREAKING) on sends that may wait. Give every process
+    of one bot the same ``shared`` budget (``SharedBudget.from_url``) to keep them together
+    under Telegram's limits; the caller owns it (and its ``aclose``).
     """
 
     def __init__(
@@ -333,6 +467,7 @@ class PriorityRateLimiter(BaseRateLimiter[PriorityArg]):
         max_retry_after: float = 60.0,
         paid_broadcast: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedBudget | None = None,
     ) -> None:
         for name, value in (
             ("overall_per_sec", overall_per_sec),
@@ -353,6 +488,7 @@ class PriorityRateLimiter(BaseRateLimiter[PriorityArg]):
         self._max_retry_after = max_retry_after
         self._paid_broadcast = paid_broadcast
         self._clock = clock
+        self._shared = shared
         self._seq = itertools.count()
         self.stats = RateLimiterStats()
         self._closed = False
@@ -363,6 +499,12 @@ class PriorityRateLimiter(BaseRateLimiter[PriorityArg]):
         self._paid = self._new_gate(FloodLimit.PAID_MESSAGES_PER_SECOND, exclusive=False)
         self._chats: dict[ChatKey, _Gate] = {}
         self._sweep_at = _SWEEP_MIN
+        self._shared_sends: _SharedQueue | None = None
+        self._shared_paid: _SharedQueue | None = None
+        if self._shared is not None:
+            budget = self._shared
+            self._shared_sends = _SharedQueue(lambda: budget.take_send(paid=False), self.stats)
+            self._shared_paid = _SharedQueue(lambda: budget.take_send(paid=True), self.stats)
 
     def _new_gate(self, per_sec: float, *, exclusive: bool, burst: int = 1) -> _Gate:
         return _Gate(per_sec=per_sec, burst=burst, clock=self._clock, exclusive=exclusive)
@@ -380,6 +522,9 @@ class PriorityRateLimiter(BaseRateLimiter[PriorityArg]):
         for gate in (self._overall, self._paid, *self._chats.values()):
             gate.close(exc)
         self._chats.clear()
+        for queue in (self._shared_sends, self._shared_paid):
+            if queue is not None:
+                queue.close(exc)
 
     @property
     def tracked_chats(self) -> int:
@@ -420,7 +565,8 @@ class PriorityRateLimiter(BaseRateLimiter[PriorityArg]):
                 raise RateLimiterClosedError("rate limiter is shut down")
             send_gate = self._paid if paid else self._overall
             chat_gate = self._chat_gate(chat) if chat is not None else None
-            if not await self._wait_turn(ticket, chat_gate, send_gate):
+            shared = self._shared_paid if paid else self._shared_sends
+            if not await self._wait_turn(ticket, chat, chat_gate, send_gate, shared):
                 continue
             try:
                 result = await callback(*args, **kwargs)
@@ -453,17 +599,37 @@ class PriorityRateLimiter(BaseRateLimiter[PriorityArg]):
             self._count_sent(priority, paid=paid)
             return result
 
-    async def _wait_turn(self, ticket: _Ticket, chat_gate: _Gate | None, send_gate: _Gate) -> bool:
-        """Wait for the chat's slot, then the bot-wide one; False if the chat got paused."""
-        if chat_gate is None:
+    async def _wait_turn(
+        self,
+        ticket: _Ticket,
+        chat: ChatKey | None,
+        chat_gate: _Gate | None,
+        send_gate: _Gate,
+        shared: _SharedQueue | None,
+    ) -> bool:
+        """Wait for the chat's slot, then the bot-wide ones; False if the chat got paused."""
+        if chat is None or chat_gate is None:
             await send_gate.acquire(ticket)
+            if shared is not None:
+                await shared.acquire(ticket)
             return True
         await chat_gate.acquire(ticket)
         try:
             await send_gate.acquire(ticket)
+            if shared is not None:
+                await shared.acquire(ticket)
+            if chat_gate.ready_at() > self._clock():
+                # A 429 paused the chat while we waited for the bot-wide slot: queue again.
+                return False
+            if self._shared is not None:
+                wait = await self._shared.take_chat(chat)
+                if wait > 0:
+                    # Another process has just spent this chat's budget: only this chat waits.
+                    self.stats.shared_chat_waits += 1
+                    chat_gate.pause_until(self._clock() + wait)
+                    return False
             now = self._clock()
             if chat_gate.ready_at() > now:
-                # A 429 paused the chat while we waited for the bot-wide slot: queue again.
                 return False
             chat_gate.commit(now)
             return True
@@ -475,7 +641,7 @@ class PriorityRateLimiter(BaseRateLimiter[PriorityArg]):
         if gate is None:
             if len(self._chats) >= self._sweep_at:
                 self._evict_idle()
-            if isinstance(chat, int) and chat > 0:
+            if is_private_chat(chat):
                 gate = self._new_gate(
                     self._private_per_sec, exclusive=True, burst=self._private_burst
                 )

@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from limits.aio.storage import MemoryStorage
 from telegram.error import Forbidden, RetryAfter
 
+from bot.budget import SharedBudget, bot_id_from_token, storage_url
 from bot.ratelimit import (
     Priority,
     PriorityArg,
@@ -712,3 +714,319 @@ async def test_random_interleavings_send_each_once_and_keep_chat_spacing(
         for at in times:
             assert at >= tat - tolerance - EPS, (chat, times)
             tat = max(tat, at) + interval
+
+
+# --- a send budget shared by several limiters (processes) -------------------------------
+# The shared windows run on limits' in-memory storage, which counts real (wall-clock) time:
+# these tests take about a second each and assert spacing only from below, with SLACK for
+# the time between a send's token being taken and its callback running.
+
+SLACK = 0.1
+_prefixes = itertools.count()
+
+
+class FlakyStorage(MemoryStorage):
+    """limits' in-memory storage that can refuse to answer like an unreachable Redis."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.calls = 0
+
+    async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        self.calls += 1
+        if self.down:
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        return await super().acquire_entry(key, limit, expiry, amount)
+
+    async def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        self.calls += 1
+        if self.down:
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        return await super().get_moving_window(key, limit, expiry)
+
+
+def budgets(n: int, storage: MemoryStorage | None = None, **limits: Any) -> list[SharedBudget]:
+    """n budgets of one bot on one storage, as n processes would have them on one Redis."""
+    storage = storage if storage is not None else MemoryStorage()
+    prefix = f"test:{next(_prefixes)}"
+    return [SharedBudget(storage, key_prefix=prefix, **limits) for _ in range(n)]
+
+
+def most_in_any_window(times: list[float], width: float) -> int:
+    times = sorted(times)
+    return max(sum(t <= s < t + width for s in times) for t in times)
+
+
+async def test_two_limiters_on_one_budget_keep_the_overall_limit_together() -> None:
+    api = FakeBotAPI()
+    limiters = [
+        PriorityRateLimiter(overall_per_sec=50, private_per_sec=0, shared=budget)
+        for budget in budgets(2, overall_per_sec=50)
+    ]
+    # Each limiter alone would send its 50 in one second: together they must take two windows.
+    await asyncio.gather(
+        *(
+            send(limiter, api, private_chat(), priority=Priority.BULK)
+            for limiter in limiters
+            for _ in range(50)
+        )
+    )
+
+    times = sorted(call.at for call in api.calls)
+    assert len(times) == 100
+    assert most_in_any_window(times, 1 - SLACK) <= 50
+    assert times[-1] - times[0] >= 1 - SLACK
+    assert sum(limiter.stats.shared_waits for limiter in limiters) > 0
+    assert sum(limiter.stats.sent for limiter in limiters) == 100
+
+
+async def test_two_limiters_on_one_budget_keep_a_chat_limit_together() -> None:
+    api = FakeBotAPI()
+    limiters = [
+        PriorityRateLimiter(overall_per_sec=0, private_per_sec=10, shared=budget)
+        for budget in budgets(2, private_per_sec=10)
+    ]
+    reader = private_chat()
+    await asyncio.gather(*(send(limiter, api, reader) for limiter in limiters for _ in range(10)))
+
+    times = api.times_for(reader)
+    assert len(times) == 20
+    assert most_in_any_window(times, 1 - SLACK) <= 10
+    assert times[-1] - times[0] >= 1 - SLACK
+    assert sum(limiter.stats.shared_chat_waits for limiter in limiters) > 0
+
+
+async def test_a_chat_spent_by_another_process_delays_only_that_chat() -> None:
+    api = FakeBotAPI()
+    other, ours = budgets(2, private_per_sec=1)
+    limiter = PriorityRateLimiter(overall_per_sec=0, private_per_sec=100, shared=ours)
+    busy, quiet = private_chat(), [private_chat() for _ in range(3)]
+    assert await other.take_chat(busy) == 0.0  # the other process has just sent to busy
+    spent_at = time.monotonic()
+
+    await asyncio.gather(
+        send(limiter, api, busy, tag="busy"), *(send(limiter, api, q, tag="quiet") for q in quiet)
+    )
+
+    assert api.tags() == ["quiet", "quiet", "quiet", "busy"]
+    assert api.times_for(busy)[0] - spent_at >= 1 - EPS
+    assert limiter.stats.shared_chat_waits >= 1
+    assert limiter.stats.sent == 4
+
+
+async def test_priorities_hold_while_the_shared_budget_is_the_bottleneck() -> None:
+    api = FakeBotAPI()
+    other, ours = budgets(2, overall_per_sec=10)
+    for _ in range(10):
+        assert await other.take_send() == 0.0  # the other process spent this second's budget
+    limiter = PriorityRateLimiter(overall_per_sec=0, private_per_sec=0, shared=ours)
+
+    bulk = spawn(
+        *(
+            send(limiter, api, private_chat(), priority=Priority.BULK, tag=f"bulk{i}")
+            for i in range(5)
+        )
+    )
+    await asyncio.sleep(0.05)  # every bulk request now waits for the shared budget
+    urgent = spawn(
+        send(limiter, api, private_chat(), tag="int0"),
+        send(limiter, api, private_chat(), priority=Priority.BREAKING, tag="brk0"),
+        send(limiter, api, private_chat(), tag="int1"),
+    )
+    await asyncio.gather(*bulk, *urgent)
+
+    assert api.tags() == ["int0", "int1", "brk0", "bulk0", "bulk1", "bulk2", "bulk3", "bulk4"]
+    assert limiter.stats.shared_waits == 8
+
+
+async def test_a_readers_reply_promotes_their_digest_waiting_for_the_shared_budget() -> None:
+    api = FakeBotAPI()
+    other, ours = budgets(2, overall_per_sec=10)
+    for _ in range(10):
+        await other.take_send()
+    limiter = PriorityRateLimiter(overall_per_sec=0, private_per_sec=0, shared=ours)
+    reader = private_chat()
+    bulk = spawn(
+        *(
+            send(limiter, api, private_chat(), priority=Priority.BULK, tag=f"bulk{i}")
+            for i in range(5)
+        )
+    )
+    digest = spawn(send(limiter, api, reader, priority=Priority.BULK, tag="digest"))
+    await asyncio.sleep(0.05)  # all six wait for the shared budget, the digest last
+    reply = spawn(send(limiter, api, reader, tag="reply"))  # waits behind it for the chat
+    await asyncio.gather(*bulk, *digest, *reply)
+
+    assert api.tags()[0] == "digest"
+    assert sorted(api.tags()) == sorted(["digest", "reply", *(f"bulk{i}" for i in range(5))])
+
+
+async def test_unreachable_budget_falls_back_to_local_limits_logs_once_and_recovers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api = FakeBotAPI()
+    storage = FlakyStorage()
+    (budget,) = budgets(1, storage, overall_per_sec=1, retry_every=0.2)
+    limiter = PriorityRateLimiter(overall_per_sec=0, private_per_sec=0, shared=budget)
+    storage.down = True
+
+    with caplog.at_level(logging.INFO, logger="bot.budget"):
+        # At the budget's 1/s these would take 10 s; with the budget down they go at once.
+        await asyncio.gather(*(send(limiter, api, private_chat()) for _ in range(10)))
+        assert len(api.calls) == 10
+        assert limiter.stats.shared_waits == 0
+        assert budget.degraded
+        assert storage.calls == 1  # one request found it down; the others did not ask
+
+        storage.down = False
+        await asyncio.sleep(0.25)
+        await send(limiter, api, private_chat())
+        assert not budget.degraded
+        # That send took the budget's one send of this second, so the budget counts again.
+        assert await budget.take_send() > 0
+
+    assert [(r.name, r.levelno) for r in caplog.records] == [
+        ("bot.budget", logging.WARNING),
+        ("bot.budget", logging.INFO),
+    ]
+    assert "ConnectionError" in caplog.records[0].getMessage()
+    assert "reachable again" in caplog.records[1].getMessage()
+    assert len(api.calls) == 11
+
+
+async def test_getters_answers_and_setters_never_touch_the_budget() -> None:
+    api = FakeBotAPI()
+    storage = FlakyStorage()
+    (budget,) = budgets(1, storage)
+    limiter = PriorityRateLimiter(shared=budget)
+    chat = private_chat()
+    for endpoint in ("answerCallbackQuery", "getMe", "getChatMember", "setMyCommands"):
+        await send(limiter, api, chat, endpoint=endpoint)
+    assert storage.calls == 0
+
+    await send(limiter, api, chat)
+    assert storage.calls == 2  # one bot-wide send, one for the chat
+    assert len(api.calls) == 5
+
+
+async def test_paid_broadcasts_draw_from_their_own_shared_window() -> None:
+    api = FakeBotAPI()
+    (budget,) = budgets(1, overall_per_sec=1)
+    limiter = PriorityRateLimiter(
+        overall_per_sec=0, private_per_sec=0, paid_broadcast=True, shared=budget
+    )
+    # At the budget's 1/s these would take 10 s; paid, they share the 1000/s window.
+    await asyncio.gather(
+        *(send(limiter, api, private_chat(), priority=Priority.BULK) for _ in range(10))
+    )
+
+    assert limiter.stats.paid_broadcast_sent == 10
+    assert await budget.take_send() == 0.0  # the free bot-wide send is still there
+
+
+async def test_shutdown_fails_requests_waiting_for_the_shared_budget() -> None:
+    api = FakeBotAPI()
+    other, ours = budgets(2, overall_per_sec=3)
+    for _ in range(3):
+        await other.take_send()
+    limiter = PriorityRateLimiter(overall_per_sec=0, private_per_sec=0, shared=ours)
+    waiting = spawn(*(send(limiter, api, private_chat()) for _ in range(3)))
+    await asyncio.sleep(0.05)
+
+    await limiter.shutdown()
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+
+    assert all(isinstance(r, RateLimiterClosedError) for r in results)
+    assert api.calls == []
+    await limiter.initialize()
+    chat = private_chat()
+    assert (await send(limiter, api, chat))["chat"]["id"] == chat
+
+
+async def test_retry_after_still_pauses_only_that_chat_with_a_shared_budget() -> None:
+    api = FakeBotAPI()
+    (budget,) = budgets(1, private_per_sec=10)
+    limiter = PriorityRateLimiter(overall_per_sec=0, private_per_sec=10, shared=budget)
+    flooded, other = private_chat(), private_chat()
+    api.flood[flooded] = [0.2]
+
+    await asyncio.gather(send(limiter, api, flooded, tag="a"), send(limiter, api, other, tag="b"))
+
+    refused, retried = api.times_for(flooded)
+    assert retried - refused >= 0.2 - EPS
+    assert api.tags() == ["a", "b", "a"]
+    assert limiter.stats.retry_after_count == 1
+    assert limiter.stats.sent == 2
+
+
+async def test_budget_windows_express_telegram_limits_in_whole_sends() -> None:
+    (budget,) = budgets(
+        1, overall_per_sec=29.1, private_per_sec=0.97, private_burst=3, group_per_min=19.4
+    )
+    assert [await budget.take_send() for _ in range(29)] == [0.0] * 29
+    assert 0 < await budget.take_send() <= 1
+
+    reader = private_chat()
+    assert [await budget.take_chat(reader) for _ in range(3)] == [0.0] * 3
+    assert 2 < await budget.take_chat(reader) <= 3  # a burst of 3, then 3 s for the next
+
+    for group in (group_chat(), "@newsroom_channel"):
+        assert [await budget.take_chat(group) for _ in range(19)] == [0.0] * 19
+        assert 59 < await budget.take_chat(group) <= 60
+
+    assert await budget.take_chat(private_chat()) == 0.0  # other chats are untouched
+
+
+async def test_zero_disables_a_shared_window_as_it_disables_a_gate() -> None:
+    storage = FlakyStorage()
+    (budget,) = budgets(1, storage, overall_per_sec=0, private_per_sec=0, group_per_min=0)
+    assert [await budget.take_send() for _ in range(50)] == [0.0] * 50
+    assert [await budget.take_chat(private_chat()) for _ in range(5)] == [0.0] * 5
+    assert [await budget.take_chat(group_chat()) for _ in range(5)] == [0.0] * 5
+    assert storage.calls == 0
+    assert await budget.take_send(paid=True) == 0.0
+    assert storage.calls == 1  # the paid window is still on
+
+
+async def test_two_bots_on_one_storage_do_not_share_a_budget() -> None:
+    storage = MemoryStorage()
+    one = SharedBudget(storage, key_prefix="newsbot:111", overall_per_sec=1)
+    two = SharedBudget(storage, key_prefix="newsbot:222", overall_per_sec=1)
+    assert await one.take_send() == 0.0
+    assert await one.take_send() > 0
+    assert await two.take_send() == 0.0
+
+
+def test_from_url_keys_the_budget_by_bot_id() -> None:
+    budget = SharedBudget.from_url("memory://", bot_id=bot_id_from_token("123456:AAH-secret"))
+    assert budget.key_prefix == "newsbot:123456"
+    assert not budget.degraded
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("redis://127.0.0.1:6379/2", "async+redis://127.0.0.1:6379/2"),
+        ("redis://:pw@redis.internal:6379/0", "async+redis://:pw@redis.internal:6379/0"),
+        ("rediss://redis.internal:6380", "async+rediss://redis.internal:6380"),
+        ("async+redis://localhost", "async+redis://localhost"),
+        ("memory://", "async+memory://"),
+    ],
+)
+def test_storage_url_converts_operator_urls(url: str, expected: str) -> None:
+    assert storage_url(url) == expected
+
+
+@pytest.mark.parametrize("url", ["http://:secretpw@host", "127.0.0.1:6379"])
+def test_storage_url_refuses_other_urls_without_echoing_them(url: str) -> None:
+    with pytest.raises(ValueError, match="redis://") as raised:
+        storage_url(url)
+    assert "secretpw" not in str(raised.value)
+
+
+@pytest.mark.parametrize("token", ["no-colon-secret", "abc:secret", ":secret"])
+def test_bot_id_from_token_refuses_malformed_tokens_without_echoing_them(token: str) -> None:
+    with pytest.raises(ValueError, match="numeric id") as raised:
+        bot_id_from_token(token)
+    assert "secret" not in str(raised.value)
