@@ -8,6 +8,13 @@ the bot sent with `messages`, `last_message` and `wait_for`.
 
 Method names and required parameters come from `bot/botapi_methods.json`, a compact copy of the
 official method list; refusals carry Telegram's own codes and descriptions.
+
+Beyond single calls it models what matters with several instances and a lossy network:
+setWebhook stores what Telegram stores (`webhook`), and a transport that delivers webhooks reads
+`updates_for_delivery()` and reports back with `confirm_update` / `record_webhook_error`;
+`NetworkFaults` and `withhold_next` decide which calls get a 502 or lose their answer (the call
+raises AnswerWithheld, which a transport turns into a dropped connection); `conflicts` counts
+pollers that ended each other; `RateLimits.private_burst` lets a private chat take short bursts.
 """
 
 from __future__ import annotations
@@ -18,12 +25,13 @@ import functools
 import importlib.resources
 import json
 import math
+import random
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 JSONDict = dict[str, Any]
@@ -49,7 +57,44 @@ WEBHOOK_CONFLICT = (
     "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete "
     "the webhook first"
 )
+WEBHOOK_SET_CONFLICT = "Conflict: terminated by setWebhook request"
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+BAD_GATEWAY = "Bad Gateway"
+WEBHOOK_PORTS = frozenset({80, 88, 443, 8443})
+DEFAULT_MAX_CONNECTIONS = 40
+MAX_SECRET_TOKEN = 256
+UPDATE_TYPES = frozenset(
+    {
+        "message",
+        "edited_message",
+        "channel_post",
+        "edited_channel_post",
+        "business_connection",
+        "business_message",
+        "edited_business_message",
+        "deleted_business_messages",
+        "message_reaction",
+        "message_reaction_count",
+        "inline_query",
+        "chosen_inline_result",
+        "callback_query",
+        "shipping_query",
+        "pre_checkout_query",
+        "purchased_paid_media",
+        "poll",
+        "poll_answer",
+        "my_chat_member",
+        "chat_member",
+        "chat_join_request",
+        "chat_boost",
+        "removed_chat_boost",
+    }
+)
+# Telegram sends these only to bots that ask for them in allowed_updates.
+OPT_IN_UPDATE_TYPES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+_SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]*")
+
+WithholdMode = Literal["drop", "hang"]
 
 
 class ApiError(Exception):
@@ -376,18 +421,60 @@ def method_specs() -> dict[str, MethodSpec]:
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Telegram's flood limits. Each window admits `burst` calls beyond its limit; None disables."""
+    """Telegram's flood limits. Each window admits `burst` calls beyond its limit; None disables.
+
+    With `private_burst` above 1 a private chat's limit is a token bucket instead of a window:
+    it refills at `private_per_sec` and holds `private_burst` (plus `burst`) sends, so a reply of
+    a few messages at once passes while sustained sending above the rate is refused.
+    """
 
     overall_per_sec: int | None = 30
     private_per_sec: int | None = 1
     group_per_min: int | None = 20
     burst: int = 0
+    private_burst: int = 1
+
+    def __post_init__(self) -> None:
+        if self.private_burst < 1:
+            raise ValueError("private_burst must be at least 1")
+
+
+@dataclass(frozen=True)
+class NetworkFaults:
+    """A lossy network between the bot and Telegram, drawn from `random.Random(seed)`.
+
+    Of the calls to `methods`, a fraction `bad_gateway_rate` is refused with 502 Bad Gateway
+    before Telegram looks at it (nothing is stored), and a fraction `unanswered_rate` is carried
+    out but its answer never reaches the bot: "drop" closes the connection, "hang" holds it open
+    until the client gives up.
+    """
+
+    bad_gateway_rate: float = 0.0
+    unanswered_rate: float = 0.0
+    unanswered_mode: WithholdMode = "drop"
+    seed: int | None = 0
+    methods: frozenset[str] = frozenset({"sendMessage"})
+
+    def __post_init__(self) -> None:
+        rates = (self.bad_gateway_rate, self.unanswered_rate)
+        if not all(0.0 <= rate <= 1.0 for rate in rates) or sum(rates) > 1.0:
+            raise ValueError("fault rates must lie in [0, 1] and add up to at most 1")
+        if self.unanswered_mode not in ("drop", "hang"):
+            raise ValueError(f"unknown unanswered_mode {self.unanswered_mode!r}")
 
 
 class SentRecord(NamedTuple):
     method: str
     chat_id: int
     time: float
+    answered: bool = True  # False when the network lost Telegram's answer (see NetworkFaults)
+
+
+class Unanswered(NamedTuple):
+    """A message Telegram delivered whose answer the bot never got."""
+
+    chat_id: int
+    message_id: int
 
 
 @dataclass
@@ -396,6 +483,51 @@ class CallRecord:
     params: JSONDict
     time: float
     error: ApiError | None = None
+    withheld: WithholdMode | None = None  # the call was carried out but its answer lost
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """What setWebhook stored. `allowed_updates` None means Telegram's default update types."""
+
+    url: str
+    secret_token: str | None = None
+    allowed_updates: tuple[str, ...] | None = None
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+
+    def allows(self, kind: str) -> bool:
+        if self.allowed_updates is None:
+            return kind not in OPT_IN_UPDATE_TYPES
+        return kind in self.allowed_updates
+
+
+class AnswerWithheld(ConnectionError):
+    """Raised by `BotApiEmulator.call` for a call carried out whose answer the network loses.
+
+    A transport turns it into what the client would see: the HTTP server closes the connection
+    without a response. In "hang" mode `call` first waits until the caller gives up (is
+    cancelled) or `release_held_answers()` is called.
+    """
+
+    def __init__(self, method: str, mode: WithholdMode, result: Any) -> None:
+        super().__init__(f"the answer to {method} was lost ({mode})")
+        self.method = method
+        self.mode = mode
+        self.result = result
+
+
+def webhook_queue(update: Mapping[str, Any]) -> tuple[str, int]:
+    """The queue Telegram delivers `update` in over a webhook: one request at a time per queue.
+
+    Messages queue by chat, callback queries by the user who pressed (as the Bot API server does),
+    so two updates of one chat never arrive at once, while different chats' updates do.
+    """
+    if "callback_query" in update:
+        return "callback_query", int(update["callback_query"]["from"]["id"])
+    for payload in update.values():
+        if isinstance(payload, dict) and isinstance(payload.get("chat"), dict):
+            return "chat", int(payload["chat"]["id"])
+    return "update", int(update["update_id"])
 
 
 @dataclass
@@ -479,6 +611,14 @@ class _FailureRule:
     method: str | None
     chat_id: int | None
     error: ApiError
+    times: int
+
+
+@dataclass
+class _WithholdRule:
+    method: str | None
+    chat_id: int | None
+    mode: WithholdMode
     times: int
 
 
@@ -615,21 +755,63 @@ class _Params:
         return out
 
 
+class _TokenBucket:
+    """Refills at `rate` a second up to `capacity`; each send takes one token."""
+
+    _EPSILON = 1e-9  # float sums of clock steps must not refuse a send that is exactly due
+
+    def __init__(self, rate: float, capacity: int, now: float) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = float(capacity)
+        self.stamp = now
+
+    def _refill(self, now: float) -> None:
+        if now > self.stamp:
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+
+    def wait(self, now: float) -> float:
+        """Seconds until a token is there; 0 if one is there now."""
+        self._refill(now)
+        missing = 1.0 - self.tokens
+        if missing <= self._EPSILON:
+            return 0.0
+        return missing / self.rate if self.rate > 0 else 1.0
+
+    def take(self, now: float) -> None:
+        self._refill(now)
+        self.tokens -= 1.0
+
+
 class _RateLimiter:
     def __init__(self, limits: RateLimits, clock: Callable[[], float]) -> None:
         self.limits = limits
         self.clock = clock
         self.overall: deque[float] = deque()
         self.per_chat: dict[int, deque[float]] = {}
+        self.buckets: dict[int, _TokenBucket] = {}
+
+    def _bucket(self, chat_id: int, now: float) -> _TokenBucket | None:
+        """A private chat's token bucket, when its limit is one (private_burst above 1)."""
+        limits = self.limits
+        if chat_id <= 0 or limits.private_per_sec is None or limits.private_burst <= 1:
+            return None
+        bucket = self.buckets.get(chat_id)
+        if bucket is None:
+            capacity = limits.private_burst + limits.burst
+            bucket = self.buckets[chat_id] = _TokenBucket(limits.private_per_sec, capacity, now)
+        return bucket
 
     def _windows(self, chat_id: int) -> list[tuple[deque[float], float, int]]:
         limits, windows = self.limits, []
         if limits.overall_per_sec is not None:
             windows.append((self.overall, 1.0, limits.overall_per_sec + limits.burst))
-        chat = self.per_chat.setdefault(chat_id, deque())
-        if chat_id > 0 and limits.private_per_sec is not None:
+        if chat_id > 0 and limits.private_per_sec is not None and limits.private_burst <= 1:
+            chat = self.per_chat.setdefault(chat_id, deque())
             windows.append((chat, 1.0, limits.private_per_sec + limits.burst))
         if chat_id < 0 and limits.group_per_min is not None:
+            chat = self.per_chat.setdefault(chat_id, deque())
             windows.append((chat, 60.0, limits.group_per_min + limits.burst))
         return windows
 
@@ -642,13 +824,20 @@ class _RateLimiter:
             if len(stamps) >= limit:
                 frees_at = stamps[len(stamps) - limit] + window if limit > 0 else now + window
                 wait = max(wait, frees_at - now)
+        bucket = self._bucket(chat_id, now)
+        if bucket is not None:
+            wait = max(wait, bucket.wait(now))
         if wait > 0:
             raise too_many_requests(max(1, math.ceil(wait)))
 
     def record(self, chat_id: int) -> None:
         now = self.clock()
         self.overall.append(now)
-        self.per_chat.setdefault(chat_id, deque()).append(now)
+        bucket = self._bucket(chat_id, now)
+        if bucket is not None:
+            bucket.take(now)
+        else:
+            self.per_chat.setdefault(chat_id, deque()).append(now)
 
 
 # --- The emulator ------------------------------------------------------------------------------
@@ -667,6 +856,7 @@ class BotApiEmulator:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         privacy_mode: bool = True,
+        faults: NetworkFaults | None = None,
     ) -> None:
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
@@ -687,14 +877,23 @@ class BotApiEmulator:
         self._failures: list[_FailureRule] = []
         self._queries: dict[str, _PendingQuery] = {}
         self._next_query = 1
-        self._webhook_url = ""
+        self._webhook: WebhookConfig | None = None
+        self._webhook_error: tuple[int, str] | None = None
+        self._update_listeners: list[Callable[[], None]] = []
         self._commands: dict[tuple[str, str], list[JSONDict]] = {}
+        self._withholds: list[_WithholdRule] = []
+        self._held: set[asyncio.Future[None]] = set()
+        self._faults = faults if faults is not None else NetworkFaults()
+        self._rng = random.Random(self._faults.seed)  # noqa: S311 - reproducible faults, not crypto
 
         self.calls: list[CallRecord] = []
         self.sent_log: list[SentRecord] = []
         self.chat_actions: list[tuple[int, str]] = []
         self.callback_answers: dict[str, JSONDict] = {}
         self.too_many_requests = 0
+        self.bad_gateways = 0  # calls answered 502 Bad Gateway, drawn or injected
+        self.conflicts = 0  # getUpdates calls ended by "terminated by other getUpdates request"
+        self.unanswered: list[Unanswered] = []  # messages sent whose answer was withheld
 
         self._handlers: dict[str, Callable[[_Params], Any]] = {
             "getMe": self._get_me,
@@ -729,32 +928,51 @@ class BotApiEmulator:
             raise ApiError(401, "Unauthorized")
 
     async def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
-        """The `result` of a Bot API call, or ApiError with Telegram's code and description."""
+        """The `result` of a Bot API call, or ApiError with Telegram's code and description.
+
+        Raises AnswerWithheld instead of returning when the network loses the answer (see
+        `set_faults` and `withhold_next`); in "hang" mode only once the caller gives up.
+        """
         spec = method_specs().get(method.lower())
         p = _Params(params or {})
         record = CallRecord(spec.name if spec else method, p.normalized(), self._clock())
         self.calls.append(record)
         self._notify()
+        sent_before = len(self.sent_log)
         try:
             if spec is None:
                 raise ApiError(404, "Not Found")
             self._raise_injected(spec.name, p)
+            drawn = self._draw_fault(spec.name)
             self._check_required(spec, p)
             if spec.name == "getUpdates":
-                return await self._get_updates(p)
-            handler = self._handlers.get(spec.name)
-            if handler is None:
-                raise ApiError(
-                    400, f"Bad Request: method not supported by the emulator: {spec.name}"
-                )
-            return handler(p)
+                result = await self._get_updates(p)
+            else:
+                handler = self._handlers.get(spec.name)
+                if handler is None:
+                    raise ApiError(
+                        400, f"Bad Request: method not supported by the emulator: {spec.name}"
+                    )
+                result = handler(p)
         except ApiError as error:
             record.error = error
             if error.error_code == 429:
                 self.too_many_requests += 1
+            elif error.error_code == 502:
+                self.bad_gateways += 1
+            elif error.description == GET_UPDATES_CONFLICT:
+                self.conflicts += 1
             raise
         finally:
             self._notify()
+        mode = self._take_withhold(spec.name, p) or drawn
+        if mode is None:
+            return result
+        record.withheld = mode
+        self._mark_unanswered(spec.name, sent_before, result)
+        if mode == "hang":
+            await self._hold()
+        raise AnswerWithheld(spec.name, mode, result)
 
     def fail_next(
         self,
@@ -764,19 +982,77 @@ class BotApiEmulator:
         error: ApiError,
         times: int = 1,
     ) -> None:
-        """Makes the next `times` calls matching `method` and `chat_id` fail with `error`."""
-        name = None
-        if method is not None:
-            spec = method_specs().get(method.lower())
-            if spec is None:
-                raise ValueError(f"unknown Bot API method: {method}")
-            name = spec.name
-        self._failures.append(_FailureRule(name, chat_id, error, times))
+        """Makes the next `times` calls matching `method` and `chat_id` fail with `error`.
+
+        A 5xx error (e.g. ApiError(502, "Bad Gateway")) is answered with that HTTP status.
+        """
+        self._failures.append(_FailureRule(self._method_name(method), chat_id, error, times))
+
+    def withhold_next(
+        self,
+        method: str | None = None,
+        chat_id: int | None = None,
+        *,
+        times: int = 1,
+        mode: WithholdMode = "drop",
+    ) -> None:
+        """Carries out the next `times` successful calls matching `method` and `chat_id`, but
+        loses their answers: "drop" closes the connection, "hang" holds it until the client gives
+        up. Refused calls do not count."""
+        if mode not in ("drop", "hang"):
+            raise ValueError(f"unknown mode {mode!r}")
+        self._withholds.append(_WithholdRule(self._method_name(method), chat_id, mode, times))
+
+    def set_faults(self, faults: NetworkFaults | None) -> None:
+        """Replaces the drawn network faults (None: a faultless network) and reseeds the draw."""
+        self._faults = faults if faults is not None else NetworkFaults()
+        self._rng = random.Random(self._faults.seed)  # noqa: S311 - reproducible faults, not crypto
+
+    @property
+    def faults(self) -> NetworkFaults:
+        return self._faults
 
     def release_pollers(self) -> None:
         """Ends a waiting getUpdates long poll now, with whatever updates there are."""
         if self._poller is not None and not self._poller.done():
             self._poller.set_result("closed")
+
+    def release_held_answers(self) -> None:
+        """Ends every call held open in "hang" mode now (a server stopping calls this)."""
+        for waiter in self._held:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # --- webhooks: what a delivering transport reads and reports ------------------------------
+
+    @property
+    def webhook(self) -> WebhookConfig | None:
+        """The webhook set with setWebhook, or None while the bot polls."""
+        return self._webhook
+
+    def updates_for_delivery(self) -> Iterator[JSONDict]:
+        """The pending updates in update_id order, as they are (do not change them)."""
+        return iter(self._updates)
+
+    def confirm_update(self, update_id: int) -> None:
+        """The webhook answered 2xx for this update: Telegram forgets it."""
+        for index, update in enumerate(self._updates):
+            if update["update_id"] == update_id:
+                del self._updates[index]
+                self._changed_updates()
+                break
+        self._notify()
+
+    def record_webhook_error(self, message: str) -> None:
+        """A webhook delivery failed: getWebhookInfo shows it as last_error_date/message."""
+        self._webhook_error = (int(self._wall_clock()), message)
+        self._notify()
+
+    def on_updates_changed(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Calls `listener()` whenever an update is queued or removed or the webhook changes;
+        returns a function that unsubscribes it."""
+        self._update_listeners.append(listener)
+        return lambda: self._update_listeners.remove(listener)
 
     # --- the world: users, chats and what they do -------------------------------------------
 
@@ -833,6 +1109,9 @@ class BotApiEmulator:
         )
         self._chats[chat_id] = chat
         return self._chat_json(chat)
+
+    def has_user(self, user_id: int) -> bool:
+        return user_id in self._users
 
     def block(self, user_id: int) -> None:
         self._user(user_id).blocked = True
@@ -1011,12 +1290,29 @@ class BotApiEmulator:
                 waiter.set_result(None)
         self._watchers.clear()
 
+    def _changed_updates(self) -> None:
+        for listener in list(self._update_listeners):
+            listener()
+
     def _push_update(self, kind: str, payload: JSONDict) -> None:
+        if self._webhook is not None and not self._webhook.allows(kind):
+            self._notify()  # Telegram does not even queue update types the bot did not ask for
+            return
         self._updates.append({"update_id": self._next_update_id, kind: payload})
         self._next_update_id += 1
         if self._poller is not None and not self._poller.done():
             self._poller.set_result("update")
+        self._changed_updates()
         self._notify()
+
+    @staticmethod
+    def _method_name(method: str | None) -> str | None:
+        if method is None:
+            return None
+        spec = method_specs().get(method.lower())
+        if spec is None:
+            raise ValueError(f"unknown Bot API method: {method}")
+        return spec.name
 
     def _raise_injected(self, method: str, p: _Params) -> None:
         chat_id = p.chat_id()
@@ -1030,11 +1326,53 @@ class BotApiEmulator:
                 self._failures.remove(rule)
             raise rule.error.copy()
 
+    def _draw_fault(self, method: str) -> WithholdMode | None:
+        """Draws this call's fate on the lossy network: 502 now, a lost answer later, or none."""
+        faults = self._faults
+        if method not in faults.methods or not (faults.bad_gateway_rate or faults.unanswered_rate):
+            return None
+        draw = self._rng.random()
+        if draw < faults.bad_gateway_rate:
+            raise ApiError(502, BAD_GATEWAY)
+        if draw < faults.bad_gateway_rate + faults.unanswered_rate:
+            return faults.unanswered_mode
+        return None
+
+    def _take_withhold(self, method: str, p: _Params) -> WithholdMode | None:
+        chat_id = p.chat_id()
+        for rule in self._withholds:
+            if rule.method not in (None, method):
+                continue
+            if rule.chat_id is not None and rule.chat_id != chat_id:
+                continue
+            rule.times -= 1
+            if rule.times <= 0:
+                self._withholds.remove(rule)
+            return rule.mode
+        return None
+
+    def _mark_unanswered(self, method: str, sent_before: int, result: Any) -> None:
+        if method in _RATE_LIMITED:  # synchronous handlers: the log's new entries are this call's
+            for index in range(sent_before, len(self.sent_log)):
+                self.sent_log[index] = self.sent_log[index]._replace(answered=False)
+        if isinstance(result, dict) and "message_id" in result and "chat" in result:
+            self.unanswered.append(Unanswered(result["chat"]["id"], result["message_id"]))
+
+    async def _hold(self) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._held.add(waiter)
+        try:
+            await waiter
+        finally:
+            self._held.discard(waiter)
+
     @staticmethod
     def _check_required(spec: MethodSpec, p: _Params) -> None:
         for name in spec.required:
             if p.has(name):
                 continue
+            if spec.name == "setWebhook" and name == "url" and "url" in p.raw:
+                continue  # an empty url removes the webhook
             if name == "text":
                 raise ApiError(400, "Bad Request: message text is empty")
             if name == "chat_id":
@@ -1308,15 +1646,18 @@ class BotApiEmulator:
         }
 
     async def _get_updates(self, p: _Params) -> list[JSONDict]:
-        if self._webhook_url:
+        if self._webhook is not None:
             raise ApiError(409, WEBHOOK_CONFLICT)
         offset = p.get_int("offset")
         limit = min(max(p.get_int("limit") or 100, 1), 100)
         timeout = p.get_float("timeout") or 0.0
+        before = len(self._updates)
         if offset is not None and offset > 0:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         elif offset is not None and offset < 0:
             self._updates = self._updates[offset:]
+        if len(self._updates) != before:
+            self._changed_updates()
         if self._poller is not None and not self._poller.done():
             self._poller.set_result("conflict")
         if self._updates or timeout <= 0:
@@ -1333,31 +1674,90 @@ class BotApiEmulator:
                 self._poller = None
         if outcome == "conflict":
             raise ApiError(409, GET_UPDATES_CONFLICT)
+        if outcome == "webhook":
+            raise ApiError(409, WEBHOOK_SET_CONFLICT)
         return copy.deepcopy(self._updates[:limit])
 
     def _delete_webhook(self, p: _Params) -> bool:
-        self._webhook_url = ""
+        self._webhook = None
+        self._webhook_error = None
         if p.get_bool("drop_pending_updates"):
             self._updates.clear()
+        self._changed_updates()
         return True
 
     def _set_webhook(self, p: _Params) -> bool:
         url = p.get_str("url") or ""
-        if url and urlsplit(url).scheme != "https":
+        if not url:
+            return self._delete_webhook(p)
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise ApiError(400, "Bad Request: invalid webhook URL specified") from None
+        if parts.scheme.lower() != "https":
             raise ApiError(
                 400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
             )
-        self._webhook_url = url
+        if not parts.hostname:
+            raise ApiError(400, "Bad Request: invalid webhook URL specified")
+        if port is not None and port not in WEBHOOK_PORTS:
+            raise ApiError(
+                400,
+                "Bad Request: bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443",
+            )
+        secret = p.get_str("secret_token") or ""
+        if len(secret) > MAX_SECRET_TOKEN:
+            raise ApiError(400, "Bad Request: secret token is too long")
+        if not _SECRET_TOKEN_RE.fullmatch(secret):
+            raise ApiError(400, "Bad Request: secret token contains unallowed characters")
+        max_connections = p.get_int("max_connections")
+        if max_connections is None:
+            max_connections = DEFAULT_MAX_CONNECTIONS
+        self._webhook = WebhookConfig(
+            url=url,
+            secret_token=secret or None,
+            allowed_updates=self._allowed_updates(p),
+            max_connections=min(max(max_connections, 1), 100),  # Telegram clamps, never refuses
+        )
         if p.get_bool("drop_pending_updates"):
             self._updates.clear()
+        if self._poller is not None and not self._poller.done():
+            self._poller.set_result("webhook")
+        self._changed_updates()
         return True
 
+    def _allowed_updates(self, p: _Params) -> tuple[str, ...] | None:
+        """setWebhook's allowed_updates as Telegram reads it: unknown names are ignored, and an
+        empty or unreadable list keeps what was set before."""
+        previous = self._webhook.allowed_updates if self._webhook is not None else None
+        try:
+            given = p.get_json("allowed_updates")
+        except ApiError:
+            return previous
+        if not isinstance(given, list) or not given:
+            return previous
+        if not all(isinstance(name, str) for name in given):
+            return previous
+        known = tuple(dict.fromkeys(n.lower() for n in given if n.lower() in UPDATE_TYPES))
+        if not known or set(known) == UPDATE_TYPES - OPT_IN_UPDATE_TYPES:
+            return None
+        return known
+
     def _get_webhook_info(self, p: _Params) -> JSONDict:
-        return {
-            "url": self._webhook_url,
+        hook = self._webhook
+        info: JSONDict = {
+            "url": hook.url if hook is not None else "",
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
         }
+        if self._webhook_error is not None:
+            info["last_error_date"], info["last_error_message"] = self._webhook_error
+        if hook is not None:
+            info["max_connections"] = hook.max_connections
+            if hook.allowed_updates is not None:
+                info["allowed_updates"] = list(hook.allowed_updates)
+        return info
 
     @staticmethod
     def _command_key(p: _Params) -> tuple[str, str]:

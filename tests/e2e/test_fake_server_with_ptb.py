@@ -14,10 +14,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import httpx
 import pytest
 import pytest_asyncio
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -25,8 +34,9 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
 )
+from telegram.request import HTTPXRequest
 
-from bot.emulator import ApiError, BotApiEmulator, too_many_requests
+from bot.emulator import ApiError, BotApiEmulator, NetworkFaults, Unanswered, too_many_requests
 from bot.local_request import LocalRequest
 from tests.fakes.fake_bot_api import FakeBotApiServer
 
@@ -323,3 +333,98 @@ async def test_stop_releases_a_waiting_long_poll(fake_api: FakeBotApiServer) -> 
     await fake_api.emulator.wait_for(lambda: fake_api.emulator.calls, timeout=2)
     await asyncio.wait_for(fake_api.stop(), timeout=5)
     await asyncio.wait_for(task, timeout=5)
+
+
+# --- a lossy network between the bot and Telegram ------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def http_bot(fake_api: FakeBotApiServer) -> AsyncIterator[Bot]:
+    """PTB over real loopback HTTP, giving up on an answer after 0.3 s."""
+    fake_api.emulator.add_user(USER, "Ada", started=True)
+    request = HTTPXRequest(read_timeout=0.3)
+    async with Bot(fake_api.emulator.token, base_url=fake_api.base_url, request=request) as bot:
+        yield bot
+
+
+async def test_bad_gateway_is_502_with_telegrams_body(fake_api: FakeBotApiServer) -> None:
+    fake_api.emulator.add_user(USER, "Ada", started=True)
+    fake_api.emulator.fail_next("sendMessage", error=ApiError(502, "Bad Gateway"))
+    assert await post(fake_api, "sendMessage", json={"chat_id": USER, "text": "x"}) == (
+        502,
+        {"ok": False, "error_code": 502, "description": "Bad Gateway"},
+    )
+    assert fake_api.emulator.bad_gateways == 1
+    assert fake_api.emulator.messages(USER) == []
+
+
+async def test_bad_gateway_is_a_network_error_for_ptb(
+    http_bot: Bot, fake_api: FakeBotApiServer
+) -> None:
+    emu = fake_api.emulator
+    emu.set_faults(NetworkFaults(bad_gateway_rate=1.0))
+    with pytest.raises(NetworkError, match="Bad Gateway") as caught:
+        await http_bot.send_message(USER, "never stored")
+    assert not isinstance(caught.value, TimedOut)
+    assert (emu.bad_gateways, emu.messages(USER), emu.sent_log) == (1, [], [])
+
+
+async def test_dropped_answer_is_a_network_error_but_the_message_arrived(
+    http_bot: Bot, fake_api: FakeBotApiServer
+) -> None:
+    emu = fake_api.emulator
+    emu.withhold_next("sendMessage", USER, mode="drop")
+    with pytest.raises(NetworkError) as caught:
+        await http_bot.send_message(USER, "Top story")
+    assert not isinstance(caught.value, TimedOut)
+    assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError | httpx.ReadError)
+    shown = emu.last_message(USER)
+    assert shown is not None and shown.text == "Top story"
+    assert emu.unanswered == [Unanswered(USER, shown.message_id)]
+    assert [record.answered for record in emu.sent_log] == [False]
+    assert (await http_bot.send_message(USER, "answered again")).text == "answered again"
+
+
+async def test_hanging_answer_times_out_but_the_message_arrived(
+    http_bot: Bot, fake_api: FakeBotApiServer
+) -> None:
+    emu = fake_api.emulator
+    emu.withhold_next("sendMessage", USER, mode="hang")
+    with pytest.raises(TimedOut) as caught:
+        await http_bot.send_message(USER, "Top story")
+    assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
+    shown = emu.last_message(USER)
+    assert shown is not None and shown.text == "Top story"
+    assert emu.unanswered == [Unanswered(USER, shown.message_id)]
+    assert (await http_bot.send_message(USER, "answered again")).text == "answered again"
+
+
+async def test_stop_ends_a_hanging_request(fake_api: FakeBotApiServer) -> None:
+    emu = fake_api.emulator
+    emu.add_user(USER, "Ada", started=True)
+    emu.set_faults(NetworkFaults(unanswered_rate=1.0, unanswered_mode="hang"))
+    request = HTTPXRequest(read_timeout=30)
+    async with Bot(emu.token, base_url=fake_api.base_url, request=request) as bot:
+        sending = asyncio.create_task(bot.send_message(USER, "held"))
+        await emu.wait_for(lambda: emu.unanswered, timeout=5)
+        await asyncio.wait_for(fake_api.stop(), timeout=10)
+        with pytest.raises(NetworkError) as caught:
+            await asyncio.wait_for(sending, timeout=10)
+    assert not isinstance(caught.value, TimedOut)
+
+
+async def test_drawn_faults_over_http_match_what_the_client_saw(fake_api: FakeBotApiServer) -> None:
+    emu = fake_api.emulator
+    emu.add_user(USER, "Ada", started=True)
+    emu.set_faults(NetworkFaults(bad_gateway_rate=0.2, unanswered_rate=0.2, seed=11))
+    outcomes: list[str] = []
+    async with Bot(emu.token, base_url=fake_api.base_url) as bot:
+        for n in range(40):
+            try:
+                await bot.send_message(USER, f"story {n}")
+                outcomes.append("ok")
+            except NetworkError as error:
+                outcomes.append("502" if "Bad Gateway" in str(error) else "lost")
+    assert outcomes.count("502") == emu.bad_gateways > 0
+    assert outcomes.count("lost") == len(emu.unanswered) > 0
+    assert len(emu.messages(USER)) == outcomes.count("ok") + outcomes.count("lost")

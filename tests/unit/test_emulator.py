@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
-from bot.emulator import ApiError, BotApiEmulator, RateLimits, too_many_requests
+from bot.emulator import (
+    AnswerWithheld,
+    ApiError,
+    BotApiEmulator,
+    NetworkFaults,
+    RateLimits,
+    Unanswered,
+    too_many_requests,
+    webhook_queue,
+)
 
 USER = 1001
 OTHER = 1002
@@ -636,3 +645,394 @@ async def test_answering_callbacks_is_not_rate_limited() -> None:
         query_id = emu.press_button(1, message["message_id"], "next")
         await emu.call("answerCallbackQuery", {"callback_query_id": query_id})
     assert emu.too_many_requests == 0
+
+
+# --- short bursts in private chats ----------------------------------------------------------------
+
+
+async def send_to(emu: BotApiEmulator, chat_id: int, text: str = "news") -> Any:
+    return await emu.call("sendMessage", {"chat_id": chat_id, "text": text})
+
+
+async def test_private_burst_admits_a_short_reply_at_once() -> None:
+    emu, _ = limited(RateLimits(private_burst=3))
+    for n in range(3):
+        await send_to(emu, 1, f"part {n}")
+    error = await refusal(emu, "sendMessage", chat_id=1, text="part 4")
+    assert (error.error_code, error.retry_after) == (429, 1)
+    await send_to(emu, 2, "another chat has its own bucket")
+
+
+async def test_private_burst_refills_at_the_private_rate() -> None:
+    emu, clock = limited(RateLimits(private_burst=3))
+    for _ in range(3):
+        await send_to(emu, 1)
+    clock.advance(0.5)
+    assert (await refusal(emu, "sendMessage", chat_id=1, text="too soon")).retry_after == 1
+    clock.advance(0.5)
+    await send_to(emu, 1)
+    assert (await refusal(emu, "sendMessage", chat_id=1, text="empty again")).error_code == 429
+    for _ in range(5):  # sustained sending at the rate is fine
+        clock.advance(1.0)
+        await send_to(emu, 1)
+    clock.advance(60)  # a long pause fills the bucket to its capacity, no further
+    for _ in range(3):
+        await send_to(emu, 1)
+    assert (await refusal(emu, "sendMessage", chat_id=1, text="fourth")).error_code == 429
+
+
+async def test_sending_above_the_rate_is_refused_even_within_the_burst() -> None:
+    emu, clock = limited(RateLimits(private_burst=3))
+    outcomes: list[int | None] = []
+    for _ in range(30):  # 2 a second for 15 s: the bucket empties, then half are refused
+        clock.advance(0.5)
+        try:
+            await send_to(emu, 1)
+            outcomes.append(None)
+        except ApiError as error:
+            outcomes.append(error.retry_after)
+    assert outcomes.count(None) == 3 + 15 - 1  # the bucket, plus one a second after the first
+    assert set(outcomes) == {None, 1}
+
+
+async def test_private_burst_with_fractional_clock_steps() -> None:
+    emu, clock = limited(RateLimits(private_burst=2))
+    await send_to(emu, 1)
+    await send_to(emu, 1)
+    for _ in range(10):
+        for _ in range(3):
+            clock.advance(1 / 3)
+        await send_to(emu, 1)  # exactly one second later there is exactly one token
+
+
+async def test_private_burst_adds_to_the_burst_tolerance() -> None:
+    emu, _ = limited(RateLimits(private_burst=2, burst=1))
+    for _ in range(3):
+        await send_to(emu, 1)
+    assert (await refusal(emu, "sendMessage", chat_id=1, text="fourth")).error_code == 429
+
+
+async def test_private_burst_leaves_groups_and_the_overall_limit_alone() -> None:
+    emu, _ = limited(RateLimits(private_burst=5))
+    for user_id in range(1, 31):
+        await send_to(emu, user_id)
+    assert (await refusal(emu, "sendMessage", chat_id=31, text="over 30/s")).retry_after == 1
+
+
+def test_private_burst_is_at_least_one() -> None:
+    with pytest.raises(ValueError, match="private_burst"):
+        RateLimits(private_burst=0)
+
+
+# --- getUpdates conflicts ---------------------------------------------------------------------
+
+
+async def test_conflicts_between_pollers_are_counted(emu: BotApiEmulator) -> None:
+    assert emu.conflicts == 0
+    first = asyncio.create_task(emu.call("getUpdates", {"timeout": 30}))
+    await emu.wait_for(lambda: emu.calls, timeout=2)
+    await emu.call("getUpdates", {"timeout": 0})
+    with pytest.raises(ApiError, match="terminated by other getUpdates request"):
+        await asyncio.wait_for(first, timeout=2)
+    assert emu.conflicts == 1
+    await emu.call("getUpdates", {"timeout": 0})  # one poller after another is no conflict
+    assert emu.conflicts == 1
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+
+async def webhook_info(emu: BotApiEmulator) -> dict[str, Any]:
+    info: dict[str, Any] = await emu.call("getWebhookInfo", {})
+    return info
+
+
+async def test_set_webhook_stores_what_telegram_stores(emu: BotApiEmulator) -> None:
+    assert await webhook_info(emu) == {
+        "url": "",
+        "has_custom_certificate": False,
+        "pending_update_count": 0,
+    }
+    emu.user_sends(USER, "/start")
+    await emu.call(
+        "setWebhook",
+        {
+            "url": "https://bot.example/tg/hook",
+            "secret_token": "s3cret_-X",
+            "max_connections": "7",
+            "allowed_updates": '["message", "callback_query"]',
+        },
+    )
+    assert await webhook_info(emu) == {
+        "url": "https://bot.example/tg/hook",
+        "has_custom_certificate": False,
+        "pending_update_count": 1,
+        "max_connections": 7,
+        "allowed_updates": ["message", "callback_query"],
+    }
+    hook = emu.webhook
+    assert hook is not None
+    assert (hook.secret_token, hook.max_connections) == ("s3cret_-X", 7)
+
+
+async def test_webhook_defaults_and_clamps(emu: BotApiEmulator) -> None:
+    await emu.call("setWebhook", {"url": "https://bot.example/hook"})
+    info = await webhook_info(emu)
+    assert info["max_connections"] == 40
+    assert "allowed_updates" not in info
+    assert emu.webhook is not None and emu.webhook.secret_token is None
+    for given, kept in ((0, 1), (1000, 100), (100, 100)):
+        await emu.call("setWebhook", {"url": "https://bot.example/hook", "max_connections": given})
+        assert (await webhook_info(emu))["max_connections"] == kept
+
+
+@pytest.mark.parametrize(
+    ("params", "description"),
+    [
+        ({"url": "http://bot.example/hook"}, "An HTTPS URL must be provided for webhook"),
+        ({"url": "https://bot.example:8080/hook"}, "only on ports 80, 88, 443 or 8443"),
+        ({"url": "https:///hook"}, "invalid webhook URL specified"),
+        ({"url": "https://bot.example/", "secret_token": "a b"}, "unallowed characters"),
+        ({"url": "https://bot.example/", "secret_token": "x" * 257}, "secret token is too long"),
+    ],
+)
+async def test_bad_webhooks_are_refused(
+    emu: BotApiEmulator, params: dict[str, Any], description: str
+) -> None:
+    error = await refusal(emu, "setWebhook", **params)
+    assert error.error_code == 400
+    assert description in error.description
+    assert emu.webhook is None
+
+
+async def test_allowed_ports_are_accepted(emu: BotApiEmulator) -> None:
+    for port in (80, 88, 443, 8443):
+        await emu.call("setWebhook", {"url": f"https://bot.example:{port}/hook"})
+
+
+async def test_delete_webhook_clears_everything(emu: BotApiEmulator) -> None:
+    await emu.call(
+        "setWebhook",
+        {"url": "https://bot.example/hook", "secret_token": "abc", "allowed_updates": ["message"]},
+    )
+    emu.record_webhook_error("Connection refused")
+    emu.user_sends(USER, "hello")
+    await emu.call("deleteWebhook", {})
+    assert emu.webhook is None
+    assert await webhook_info(emu) == {
+        "url": "",
+        "has_custom_certificate": False,
+        "pending_update_count": 1,
+    }
+    assert [u["message"]["text"] for u in await emu.call("getUpdates", {})] == ["hello"]
+
+
+async def test_setting_an_empty_url_deletes_the_webhook(emu: BotApiEmulator) -> None:
+    await emu.call("setWebhook", {"url": "https://bot.example/hook"})
+    await emu.call("setWebhook", {"url": ""})
+    assert emu.webhook is None
+    assert await emu.call("getUpdates", {}) == []
+
+
+async def test_failed_deliveries_show_in_webhook_info() -> None:
+    emu = BotApiEmulator(wall_clock=lambda: 1_700_000_000.5)
+    await emu.call("setWebhook", {"url": "https://bot.example/hook"})
+    emu.record_webhook_error("Wrong response from the webhook: 500 Internal Server Error")
+    info = await webhook_info(emu)
+    assert info["last_error_date"] == 1_700_000_000
+    assert info["last_error_message"] == (
+        "Wrong response from the webhook: 500 Internal Server Error"
+    )
+
+
+async def test_allowed_updates_decide_what_is_queued(emu: BotApiEmulator) -> None:
+    sent = await send_to(emu, USER, "menu")
+    await emu.call("setWebhook", {"url": "https://bot.example/", "allowed_updates": ["message"]})
+    emu.press_button(USER, sent["message_id"], "x", force=True)
+    emu.user_sends(USER, "/start")
+    assert [list(u)[1] for u in emu.pending_updates] == ["message"]
+    await emu.call(
+        "setWebhook", {"url": "https://bot.example/", "allowed_updates": ["callback_query"]}
+    )
+    emu.press_button(USER, sent["message_id"], "x", force=True)
+    emu.user_sends(USER, "not wanted")
+    assert [list(u)[1] for u in emu.pending_updates] == ["message", "callback_query"]
+
+
+async def test_unknown_or_empty_allowed_updates_mean_the_defaults(emu: BotApiEmulator) -> None:
+    await emu.call("setWebhook", {"url": "https://bot.example/", "allowed_updates": ["bogus"]})
+    assert "allowed_updates" not in await webhook_info(emu)
+    await emu.call("setWebhook", {"url": "https://bot.example/", "allowed_updates": ["message"]})
+    await emu.call("setWebhook", {"url": "https://bot.example/", "allowed_updates": []})
+    assert (await webhook_info(emu))["allowed_updates"] == ["message"]  # empty keeps the last
+
+
+async def test_set_webhook_ends_a_waiting_long_poll(emu: BotApiEmulator) -> None:
+    poll = asyncio.create_task(emu.call("getUpdates", {"timeout": 30}))
+    await emu.wait_for(lambda: emu.calls, timeout=2)
+    await emu.call("setWebhook", {"url": "https://bot.example/hook"})
+    with pytest.raises(ApiError, match="terminated by setWebhook request") as caught:
+        await asyncio.wait_for(poll, timeout=2)
+    assert caught.value.error_code == 409
+    assert emu.conflicts == 0
+
+
+async def test_updates_for_delivery_and_confirm(emu: BotApiEmulator) -> None:
+    changes: list[int] = []
+    unsubscribe = emu.on_updates_changed(lambda: changes.append(len(emu.pending_updates)))
+    emu.user_sends(USER, "one")
+    emu.user_sends(USER, "two")
+    first, second = (u["update_id"] for u in emu.updates_for_delivery())
+    emu.confirm_update(first)
+    emu.confirm_update(first)  # confirming twice (or an unknown id) changes nothing
+    assert [u["update_id"] for u in emu.pending_updates] == [second]
+    assert changes == [1, 2, 1]
+    unsubscribe()
+    emu.user_sends(USER, "three")
+    assert changes == [1, 2, 1]
+
+
+async def test_webhook_queues_are_per_chat_and_per_presser(emu: BotApiEmulator) -> None:
+    emu.add_group(GROUP, "Readers", admins=[USER, OTHER])
+    sent = await send_to(emu, USER, "menu")
+    emu.user_sends(USER, "/start")
+    emu.user_sends(OTHER, "/digest", chat_id=GROUP)
+    emu.press_button(USER, sent["message_id"], "x", force=True)
+    assert [webhook_queue(u) for u in emu.pending_updates] == [
+        ("chat", USER),
+        ("chat", GROUP),
+        ("callback_query", USER),
+    ]
+
+
+# --- a lossy network ----------------------------------------------------------------------------
+
+
+async def test_injected_bad_gateway_is_counted_and_stores_nothing(emu: BotApiEmulator) -> None:
+    emu.fail_next("sendMessage", error=ApiError(502, "Bad Gateway"))
+    error = await refusal(emu, "sendMessage", chat_id=USER, text="lost")
+    assert error.to_json() == {"ok": False, "error_code": 502, "description": "Bad Gateway"}
+    assert emu.bad_gateways == 1
+    assert emu.messages(USER) == []
+
+
+async def outcomes(emu: BotApiEmulator, count: int) -> list[str]:
+    seen: list[str] = []
+    for n in range(count):
+        try:
+            await send_to(emu, USER, f"n{n}")
+            seen.append("ok")
+        except ApiError as error:
+            seen.append(str(error.error_code))
+        except AnswerWithheld as lost:
+            seen.append(lost.mode)
+    return seen
+
+
+def faulty(**faults: Any) -> BotApiEmulator:
+    emulator = BotApiEmulator(faults=NetworkFaults(**faults))
+    emulator.add_user(USER, "Ada", started=True)
+    return emulator
+
+
+async def test_drawn_bad_gateways_are_reproducible() -> None:
+    first = await outcomes(faulty(bad_gateway_rate=0.3, seed=7), 200)
+    assert first == await outcomes(faulty(bad_gateway_rate=0.3, seed=7), 200)
+    assert first != await outcomes(faulty(bad_gateway_rate=0.3, seed=8), 200)
+    assert 30 <= first.count("502") <= 90
+    emu = faulty(bad_gateway_rate=0.3, seed=7)
+    await outcomes(emu, 200)
+    assert emu.bad_gateways == first.count("502")
+    assert len(emu.messages(USER)) == len(emu.sent_log) == first.count("ok")
+
+
+async def test_drawn_unanswered_sends_are_delivered_but_marked() -> None:
+    emu = faulty(unanswered_rate=0.25, seed=3)
+    seen = await outcomes(emu, 100)
+    assert set(seen) == {"ok", "drop"}
+    assert len(emu.messages(USER)) == len(emu.sent_log) == 100
+    lost = [n for n, outcome in enumerate(seen) if outcome == "drop"]
+    assert emu.unanswered == [Unanswered(USER, n + 1) for n in lost]
+    assert [n for n, record in enumerate(emu.sent_log) if not record.answered] == lost
+    assert [c.withheld for c in emu.calls].count("drop") == len(lost)
+
+
+async def test_faults_touch_only_their_methods() -> None:
+    emu = faulty(bad_gateway_rate=1.0)
+    await emu.call("getMe", {})
+    await emu.call("sendChatAction", {"chat_id": USER, "action": "typing"})
+    assert (await refusal(emu, "sendMessage", chat_id=USER, text="x")).error_code == 502
+
+
+async def test_set_faults_replaces_and_reseeds(emu: BotApiEmulator) -> None:
+    emu.set_faults(NetworkFaults(bad_gateway_rate=0.5, seed=1))
+    first = await outcomes(emu, 40)
+    emu.set_faults(NetworkFaults(bad_gateway_rate=0.5, seed=1))
+    assert await outcomes(emu, 40) == first
+    emu.set_faults(None)
+    assert await outcomes(emu, 20) == ["ok"] * 20
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"bad_gateway_rate": -0.1},
+        {"unanswered_rate": 1.5},
+        {"bad_gateway_rate": 0.6, "unanswered_rate": 0.6},
+        {"unanswered_mode": "later"},
+    ],
+)
+def test_impossible_faults_are_refused(faults: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="fault rates|unanswered_mode"):
+        NetworkFaults(**faults)
+
+
+async def test_withhold_next_matches_method_and_chat(emu: BotApiEmulator) -> None:
+    emu.withhold_next("sendMessage", OTHER)
+    emu.user_sends(OTHER, "/start")
+    await send_to(emu, USER, "not this chat")
+    with pytest.raises(AnswerWithheld) as caught:
+        await send_to(emu, OTHER, "this one")
+    assert caught.value.mode == "drop"
+    assert caught.value.result["text"] == "this one"
+    await send_to(emu, OTHER, "only once")
+    assert emu.unanswered == [(OTHER, 2)]  # the user's /start was message 1
+    assert [r.answered for r in emu.sent_log] == [True, False, True]
+
+
+async def test_withhold_next_skips_refused_calls(emu: BotApiEmulator) -> None:
+    emu.withhold_next(times=2)
+    assert (await refusal(emu, "sendMessage", chat_id=OTHER, text="no chat")).error_code == 400
+    with pytest.raises(AnswerWithheld):
+        await emu.call("getMe", {})
+    with pytest.raises(AnswerWithheld):
+        await send_to(emu, USER)
+    await send_to(emu, USER)
+    assert emu.unanswered == [(USER, 1)]
+
+
+async def test_hang_holds_the_answer_until_the_caller_gives_up(emu: BotApiEmulator) -> None:
+    emu.withhold_next("sendMessage", mode="hang")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(send_to(emu, USER, "held"), timeout=0.05)
+    assert emu.last_message(USER) is not None
+    assert emu.unanswered == [(USER, 1)]
+    await send_to(emu, USER, "the next one is answered")
+
+
+async def test_release_held_answers_ends_a_hang(emu: BotApiEmulator) -> None:
+    emu.withhold_next(mode="hang")
+    held = asyncio.create_task(send_to(emu, USER, "held"))
+    await emu.wait_for(lambda: emu.unanswered, timeout=2)
+    assert not held.done()
+    emu.release_held_answers()
+    with pytest.raises(AnswerWithheld) as caught:
+        await asyncio.wait_for(held, timeout=2)
+    assert caught.value.mode == "hang"
+
+
+def test_withhold_modes_are_checked(emu: BotApiEmulator) -> None:
+    with pytest.raises(ValueError, match="mode"):
+        emu.withhold_next(mode="later")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown Bot API method"):
+        emu.withhold_next("sendMesage")
