@@ -21,6 +21,7 @@ import socket
 from collections.abc import Callable, Generator
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
@@ -179,11 +180,15 @@ async def _poll_when_elected(
                 await updater.stop()
                 svc.metrics.set_poller(False)
         elif await election.try_acquire():
-            log.info("this instance now polls Telegram for updates")
-            await updater.start_polling(
-                allowed_updates=Update.ALL_TYPES, error_callback=_polling_error
-            )
-            svc.metrics.set_poller(True)
+            try:
+                await updater.start_polling(
+                    allowed_updates=Update.ALL_TYPES, error_callback=_polling_error
+                )
+            except TelegramError as exc:  # e.g. deleteWebhook failed: try again next round
+                log.warning("could not start polling: %s (retrying)", exc)
+            else:
+                log.info("this instance now polls Telegram for updates")
+                svc.metrics.set_poller(True)
         await asyncio.sleep(ELECTION_SECONDS)
 
 
@@ -195,7 +200,11 @@ async def _warn_if_unshared(svc: Services) -> None:
     """Several instances without REDIS_URL each spend a full send budget of their own."""
     if svc.settings.redis_url is not None or svc.engine is None:
         return
-    others = await other_instances(svc.engine, instance_name())
+    try:
+        others = await other_instances(svc.engine, instance_name())
+    except (OSError, SQLAlchemyError) as exc:  # a courtesy check: never stop the start
+        log.debug("could not look for other instances: %s", exc)
+        return
     if others:
         log.warning(
             "%d other newsbot instance(s) use this database (%s) but REDIS_URL is not set: "

@@ -128,6 +128,8 @@ async def test_one_poller_and_failover_when_it_is_killed(
         [greeting] = await reader.send("/start")
         assert "Welcome" in greeting.text
         assert conflicts(fake_api) == 0
+        if db_url.startswith("postgresql"):  # no REDIS_URL: an instance says they share no budget
+            assert any(i.logged("REDIS_URL is not set") for i in (first, second))
 
         await poller.stop(signal.SIGKILL)
         await standby.wait_logged(POLLING, within=30)
