@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Chat as TgChat
 from telegram import Update
 from telegram.constants import ChatMemberStatus
-from telegram.error import TelegramError
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.context import Services, services
@@ -271,4 +271,12 @@ async def on_error(update: object, context: Context) -> None:
     chat_id = (
         update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
     )
-    log.error("error handling update in chat %s", chat_id, exc_info=context.error)
+    error = context.error
+    if isinstance(error, RetryAfter) or (
+        isinstance(error, NetworkError) and not isinstance(error, BadRequest)
+    ):
+        # The network or Telegram's flood control, not a bug: one line, no traceback. A reply
+        # is never retried blindly: its request may have arrived (see bot/sender.py).
+        log.warning("reply in chat %s not confirmed: %s", chat_id, error)
+        return
+    log.error("error handling update in chat %s", chat_id, exc_info=error)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pytest
 
 from tests.e2e.harness import Reader, e2e_settings, running_bot
 from tests.e2e.test_readers import NOW, seeded_db
@@ -53,3 +56,19 @@ async def test_a_flooding_reader_stalls_nobody_and_keeps_their_order(
         assert [next(z for z in ZONES if z in text) for text in said] == ZONES
         [shown] = await busy.send("/settings")
         assert ZONES[-1] in shown.text
+
+
+async def test_a_reply_whose_answer_is_lost_is_sent_once_and_logged_as_one_line(
+    fake_api: FakeBotApiServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_api.emulator.add_user(904, "Lin")
+    reader = Reader(fake_api, 904)
+    fake_api.emulator.withhold_next("sendMessage", 904, mode="drop")
+    async with running_bot(fake_api, e2e_settings(fake_api, await seeded_db(tmp_path)), now=NOW):
+        [hint] = await reader.send("/help")  # delivered; its answer never came back
+        [again] = await reader.send("/help")  # the next command is answered as usual
+    assert "/latest" in hint.text and "/latest" in again.text
+    assert len(reader.bot_messages()) == 2  # the lost answer was not resent
+    ours = [r for r in caplog.records if r.name.startswith(("bot", "digests"))]
+    assert not [r for r in ours if r.levelno >= logging.ERROR]
+    assert any("not confirmed" in r.getMessage() and "904" in r.getMessage() for r in ours)
