@@ -76,6 +76,7 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Any, TypeAlias
 
+from limits import RateLimitItem
 from telegram.constants import FloodLimit
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
@@ -357,6 +358,13 @@ class _Gate:
             entry.future.set_result(None)
 
 
+def _spacing(window: RateLimitItem | None) -> float:
+    """Seconds between two sends at a window's rate (0 for no window)."""
+    if window is None:
+        return 0.0
+    return window.get_expiry() / window.amount
+
+
 class _SharedQueue:
     """This process's requests waiting for a shared bot-wide budget, most urgent first.
 
@@ -365,9 +373,16 @@ class _SharedQueue:
     the shared sends this process wins go out in (priority, arrival) order, not in a race.
     """
 
-    def __init__(self, take: Callable[[], Coroutine[Any, Any, float]], stats: RateLimiterStats):
+    def __init__(
+        self,
+        take: Callable[[], Coroutine[Any, Any, float]],
+        stats: RateLimiterStats,
+        *,
+        spacing: float = 0.0,
+    ) -> None:
         self._take = take
         self._stats = stats
+        self._spacing = spacing
         self._waiters: list[_Entry] = []
         self._pushes = itertools.count()
         self._drainer: asyncio.Task[None] | None = None
@@ -435,6 +450,11 @@ class _SharedQueue:
                 self._drop_stale()
                 if self._waiters:
                     heapq.heappop(self._waiters).future.set_result(None)
+                # Won sends leave this process evenly spaced at the shared rate, not in a
+                # cluster when several free up at once: a moving window would replay a
+                # cluster a second later, and clustered sends from several processes are
+                # what arrival jitter turns into more than the limit in one second.
+                wait = self._spacing
         finally:
             if self._drainer is asyncio.current_task():
                 self._drainer = None
@@ -503,8 +523,17 @@ class PriorityRateLimiter(BaseRateLimiter[PriorityArg]):
         self._shared_paid: _SharedQueue | None = None
         if self._shared is not None:
             budget = self._shared
-            self._shared_sends = _SharedQueue(lambda: budget.take_send(paid=False), self.stats)
-            self._shared_paid = _SharedQueue(lambda: budget.take_send(paid=True), self.stats)
+            windows = budget.windows
+            self._shared_sends = _SharedQueue(
+                lambda: budget.take_send(paid=False),
+                self.stats,
+                spacing=_spacing(windows.get("overall")),
+            )
+            self._shared_paid = _SharedQueue(
+                lambda: budget.take_send(paid=True),
+                self.stats,
+                spacing=_spacing(windows.get("paid")),
+            )
 
     def _new_gate(self, per_sec: float, *, exclusive: bool, burst: int = 1) -> _Gate:
         return _Gate(per_sec=per_sec, burst=burst, clock=self._clock, exclusive=exclusive)
