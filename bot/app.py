@@ -114,6 +114,7 @@ def shared_budget(settings: Settings, token: str) -> SharedBudget | None:
         private_per_sec=settings.private_chat_rate_limit * PACE,
         private_burst=settings.private_chat_burst,
         group_per_min=settings.group_rate_limit_per_min * PACE,
+        even=True,
     )
 
 

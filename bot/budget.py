@@ -18,6 +18,13 @@ whole sends, so a paced rate such as 29.1/s is floored, never below 1:
   at most ``B * ceil(t / B)``), so the receiver never sees more than the burst it tolerates;
 - a group, supergroup or channel: ``max(1, floor(group_per_min))`` sends in any 60 s.
 
+With ``even`` (as ``newsbot run`` builds it), a bot-wide send also takes a time slot: each
+second is cut into ``floor(overall_per_sec)`` slots, and a slot (a key of its own, one send
+per moving second) goes to one send of one process. A moving window alone lets the processes
+fill a second's sends in its first few milliseconds when they all have work, and then replays
+that cluster a second later as old sends leave the window; arrival jitter of a few ms then
+puts one send too many into Telegram's second. Slots spread the sends evenly instead.
+
 Rates under 1/s are therefore rounded up to 1/s in the shared budget; each process's own gate
 still paces at the configured rate. A rate of 0 disables its window, as it disables the gate.
 The shared windows are ceilings that keep the processes together under Telegram's limits;
@@ -38,6 +45,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Final
 
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
@@ -118,6 +126,7 @@ class SharedBudget:
         paid_per_sec: float = FloodLimit.PAID_MESSAGES_PER_SECOND,
         retry_every: float = 5.0,
         timeout: float = 0.5,
+        even: bool = False,
     ) -> None:
         if private_burst < 1:
             raise ValueError(f"private_burst must be >= 1, got {private_burst}")
@@ -134,6 +143,14 @@ class SharedBudget:
             if group_per_min > 0
             else None
         )
+        # With `even`, bot-wide sends also take a time slot of their own: one slot of
+        # 1/rate seconds each, so the processes' sends are spread evenly over each second.
+        self._slot = (
+            RateLimitItemPerSecond(1, namespace=key_prefix)
+            if even and self._overall is not None
+            else None
+        )
+        self._slot_length = 1 / self._overall.amount if self._overall is not None else 0.0
         self._retry_every = retry_every
         self._timeout = timeout
         self._down_since: float | None = None
@@ -154,6 +171,7 @@ class SharedBudget:
         paid_per_sec: float = FloodLimit.PAID_MESSAGES_PER_SECOND,
         retry_every: float = 5.0,
         timeout: float = 0.5,
+        even: bool = False,
     ) -> SharedBudget:
         """Connect (lazily, on first use) to ``redis://host:port/db`` or ``memory://``.
 
@@ -177,6 +195,7 @@ class SharedBudget:
             paid_per_sec=paid_per_sec,
             retry_every=retry_every,
             timeout=timeout,
+            even=even,
         )
 
     @property
@@ -208,9 +227,26 @@ class SharedBudget:
         """Take one bot-wide send (paid broadcast or not); 0.0 or seconds until one frees."""
         if paid:
             return await self._take(self._paid, "paid")
+        if self._slot is not None:
+            # The slot first: a slot won for a send the window then refuses is only a gap,
+            # while a window send taken for a refused slot would be a send lost for a second.
+            slot = math.floor(time.time() / self._slot_length)
+            wait = await self._take(
+                self._slot, "slot", str(slot), refused=lambda: self._next_slot(slot)
+            )
+            if wait > 0:
+                return wait
         return await self._take(self._overall, "send")
 
-    async def _take(self, item: RateLimitItem | None, *identifiers: str) -> float:
+    def _next_slot(self, slot: int) -> float:
+        return max((slot + 1) * self._slot_length - time.time(), _MIN_WAIT)
+
+    async def _take(
+        self,
+        item: RateLimitItem | None,
+        *identifiers: str,
+        refused: Callable[[], float] | None = None,
+    ) -> float:
         if item is None:
             return 0.0
         probe = self._down_since is not None
@@ -223,6 +259,8 @@ class SharedBudget:
             async with asyncio.timeout(2 * self._timeout):
                 if await self._limiter.hit(item, *identifiers):
                     wait = 0.0
+                elif refused is not None:
+                    wait = refused()
                 else:
                     stats = await self._limiter.get_window_stats(item, *identifiers)
                     wait = max(stats.reset_time - time.time(), _MIN_WAIT)

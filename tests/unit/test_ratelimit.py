@@ -1030,3 +1030,28 @@ def test_bot_id_from_token_refuses_malformed_tokens_without_echoing_them(token: 
     with pytest.raises(ValueError, match="numeric id") as raised:
         bot_id_from_token(token)
     assert "secret" not in str(raised.value)
+
+
+# --- even slots: the processes' bot-wide sends spread over each second ------------------
+
+
+async def test_even_budget_gives_each_time_slot_to_one_process_only() -> None:
+    first, second = budgets(2, overall_per_sec=10, even=True)  # slots of 0.1 s
+    assert await first.take_send() == 0.0
+    wait = await second.take_send()  # the same slot, from another process
+    assert 0 < wait <= 0.1  # until the next slot starts, not a whole second
+    await asyncio.sleep(wait)
+    assert await second.take_send() == 0.0  # the next slot is free
+
+
+async def test_even_budget_still_caps_the_window() -> None:
+    [budget] = budgets(1, overall_per_sec=10, even=True)
+    taken = 0
+    start = time.monotonic()
+    while time.monotonic() < start + 0.5:
+        wait = await budget.take_send()
+        if wait == 0:
+            taken += 1
+        await asyncio.sleep(min(wait, 0.01) if wait else 0)
+    slots = (time.monotonic() - start) / 0.1 + 1  # slots the loop touched, however slow
+    assert 1 <= taken <= slots  # never two sends in one slot
