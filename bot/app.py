@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 from telegram import BotCommand
 from telegram.ext import (
-    Application,
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
@@ -19,7 +18,7 @@ from telegram.request import BaseRequest
 
 from bot import editor, handlers, jobs
 from bot.budget import SharedBudget, bot_id_from_token
-from bot.context import SERVICES, Services, app_services
+from bot.context import SERVICES, NewsApp, Services, app_services
 from bot.http import CONNECTIONS, BoundedHTTPXRequest
 from bot.ratelimit import PriorityRateLimiter
 from bot.updates import ChatOrderedUpdateProcessor
@@ -53,7 +52,7 @@ def build_application(
     updates_request: BaseRequest | None = None,
     clock: Callable[[], datetime] = utcnow,
     with_jobs: bool = True,
-) -> Application:  # type: ignore[type-arg]
+) -> NewsApp:
     """Create the Application with its handlers, error handler and lifecycle hooks."""
     token = (
         settings.telegram_bot_token.get_secret_value()
@@ -118,7 +117,7 @@ def shared_budget(settings: Settings, token: str) -> SharedBudget | None:
     )
 
 
-def register_handlers(application: Application) -> None:  # type: ignore[type-arg]
+def register_handlers(application: NewsApp) -> None:
     commands = {
         "start": handlers.start,
         "help": handlers.help_command,
@@ -143,7 +142,7 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
     application.add_error_handler(handlers.on_error)
 
 
-def schedule_jobs(application: Application) -> None:  # type: ignore[type-arg]
+def schedule_jobs(application: NewsApp) -> None:
     """Digest tick every 30 s and feed polling every FEED_POLL_MINUTES, on PTB's JobQueue."""
     queue = application.job_queue
     if queue is None:
@@ -159,7 +158,7 @@ def schedule_jobs(application: Application) -> None:  # type: ignore[type-arg]
         )
 
 
-async def _post_init(application: Application) -> None:  # type: ignore[type-arg]
+async def _post_init(application: NewsApp) -> None:
     svc = app_services(application)
     svc.engine = make_engine(svc.settings.database_url, name=instance_name())
     await upgrade(svc.engine)
@@ -167,7 +166,7 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
     await application.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
 
 
-async def _post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+async def _post_shutdown(application: NewsApp) -> None:
     svc = app_services(application)
     if svc.shared_budget is not None:
         await svc.shared_budget.aclose()

@@ -19,7 +19,7 @@ whole sends, so a paced rate such as 29.1/s is floored, never below 1:
 - a group, supergroup or channel: ``max(1, floor(group_per_min))`` sends in any 60 s.
 
 With ``even`` (as ``newsbot run`` builds it), a bot-wide send also takes a time slot: each
-second is cut into ``floor(overall_per_sec)`` slots, and a slot (a key of its own, one send
+second is cut into ``floor(overall_per_sec) + 1`` slots, and a slot (a key of its own, one send
 per moving second) goes to one send of one process. A moving window alone lets the processes
 fill a second's sends in its first few milliseconds when they all have work, and then replays
 that cluster a second later as old sends leave the window; arrival jitter of a few ms then
@@ -150,7 +150,9 @@ class SharedBudget:
             if even and self._overall is not None
             else None
         )
-        self._slot_length = 1 / self._overall.amount if self._overall is not None else 0.0
+        # One slot more than the window's sends a second: the window stays the cap, and a
+        # slot missed now and then (no process ready at its start) costs no throughput.
+        self._slot_length = 1 / (self._overall.amount + 1) if self._overall is not None else 0.0
         self._retry_every = retry_every
         self._timeout = timeout
         self._down_since: float | None = None

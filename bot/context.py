@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeAlias
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.ext import Application, ContextTypes
@@ -16,6 +17,9 @@ from digests.readers import Defaults
 from digests.settings import Settings
 
 SERVICES = "services"
+
+NewsApp: TypeAlias = Application[Any, Any, Any, Any, Any, Any]
+"""The bot's Application (python-telegram-bot's default context and data types)."""
 
 
 @dataclass
@@ -51,7 +55,7 @@ def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
     return found
 
 
-def app_services(application: Application) -> Services:  # type: ignore[type-arg]
+def app_services(application: NewsApp) -> Services:
     found = application.bot_data[SERVICES]
     assert isinstance(found, Services)
     return found

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import Application, ContextTypes
+from telegram.ext import ContextTypes
 
-from bot.context import Services, app_services, services
+from bot.context import NewsApp, Services, app_services, services
 from bot.jobs import delivery_config
 from bot.replies import NO_PREVIEW, edit, send
 from bot.sender import TelegramSender
@@ -116,7 +116,7 @@ async def breaking_button(update: Update, context: Context, data: str) -> str | 
     return "Sending…"
 
 
-async def run_push(application: Application, push_id: int) -> RoundReport | None:  # type: ignore[type-arg]
+async def run_push(application: NewsApp, push_id: int) -> RoundReport | None:
     """Deliver every pending row of a confirmed push, editing the preview as it goes."""
     svc = app_services(application)
     running = svc.extras.setdefault(_RUNNING, set())
@@ -130,7 +130,7 @@ async def run_push(application: Application, push_id: int) -> RoundReport | None
         running.discard(push_id)
 
 
-async def _run_push(application: Application, svc: Services, push_id: int) -> RoundReport | None:  # type: ignore[type-arg]
+async def _run_push(application: NewsApp, svc: Services, push_id: int) -> RoundReport | None:
     async with svc.sessions() as session:
         push = await session.get(BreakingPush, push_id)
         if push is None:
@@ -180,7 +180,7 @@ async def _run_push(application: Application, svc: Services, push_id: int) -> Ro
 
 
 async def _show_progress(
-    application: Application,  # type: ignore[type-arg]
+    application: NewsApp,
     svc: Services,
     push_id: int,
     *,

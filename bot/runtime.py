@@ -24,10 +24,9 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
 from telegram.error import InvalidToken, TelegramError
-from telegram.ext import Application
 
 from bot.app import build_application
-from bot.context import Services, app_services
+from bot.context import NewsApp, Services, app_services
 from bot.leader import Election, election_for
 from bot.web import build_web_app
 from digests.db import instance_name, other_instances
@@ -70,7 +69,7 @@ def bind(host: str, port: int) -> socket.socket:
 async def serve(
     settings: Settings,
     *,
-    application: Application | None = None,  # type: ignore[type-arg]
+    application: NewsApp | None = None,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[int], None] | None = None,
 ) -> None:
@@ -151,7 +150,7 @@ async def serve(
                 loop.remove_signal_handler(sig)
 
 
-async def _set_webhook(app: Application, svc: Services) -> None:  # type: ignore[type-arg]
+async def _set_webhook(app: NewsApp, svc: Services) -> None:
     settings = svc.settings
     assert settings.webhook_secret is not None
     # Every instance sets the same webhook: repeating it is harmless, and a new instance
@@ -167,7 +166,7 @@ async def _set_webhook(app: Application, svc: Services) -> None:  # type: ignore
 
 
 async def _poll_when_elected(
-    app: Application,  # type: ignore[type-arg]
+    app: NewsApp,
     svc: Services,
     election: Election,
 ) -> None:

@@ -22,9 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import Update
-from telegram.ext import Application
 
-from bot.context import app_services
+from bot.context import NewsApp, app_services
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ class _RecentIds:
         return True
 
 
-def build_web_app(application: Application) -> Starlette:  # type: ignore[type-arg]
+def build_web_app(application: NewsApp) -> Starlette:
     """The ASGI app for one bot: the webhook route (when WEBHOOK_URL is set) and the probes."""
     svc = app_services(application)
     settings = svc.settings
@@ -66,7 +65,7 @@ def build_web_app(application: Application) -> Starlette:  # type: ignore[type-a
     return Starlette(routes=routes)
 
 
-def _webhook(application: Application, secret: bytes) -> Any:  # type: ignore[type-arg]
+def _webhook(application: NewsApp, secret: bytes) -> Any:
     seen = _RecentIds(_SEEN_UPDATES)
 
     async def webhook(request: Request) -> Response:
@@ -97,7 +96,7 @@ def _peer(request: Request) -> str:
     return request.client.host if request.client else "?"
 
 
-def _health(application: Application) -> Any:  # type: ignore[type-arg]
+def _health(application: NewsApp) -> Any:
     async def health(_request: Request) -> Response:
         """200 when the database answers and digest ticks are running; 503 otherwise."""
         svc = app_services(application)
@@ -126,7 +125,7 @@ def _health(application: Application) -> Any:  # type: ignore[type-arg]
     return health
 
 
-def _metrics(application: Application) -> Any:  # type: ignore[type-arg]
+def _metrics(application: NewsApp) -> Any:
     async def metrics(_request: Request) -> Response:
         """Prometheus text exposition of this instance's metrics."""
         registry = app_services(application).metrics.registry

@@ -1036,7 +1036,7 @@ def test_bot_id_from_token_refuses_malformed_tokens_without_echoing_them(token: 
 
 
 async def test_even_budget_gives_each_time_slot_to_one_process_only() -> None:
-    first, second = budgets(2, overall_per_sec=10, even=True)  # slots of 0.1 s
+    first, second = budgets(2, overall_per_sec=9, even=True)  # slots of 0.1 s
     assert await first.take_send() == 0.0
     wait = await second.take_send()  # the same slot, from another process
     assert 0 < wait <= 0.1  # until the next slot starts, not a whole second
@@ -1045,7 +1045,7 @@ async def test_even_budget_gives_each_time_slot_to_one_process_only() -> None:
 
 
 async def test_even_budget_still_caps_the_window() -> None:
-    [budget] = budgets(1, overall_per_sec=10, even=True)
+    [budget] = budgets(1, overall_per_sec=9, even=True)  # slots of 0.1 s
     taken = 0
     start = time.monotonic()
     while time.monotonic() < start + 0.5:
