@@ -80,23 +80,27 @@ def instance_env(server: FakeBotApiServer, db_url: str, **extra: str) -> dict[st
     return env
 
 
+async def newsbot_run(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    """`newsbot run` as a deployment starts it: no terminal, its log on stderr."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        env=env,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
 @asynccontextmanager
 async def instances(count: int, env: dict[str, str], cwd: Path) -> AsyncIterator[list[Instance]]:
     started: list[Instance] = []
     try:
         for n in range(count):
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot.cli",
-                "run",
-                env=env,
-                cwd=cwd,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            started.append(Instance(f"instance {n + 1}", process))
+            started.append(Instance(f"instance {n + 1}", await newsbot_run(env, cwd)))
         for instance in started:
             await instance.wait_logged("newsbot is running")
         yield started
@@ -144,17 +148,7 @@ async def test_one_poller_and_failover_when_it_is_killed(
 
 
 async def run_once(env: dict[str, str], cwd: Path) -> tuple[int, list[str]]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "run",
-        env=env,
-        cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await newsbot_run(env, cwd)
     _, err = await asyncio.wait_for(process.communicate(), 60)
     lines = err.decode().strip().splitlines()
     return await process.wait(), lines
