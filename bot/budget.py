@@ -206,6 +206,11 @@ class SharedBudget:
         return self._key_prefix
 
     @property
+    def even(self) -> bool:
+        """True when bot-wide sends take time slots, which spreads them evenly already."""
+        return self._slot is not None
+
+    @property
     def degraded(self) -> bool:
         """True while the storage is unreachable and only the local limits apply."""
         return self._down_since is not None

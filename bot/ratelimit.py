@@ -527,7 +527,8 @@ class PriorityRateLimiter(BaseRateLimiter[PriorityArg]):
             self._shared_sends = _SharedQueue(
                 lambda: budget.take_send(paid=False),
                 self.stats,
-                spacing=_spacing(windows.get("overall")),
+                # time slots spread the sends already: spacing them here too only loses slots
+                spacing=0.0 if budget.even else _spacing(windows.get("overall")),
             )
             self._shared_paid = _SharedQueue(
                 lambda: budget.take_send(paid=True),
