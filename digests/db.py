@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +40,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # let SQLAlchemy, not the driver, open transactions (see _sqlite_begin)
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    _use_wal(cursor)
+    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the database to WAL (it stays so). Several processes opening a new database at
+    once race for the switch, and SQLite answers "database is locked" at once to the losers
+    instead of waiting (its busy handler does not run for it): they look again and retry."""
+    for attempt in range(50):
+        cursor.execute("PRAGMA journal_mode")
+        if str(cursor.fetchone()[0]).lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 49:
+                raise
+            time.sleep(0.1)
 
 
 def _sqlite_begin(connection: Connection) -> None:
