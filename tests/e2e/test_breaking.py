@@ -111,6 +111,8 @@ async def test_push_reaches_the_section_once_despite_double_send(
         )
         assert sorted([first["text"], second["text"]]) == ["Already sent or cancelled.", "Sending…"]
         await wait_for_push_done(url)
+        # the final report is edited in just after the push is marked done
+        await editor.emulator.wait_for(lambda: "Push finished" in editor.current(preview).text)
         final = editor.current(preview)
         assert "Push finished" in final.text
         assert "Sent 2 · blocked 1 · failed 0 (of 3)" in final.text
@@ -206,6 +208,8 @@ async def test_push_to_1000_chats_with_limits_on(tmp_path: Path) -> None:
             [preview] = await editor.send("/breaking Election result declared")
             await editor.press(preview, button(preview, "Send"))
             await wait_for_push_done(url, limit=120)
+            # the final report is edited in just after the push is marked done
+            await editor.emulator.wait_for(lambda: "Push finished" in editor.current(preview).text)
             final = editor.current(preview)
         counts = [len(server.emulator.messages(uid)) for uid in readers]
         assert counts.count(1) == len(readers)
