@@ -234,6 +234,43 @@ class _Entry:
     future: asyncio.Future[None] = field(compare=False)
 
 
+class _Waiters:
+    """Requests waiting their turn, most urgent first; a promoted one is pushed again and its
+    old entry goes stale (whichever is reached first wins)."""
+
+    def __init__(self) -> None:
+        self._heap: list[_Entry] = []
+        self._pushes = itertools.count()
+
+    def __bool__(self) -> bool:
+        return bool(self._heap)
+
+    def push(self, ticket: _Ticket, priority: Priority, future: asyncio.Future[None]) -> None:
+        heapq.heappush(self._heap, _Entry(priority, ticket.seq, next(self._pushes), ticket, future))
+
+    def promote(self, ticket: _Ticket, priority: Priority) -> None:
+        if ticket.future is not None and not ticket.future.done():
+            ticket.priority = priority
+            self.push(ticket, priority, ticket.future)
+
+    def drop_stale(self) -> None:
+        while self._heap and self._heap[0].future.done():
+            heapq.heappop(self._heap)
+
+    def pop(self) -> _Entry:
+        return heapq.heappop(self._heap)
+
+    def settle_all(self, exc: BaseException | None = None) -> None:
+        """Fail every waiter with `exc`, or let every one through with None."""
+        for entry in self._heap:
+            if not entry.future.done():
+                if exc is None:
+                    entry.future.set_result(None)
+                else:
+                    entry.future.set_exception(exc)
+        self._heap.clear()
+
+
 class _Gate:
     """Lets waiters through lowest (priority, seq) first, no faster than a GCRA limit allows.
 
@@ -251,8 +288,7 @@ class _Gate:
         self._exclusive = exclusive
         self._tat = -math.inf  # theoretical arrival time of the next send
         self._paused_until = -math.inf
-        self._waiters: list[_Entry] = []
-        self._pushes = itertools.count()
+        self._waiters = _Waiters()
         self._timer: asyncio.TimerHandle | None = None
         self._holder: _Ticket | None = None
         self._closed = False
@@ -269,7 +305,7 @@ class _Gate:
 
     def is_idle(self, now: float) -> bool:
         """True if forgetting this gate changes nothing: a fresh one would act the same."""
-        self._drop_stale()
+        self._waiters.drop_stale()
         return (
             not self._waiters
             and self._holder is None
@@ -281,7 +317,7 @@ class _Gate:
         if self._closed:
             raise RateLimiterClosedError("rate limiter is shut down")
         now = self._clock()
-        self._drop_stale()
+        self._waiters.drop_stale()
         if not self._waiters and self._holder is None and self.ready_at() <= now:
             self._grant(ticket, now)
             return
@@ -289,7 +325,7 @@ class _Gate:
             self._holder.promote(ticket.priority)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         ticket.waiting_at, ticket.future = self, future
-        self._push(ticket, ticket.priority, future)
+        self._waiters.push(ticket, ticket.priority, future)
         if self._timer is None:
             self._dispatch()
         try:
@@ -308,27 +344,12 @@ class _Gate:
             self._dispatch()
 
     def promote(self, ticket: _Ticket, priority: Priority) -> None:
-        # The old entry stays in the heap; whichever is reached first wins, the other is stale.
-        if ticket.future is not None and not ticket.future.done():
-            ticket.priority = priority
-            self._push(ticket, priority, ticket.future)
+        self._waiters.promote(ticket, priority)
 
     def close(self, exc: BaseException) -> None:
         self._closed = True
         self._cancel_timer()
-        for entry in self._waiters:
-            if not entry.future.done():
-                entry.future.set_exception(exc)
-        self._waiters.clear()
-
-    def _push(self, ticket: _Ticket, priority: Priority, future: asyncio.Future[None]) -> None:
-        heapq.heappush(
-            self._waiters, _Entry(priority, ticket.seq, next(self._pushes), ticket, future)
-        )
-
-    def _drop_stale(self) -> None:
-        while self._waiters and self._waiters[0].future.done():
-            heapq.heappop(self._waiters)
+        self._waiters.settle_all(exc)
 
     def _grant(self, ticket: _Ticket, now: float) -> None:
         if self._exclusive:
@@ -344,7 +365,7 @@ class _Gate:
     def _dispatch(self) -> None:
         self._cancel_timer()
         while True:
-            self._drop_stale()
+            self._waiters.drop_stale()
             if not self._waiters or self._holder is not None:
                 return
             now = self._clock()
@@ -353,7 +374,7 @@ class _Gate:
                 loop = asyncio.get_running_loop()
                 self._timer = loop.call_later(ready_at - now, self._dispatch)
                 return
-            entry = heapq.heappop(self._waiters)
+            entry = self._waiters.pop()
             self._grant(entry.ticket, now)
             entry.future.set_result(None)
 
@@ -383,15 +404,14 @@ class _SharedQueue:
         self._take = take
         self._stats = stats
         self._spacing = spacing
-        self._waiters: list[_Entry] = []
-        self._pushes = itertools.count()
+        self._waiters = _Waiters()
         self._drainer: asyncio.Task[None] | None = None
         self._closed = False
 
     async def acquire(self, ticket: _Ticket) -> None:
         if self._closed:
             raise RateLimiterClosedError("rate limiter is shut down")
-        self._drop_stale()
+        self._waiters.drop_stale()
         wait = 0.0
         if not self._waiters and self._drainer is None:
             wait = await self._take()
@@ -402,7 +422,7 @@ class _SharedQueue:
         self._stats.shared_waits += 1
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         ticket.waiting_at, ticket.future = self, future
-        self._push(ticket, ticket.priority, future)
+        self._waiters.push(ticket, ticket.priority, future)
         if self._drainer is None:
             self._drainer = asyncio.create_task(self._drain(wait))
         try:
@@ -412,44 +432,30 @@ class _SharedQueue:
             ticket.waiting_at, ticket.future = None, None
 
     def promote(self, ticket: _Ticket, priority: Priority) -> None:
-        if ticket.future is not None and not ticket.future.done():
-            ticket.priority = priority
-            self._push(ticket, priority, ticket.future)
+        self._waiters.promote(ticket, priority)
 
     def close(self, exc: BaseException) -> None:
         self._closed = True
         if self._drainer is not None:
             self._drainer.cancel()
             self._drainer = None
-        for entry in self._waiters:
-            if not entry.future.done():
-                entry.future.set_exception(exc)
-        self._waiters.clear()
-
-    def _push(self, ticket: _Ticket, priority: Priority, future: asyncio.Future[None]) -> None:
-        heapq.heappush(
-            self._waiters, _Entry(priority, ticket.seq, next(self._pushes), ticket, future)
-        )
-
-    def _drop_stale(self) -> None:
-        while self._waiters and self._waiters[0].future.done():
-            heapq.heappop(self._waiters)
+        self._waiters.settle_all(exc)
 
     async def _drain(self, wait: float) -> None:
         try:
             while True:
                 if wait > 0:
                     await asyncio.sleep(min(wait, _SHARED_MAX_WAIT))
-                self._drop_stale()
+                self._waiters.drop_stale()
                 if not self._waiters:
                     return
                 wait = await self._take()
                 if wait > 0:
                     continue
                 # Whoever is most urgent now gets it, even if they arrived during the take.
-                self._drop_stale()
+                self._waiters.drop_stale()
                 if self._waiters:
-                    heapq.heappop(self._waiters).future.set_result(None)
+                    self._waiters.pop().future.set_result(None)
                 # Won sends leave this process evenly spaced at the shared rate, not in a
                 # cluster when several free up at once: a moving window would replay a
                 # cluster a second later, and clustered sends from several processes are
@@ -461,10 +467,7 @@ class _SharedQueue:
             if not self._closed:
                 # Only if the drainer failed: never leave requests waiting with nobody to wake
                 # them; they go out under the local limits, like when Redis is unreachable.
-                for entry in self._waiters:
-                    if not entry.future.done():
-                        entry.future.set_result(None)
-                self._waiters.clear()
+                self._waiters.settle_all()
 
 
 class PriorityRateLimiter(BaseRateLimiter[PriorityArg]):
