@@ -18,28 +18,27 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot
 from telegram.constants import ParseMode
-from telegram.ext import Application
 from telegram.request import HTTPXRequest
 
 from bench.fake_server import ServerProcess, Stats
 from bench.seed import FIRST_TELEGRAM_ID, Seeded
 from bot.app import build_application
-from bot.jobs import delivery_config
+from bot.context import NewsApp
 from bot.ratelimit import PriorityRateLimiter
 from bot.replies import NO_PREVIEW
 from bot.sender import TelegramSender
 from digests import breaking
+from digests.breaking import PushRunner
+from digests.buttons import PushChoice
 from digests.db import SessionFactory
 from digests.delivery import (
     DeliveryConfig,
     RoundReport,
-    SendPriority,
-    deliver,
-    pending_ids,
+    delivery_config,
     run_digest_round,
 )
 from digests.digest import collect_digest, render_digest
-from digests.models import Article, Chat, Delivery, DeliveryKind, DeliveryStatus
+from digests.models import Chat, Delivery, DeliveryKind, DeliveryStatus
 from digests.settings import Settings
 
 POOL_SIZE = 256  # PTB's default for an Application's bot
@@ -152,7 +151,7 @@ def product_config(*, limited: bool) -> DeliveryConfig:
 
 
 @contextlib.asynccontextmanager
-async def engine_bot(server: ServerProcess, *, limited: bool) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+async def engine_bot(server: ServerProcess, *, limited: bool) -> AsyncIterator[NewsApp]:
     """The bot exactly as the product builds it (`build_application`), limits from settings."""
     app = build_application(product_settings(limited=limited, server=server), with_jobs=False)
     await app.initialize()
@@ -353,36 +352,15 @@ async def breaking_push(
             # The clock starts when the editor presses Send.
             watch = Stopwatch.start()
             async with session_factory.begin() as session:
-                push = await breaking.confirm(session, push_id, now=utcnow())
-                assert push is not None
-                article = await session.get(Article, push.article_id)
-                assert article is not None
-                text = breaking.render_breaking(article)
-                article_id = article.id
-
-            async def render(
-                _session: AsyncSession, pairs: list[tuple[Delivery, Chat]]
-            ) -> dict[int, list[str]]:
-                return {row.id: [text] for row, _chat in pairs}
-
-            ids = await pending_ids(
-                session_factory, now=utcnow(), kind=DeliveryKind.BREAKING, article_id=article_id
+                pressed = await breaking.press(
+                    session, PushChoice(push_id, send=True), now=utcnow()
+                )
+                assert pressed.start
+            runner = PushRunner(
+                session_factory, TelegramSender(app.bot), clock=utcnow, config=config
             )
-            report = await deliver(
-                session_factory,
-                TelegramSender(app.bot),
-                ids,
-                now=utcnow,
-                config=config,
-                render=render,
-                priority=SendPriority.BREAKING,
-            )
-            remaining = await pending_ids(
-                session_factory, now=utcnow(), kind=DeliveryKind.BREAKING, article_id=article_id
-            )
-            if not remaining:
-                async with session_factory.begin() as session:
-                    await breaking.finish(session, push_id, now=utcnow())
+            outcome = await runner.run(push_id)
+            assert outcome is not None
             watch.stop()
             seen = await server.stats(since=before.log_len)
     phase = _phase(watch, before, seen)
@@ -390,10 +368,10 @@ async def breaking_push(
     return phase.to_json() | {
         "chats": chats,
         "audience": draft.audience,
-        "rows": len(ids),
-        "still_pending": len(remaining),
+        "rows": outcome.rows,
+        "still_pending": outcome.remaining,
         "time_to_last_delivery": time_to_last,
         "rate_to_last": phase.messages / time_to_last if time_to_last else None,
-        "report": _report_json(report),
+        "report": _report_json(outcome.report),
         "integrity": asdict(Integrity.compare(audience, seen.sent)),
     }

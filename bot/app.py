@@ -11,6 +11,7 @@ from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    JobQueue,
     MessageHandler,
     filters,
 )
@@ -18,11 +19,16 @@ from telegram.request import BaseRequest
 
 from bot import editor, handlers, jobs
 from bot.budget import SharedBudget, bot_id_from_token
-from bot.context import SERVICES, NewsApp, Services, app_services
+from bot.context import NewsApp, NewsContext, context_types
 from bot.http import CONNECTIONS, BoundedHTTPXRequest
+from bot.metrics import Metrics
 from bot.ratelimit import PriorityRateLimiter
+from bot.sender import TelegramSender
 from bot.updates import ChatOrderedUpdateProcessor
+from digests.breaking import PushRunner
+from digests.buttons import PAGE_PATTERN, PUSH_PATTERN, SETTINGS_PATTERN
 from digests.db import instance_name, make_engine, make_session_factory, upgrade
+from digests.delivery import delivery_config
 from digests.messages import COMMANDS
 from digests.settings import Settings
 
@@ -59,30 +65,30 @@ def build_application(
         if settings.telegram_bot_token is not None
         else LOCAL_TOKEN
     )
+    metrics = Metrics()
     builder = (
         ApplicationBuilder()
         .token(token)
         .base_url(settings.telegram_base_url)
+        .context_types(context_types(settings, clock, metrics))
+        .job_queue(JobQueue[NewsContext]())
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
-    services = Services(settings=settings, clock=clock)
-    services.shared_budget = shared_budget(settings, token)
+    budget = shared_budget(settings, token)
     limiter = PriorityRateLimiter(
         overall_per_sec=settings.send_rate_limit * PACE,
         private_per_sec=settings.private_chat_rate_limit * PACE,
         private_burst=settings.private_chat_burst,
         group_per_min=settings.group_rate_limit_per_min * PACE,
         paid_broadcast=settings.paid_broadcast,
-        shared=services.shared_budget,
+        shared=budget,
     )
-    services.metrics.watch_limiter(limiter)
+    metrics.watch_limiter(limiter)
     builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
     # Updates of different chats run concurrently, each chat's in order (bot/updates.py).
     builder = builder.concurrent_updates(
-        ChatOrderedUpdateProcessor(
-            settings.max_concurrent_updates, observe=services.metrics.observe_update
-        )
+        ChatOrderedUpdateProcessor(settings.max_concurrent_updates, observe=metrics.observe_update)
     )
     if request is not None:
         builder = builder.request(request)
@@ -95,7 +101,7 @@ def build_application(
     if updates_request is not None:
         builder = builder.get_updates_request(updates_request)
     application = builder.build()
-    application.bot_data[SERVICES] = services
+    application.bot_data.shared_budget = budget
     register_handlers(application)
     if with_jobs:
         schedule_jobs(application)
@@ -134,8 +140,13 @@ def register_handlers(application: NewsApp) -> None:
     commands |= {"breaking": editor.breaking_command, "stats": editor.stats_command}
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback))
-    app_services(application).extras["button:B"] = editor.breaking_button
-    application.add_handler(CallbackQueryHandler(handlers.on_button))
+    # buttons, routed by the prefix of their data (digests/buttons.py)
+    application.add_handler(CallbackQueryHandler(handlers.page_button, pattern=PAGE_PATTERN))
+    application.add_handler(
+        CallbackQueryHandler(handlers.settings_button, pattern=SETTINGS_PATTERN)
+    )
+    application.add_handler(CallbackQueryHandler(editor.push_button, pattern=PUSH_PATTERN))
+    application.add_handler(CallbackQueryHandler(handlers.stale_button))
     # same group as the commands: only the first matching handler of a group runs
     application.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, handlers.plain_text))
@@ -147,7 +158,7 @@ def schedule_jobs(application: NewsApp) -> None:
     queue = application.job_queue
     if queue is None:
         raise RuntimeError("python-telegram-bot was installed without its job-queue extra")
-    settings = app_services(application).settings
+    settings = application.bot_data.settings
     queue.run_repeating(jobs.digest_tick, interval=jobs.TICK_SECONDS, first=1, name="digests")
     queue.run_repeating(
         editor.resume_pushes, interval=jobs.TICK_SECONDS, first=1, name="resume-pushes"
@@ -159,15 +170,22 @@ def schedule_jobs(application: NewsApp) -> None:
 
 
 async def _post_init(application: NewsApp) -> None:
-    svc = app_services(application)
+    svc = application.bot_data
     svc.engine = make_engine(svc.settings.database_url, name=instance_name())
     await upgrade(svc.engine)
     svc.session_factory = make_session_factory(svc.engine)
+    svc.push_runner = PushRunner(
+        svc.session_factory,
+        TelegramSender(application.bot, observe=svc.metrics.observe_send),
+        clock=lambda: svc.clock(),  # noqa: PLW0108 - the services' clock may be replaced
+        config=delivery_config(svc.settings),
+        on_progress=editor.progress_shower(application.bot),
+    )
     await application.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
 
 
 async def _post_shutdown(application: NewsApp) -> None:
-    svc = app_services(application)
+    svc = application.bot_data
     if svc.shared_budget is not None:
         await svc.shared_budget.aclose()
     if svc.engine is not None:

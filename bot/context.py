@@ -1,25 +1,27 @@
-"""The services a handler reaches through the application: one place, typed."""
+"""The services a handler reaches through its context: one object, typed end to end.
+
+python-telegram-bot keeps one `bot_data` object per application and hands it to every
+handler and job as `context.bot_data`. Ours is `Services`, so `context.bot_data.sessions`
+is checked by mypy like any other attribute.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from telegram.ext import Application, ContextTypes
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, JobQueue
 
 from bot.budget import SharedBudget
 from bot.metrics import Metrics
+from digests.breaking import PushRunner
 from digests.db import SessionFactory
 from digests.readers import Defaults
 from digests.settings import Settings
-
-SERVICES = "services"
-
-NewsApp: TypeAlias = Application[Any, Any, Any, Any, Any, Any]
-"""The bot's Application (python-telegram-bot's default context and data types)."""
 
 
 @dataclass
@@ -28,9 +30,12 @@ class Services:
     clock: Callable[[], datetime]
     engine: AsyncEngine | None = None
     session_factory: SessionFactory | None = None
+    push_runner: PushRunner | None = None
     metrics: Metrics = field(default_factory=Metrics)
     shared_budget: SharedBudget | None = None
-    extras: dict[str, object] = field(default_factory=dict)
+    # a digest round or feed poll still running makes the next tick's a no-op
+    digest_round: asyncio.Lock = field(default_factory=asyncio.Lock)
+    feed_poll: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def sessions(self) -> SessionFactory:
@@ -39,23 +44,44 @@ class Services:
         return self.session_factory
 
     @property
+    def pushes(self) -> PushRunner:
+        if self.push_runner is None:
+            raise RuntimeError("the database is not open yet (post_init has not run)")
+        return self.push_runner
+
+    @property
     def defaults(self) -> Defaults:
         return Defaults(
             timezone=self.settings.default_timezone,
             digest_time=self.settings.default_digest_time,
         )
 
-    def is_admin(self, user_id: int | None) -> bool:
+    def is_editor(self, user_id: int | None) -> bool:
+        """May this user push breaking news and see statistics (ADMIN_IDS)?"""
         return user_id is not None and user_id in self.settings.admin_ids
 
 
-def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
-    found = context.bot_data[SERVICES]
-    assert isinstance(found, Services)
-    return found
+_Data: TypeAlias = dict[Any, Any]
+NewsContext: TypeAlias = CallbackContext[ExtBot[None], _Data, _Data, Services]
+"""What every handler and job of the bot receives."""
+NewsApp: TypeAlias = Application[
+    ExtBot[None], NewsContext, _Data, _Data, Services, JobQueue[NewsContext]
+]
+"""The bot's Application."""
 
 
-def app_services(application: NewsApp) -> Services:
-    found = application.bot_data[SERVICES]
-    assert isinstance(found, Services)
-    return found
+def context_types(
+    settings: Settings, clock: Callable[[], datetime], metrics: Metrics
+) -> ContextTypes[NewsContext, _Data, _Data, Services]:
+    """Context types whose `bot_data` is this application's `Services`.
+
+    python-telegram-bot creates `bot_data` by calling its class with no arguments, so the
+    class handed over is a subclass that already knows its settings, clock and metrics.
+    """
+
+    class AppServices(Services):
+        def __init__(self) -> None:
+            super().__init__(settings=settings, clock=clock, metrics=metrics)
+
+    bot_data: type[Services] = AppServices
+    return ContextTypes(bot_data=bot_data)

@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import CallbackQuery, Update
 from telegram import Chat as TgChat
-from telegram import Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
-from telegram.ext import ContextTypes
 
-from bot.context import Services, services
-from bot.replies import edit, send
+from bot.context import NewsContext, Services
+from bot.replies import answers_button, edit, send
 from digests import conversation
 from digests import messages as msg
+from digests.buttons import SETTINGS_BUTTONS, PageTurn, decode
+from digests.conversation import ReaderRequest
 from digests.models import Chat, ChatKind
 from digests.readers import find_chat, register_chat
 
 log = logging.getLogger(__name__)
 
-Context = ContextTypes.DEFAULT_TYPE
+Handler = Callable[[Update, NewsContext], Coroutine[Any, Any, None]]
 
 
 def _kind(chat: TgChat) -> ChatKind:
@@ -36,7 +38,7 @@ def _title(chat: TgChat) -> str | None:
     return chat.title or chat.full_name or chat.username
 
 
-async def _is_group_admin(update: Update, context: Context) -> bool:
+async def _is_group_admin(update: Update, context: NewsContext) -> bool:
     """In a group only administrators may change settings; in a private chat the reader may."""
     chat, user, message = update.effective_chat, update.effective_user, update.effective_message
     if chat is None or chat.type == TgChat.PRIVATE:
@@ -67,24 +69,22 @@ async def _ensure_chat(session: AsyncSession, svc: Services, tg_chat: TgChat) ->
     return chat
 
 
-def admin_only(
-    handler: Callable[[Update, Context], Coroutine[Any, Any, None]],
-) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
-    """Wrap a command that changes a group's settings: only its administrators may."""
+def group_admins_only(handler: Handler) -> Handler:
+    """Wrap a command that changes a group's settings: only its administrators may (in a
+    private chat, the reader may)."""
 
-    async def wrapped(update: Update, context: Context) -> None:
+    @functools.wraps(handler)
+    async def wrapped(update: Update, context: NewsContext) -> None:
         if not await _is_group_admin(update, context):
             await send(update, msg.NOT_GROUP_ADMIN)
             return
         await handler(update, context)
 
-    wrapped.__doc__ = handler.__doc__
-    wrapped.__name__ = handler.__name__
     return wrapped
 
 
-def _ask(svc: Services, context: Context) -> conversation.Ask:
-    return conversation.Ask(
+def _request(svc: Services, context: NewsContext) -> ReaderRequest:
+    return ReaderRequest(
         now=svc.clock(),
         args=tuple(context.args or ()),
         defaults=svc.defaults,
@@ -92,23 +92,22 @@ def _ask(svc: Services, context: Context) -> conversation.Ask:
     )
 
 
-ChatService = Callable[[AsyncSession, Chat, conversation.Ask], Coroutine[Any, Any, list[msg.Reply]]]
+ChatService = Callable[[AsyncSession, Chat, ReaderRequest], Coroutine[Any, Any, list[msg.Reply]]]
 MaybeChatService = Callable[
-    [AsyncSession, Chat | None, conversation.Ask], Coroutine[Any, Any, list[msg.Reply]]
+    [AsyncSession, Chat | None, ReaderRequest], Coroutine[Any, Any, list[msg.Reply]]
 ]
 
 
-def command(
-    service: MaybeChatService, *, register: bool, changes: bool
-) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
+def command(service: MaybeChatService, *, register: bool, changes: bool) -> Handler:
     """A handler for one reader command: check group rights, run the service, send replies.
 
     `register` makes sure the chat is stored first; `changes` means the command changes the
     chat's settings, which in a group only its administrators may do.
     """
 
-    async def handler(update: Update, context: Context) -> None:
-        svc, tg_chat = services(context), update.effective_chat
+    @functools.wraps(service)
+    async def handler(update: Update, context: NewsContext) -> None:
+        svc, tg_chat = context.bot_data, update.effective_chat
         if tg_chat is None:
             return
         if changes and not await _is_group_admin(update, context):
@@ -119,19 +118,17 @@ def command(
                 chat: Chat | None = await _ensure_chat(session, svc, tg_chat)
             else:
                 chat = await find_chat(session, tg_chat.id)
-            replies = await service(session, chat, _ask(svc, context))
+            replies = await service(session, chat, _request(svc, context))
         for reply in replies:
             await send(update, reply)
 
-    handler.__doc__ = service.__doc__
-    handler.__name__ = service.__name__
     return handler
 
 
-@admin_only
-async def start(update: Update, context: Context) -> None:
+@group_admins_only
+async def start(update: Update, context: NewsContext) -> None:
     """Greet, register (or reactivate) the chat and show the section chooser."""
-    svc, tg_chat = services(context), update.effective_chat
+    svc, tg_chat = context.bot_data, update.effective_chat
     if tg_chat is None:
         return
     async with svc.sessions.begin() as session:
@@ -150,21 +147,20 @@ async def start(update: Update, context: Context) -> None:
         await send(update, reply)
 
 
-async def help_command(update: Update, context: Context) -> None:
+async def help_command(update: Update, context: NewsContext) -> None:
     """Say what each command does."""
     user = update.effective_user
-    await send(update, msg.help_text(admin=services(context).is_admin(user.id if user else None)))
+    await send(update, msg.help_text(admin=context.bot_data.is_editor(user.id if user else None)))
 
 
 def _needs_chat(service: ChatService) -> MaybeChatService:
+    @functools.wraps(service)
     async def wrapped(
-        session: AsyncSession, chat: Chat | None, ask: conversation.Ask
+        session: AsyncSession, chat: Chat | None, request: ReaderRequest
     ) -> list[msg.Reply]:
         assert chat is not None
-        return await service(session, chat, ask)
+        return await service(session, chat, request)
 
-    wrapped.__doc__ = service.__doc__
-    wrapped.__name__ = service.__name__
     return wrapped
 
 
@@ -181,7 +177,7 @@ settings_command = command(conversation.show_settings, register=False, changes=F
 stop_command = command(conversation.stop, register=False, changes=True)
 
 
-async def unknown_command(update: Update, context: Context) -> None:
+async def unknown_command(update: Update, context: NewsContext) -> None:
     """Point to /help for commands we don't know (in groups only when addressed to us)."""
     chat, message = update.effective_chat, update.effective_message
     if chat is None or message is None or not message.text:
@@ -193,80 +189,53 @@ async def unknown_command(update: Update, context: Context) -> None:
     await send(update, msg.HINT)
 
 
-async def plain_text(update: Update, context: Context) -> None:
+async def plain_text(update: Update, context: NewsContext) -> None:
     """Answer free text in private chats with a hint; stay quiet in groups."""
     chat = update.effective_chat
     if chat is not None and chat.type == TgChat.PRIVATE:
         await send(update, msg.HINT)
 
 
-# ---- buttons ---------------------------------------------------------------------------
+# ---- buttons: each routed here by its prefix (digests/buttons.py) ---------------------------
 
 
-async def on_button(update: Update, context: Context) -> None:
-    """Handle every inline button; each press is answered exactly once, whatever happens."""
-    query = update.callback_query
-    if query is None:
-        return
-    answer: str | None = None
-    try:
-        answer = await _dispatch_button(update, context, query.data or "")
-    except TelegramError:
-        log.exception("button %r in chat %s failed", query.data, _chat_id(update))
-        answer = "Sorry, that didn't work. Please try again."
-    except Exception:
-        log.exception("button %r in chat %s crashed", query.data, _chat_id(update))
-        answer = "Sorry, something went wrong."
-        raise
-    finally:
-        try:
-            await query.answer(answer)
-        except TelegramError as exc:
-            log.warning("could not answer callback in chat %s: %s", _chat_id(update), exc)
+@answers_button
+async def page_button(update: Update, context: NewsContext, query: CallbackQuery) -> str | None:
+    """◀ Previous / Next ▶ under a /latest story: edit it in place to the next story."""
+    svc, tg_chat, turn = context.bot_data, update.effective_chat, decode(query.data or "")
+    if tg_chat is None or not isinstance(turn, PageTurn):
+        return msg.STALE_BUTTON
+    async with svc.sessions.begin() as session:
+        chat = await find_chat(session, tg_chat.id)
+        result = await conversation.turn_page_button(session, chat, turn, _request(svc, context))
+    if result.edit is not None:
+        await edit(query, result.edit)
+    return result.answer
 
 
-def _chat_id(update: Update) -> int | None:
-    return update.effective_chat.id if update.effective_chat else None
-
-
-ButtonService = Callable[
-    [AsyncSession, Chat, str, conversation.Ask], Coroutine[Any, Any, conversation.ButtonAnswer]
-]
-_SETTINGS_BUTTONS: dict[str, ButtonService] = {
-    "S:": conversation.chooser_button,
-    "U:": conversation.unsubscribe_button,
-    "C:": conversation.settings_button,
-}
-
-
-async def _dispatch_button(update: Update, context: Context, data: str) -> str | None:
-    svc, query, tg_chat = services(context), update.callback_query, update.effective_chat
-    assert query is not None
-    if tg_chat is None:
-        return conversation.STALE_BUTTON
-    ask = _ask(svc, context)
-    if data.startswith("L:"):
-        async with svc.sessions.begin() as session:
-            chat = await find_chat(session, tg_chat.id)
-            result = await conversation.page_button(session, chat, data, ask)
-    elif (service := _SETTINGS_BUTTONS.get(data[:2])) is not None:
-        if not await _is_group_admin(update, context):
-            return "Only the group's administrators can change its settings."
-        async with svc.sessions.begin() as session:
-            chat = await _ensure_chat(session, svc, tg_chat)
-            result = await service(session, chat, data, ask)
-    else:
-        extra = svc.extras.get("button:" + data.split(":", 1)[0])
-        if extra is None:
-            return conversation.STALE_BUTTON
-        handler: Callable[[Update, Context, str], Awaitable[str | None]] = extra  # type: ignore[assignment]
-        return await handler(update, context, data)
+@answers_button
+async def settings_button(update: Update, context: NewsContext, query: CallbackQuery) -> str | None:
+    """The section chooser, /unsubscribe's confirmation and the /settings menu."""
+    svc, tg_chat, choice = context.bot_data, update.effective_chat, decode(query.data or "")
+    if tg_chat is None or not isinstance(choice, SETTINGS_BUTTONS):
+        return msg.STALE_BUTTON
+    if not await _is_group_admin(update, context):
+        return msg.NOT_GROUP_ADMIN_SHORT
+    async with svc.sessions.begin() as session:
+        chat = await _ensure_chat(session, svc, tg_chat)
+        result = await conversation.settings_button(session, chat, choice, _request(svc, context))
     if result.edit is not None:
         await edit(query, result.edit, keyboard_only=result.keyboard_only)
     return result.answer
 
 
-async def on_error(update: object, context: Context) -> None:
+@answers_button
+async def stale_button(update: Update, context: NewsContext, query: CallbackQuery) -> str:
+    """Any other button: an old bot's, or data someone made up."""
+    return msg.STALE_BUTTON
+
+
+async def on_error(update: object, context: NewsContext) -> None:
     """Log every unhandled error with the chat it happened in."""
     chat_id = (
         update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import (
     CallbackQuery,
@@ -13,8 +16,10 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 
+from bot.context import NewsContext
+from digests import messages as msg
 from digests.messages import Button, Reply
 
 log = logging.getLogger(__name__)
@@ -70,3 +75,37 @@ async def edit(query: CallbackQuery, reply: Reply, *, keyboard_only: bool = Fals
         if "not modified" not in exc.message.lower():
             raise
         log.debug("edit skipped: message not modified")
+
+
+ButtonHandler = Callable[[Update, NewsContext, CallbackQuery], Coroutine[Any, Any, str | None]]
+
+
+def answers_button(
+    handler: ButtonHandler,
+) -> Callable[[Update, NewsContext], Coroutine[Any, Any, None]]:
+    """Wrap a button handler so that each press is answered exactly once, whatever happens:
+    with the short text the handler returns, or a short apology when it fails."""
+
+    @functools.wraps(handler)
+    async def wrapped(update: Update, context: NewsContext) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        chat_id = update.effective_chat.id if update.effective_chat else None
+        answer: str | None = None
+        try:
+            answer = await handler(update, context, query)
+        except TelegramError:
+            log.exception("button %r in chat %s failed", query.data, chat_id)
+            answer = msg.BUTTON_FAILED
+        except Exception:
+            log.exception("button %r in chat %s crashed", query.data, chat_id)
+            answer = msg.BUTTON_CRASHED
+            raise
+        finally:
+            try:
+                await query.answer(answer)
+            except TelegramError as exc:
+                log.warning("could not answer callback in chat %s: %s", chat_id, exc)
+
+    return wrapped

@@ -26,7 +26,7 @@ from telegram import Update
 from telegram.error import InvalidToken, TelegramError
 
 from bot.app import build_application
-from bot.context import NewsApp, Services, app_services
+from bot.context import NewsApp, Services
 from bot.leader import Election, election_for
 from bot.web import build_web_app
 from digests.db import instance_name, other_instances
@@ -75,7 +75,7 @@ async def serve(
 ) -> None:
     """Run until `stop` is set (SIGINT/SIGTERM set it); `on_ready` gets the HTTP port."""
     app = application if application is not None else build_application(settings)
-    svc = app_services(app)
+    svc = app.bot_data
     stop = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -18,7 +18,6 @@ from typing import Any, TextIO
 from telegram import Update
 
 from bot.app import LOCAL_TOKEN, build_application, utcnow
-from bot.context import app_services
 from bot.emulator import BotApiEmulator, StoredMessage
 from bot.local_request import LocalRequest
 from digests.db import make_engine, make_session_factory, upgrade
@@ -192,7 +191,7 @@ async def run_shell(
         settings = await load_demo(settings)
     interactive = stdin.isatty()
     async with TerminalChat(settings, out=out) as chat:
-        services = app_services(chat.application)
+        services = chat.application.bot_data
         out.write(
             f"newsbot terminal chat ({services.settings.publisher_name}). "
             "Type /start, /help or /latest; a number presses a button; Ctrl-D quits.\n"

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import Update
 
-from bot.context import NewsApp, app_services
+from bot.context import NewsApp
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class _RecentIds:
 
 def build_web_app(application: NewsApp) -> Starlette:
     """The ASGI app for one bot: the webhook route (when WEBHOOK_URL is set) and the probes."""
-    svc = app_services(application)
+    svc = application.bot_data
     settings = svc.settings
     routes = [
         Route("/healthz", _health(application), methods=["GET"]),
@@ -99,7 +99,7 @@ def _peer(request: Request) -> str:
 def _health(application: NewsApp) -> Any:
     async def health(_request: Request) -> Response:
         """200 when the database answers and digest ticks are running; 503 otherwise."""
-        svc = app_services(application)
+        svc = application.bot_data
         database = "ok"
         try:
             async with asyncio.timeout(HEALTH_DB_TIMEOUT):
@@ -128,7 +128,7 @@ def _health(application: NewsApp) -> Any:
 def _metrics(application: NewsApp) -> Any:
     async def metrics(_request: Request) -> Response:
         """Prometheus text exposition of this instance's metrics."""
-        registry = app_services(application).metrics.registry
+        registry = application.bot_data.metrics.registry
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return metrics

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from digests.delivery import insert_deliveries
-from digests.messages import Button, Reply
+from digests import messages as msg
+from digests.buttons import PushChoice
+from digests.db import SessionFactory
+from digests.delivery import (
+    DeliveryConfig,
+    RoundReport,
+    Sender,
+    SendPriority,
+    deliver,
+    insert_deliveries,
+    pending_ids,
+)
+from digests.messages import ButtonAnswer, Reply
 from digests.models import (
     Article,
     BreakingPush,
@@ -24,18 +36,12 @@ from digests.models import (
     Section,
     Subscription,
 )
-from digests.render import bold, escape, link, truncate
+from digests.render import truncate
 from digests.sections import get_or_create_sections, resolve_sections
 
-SEND = "B:send:"
-CANCEL = "B:cancel:"
-_URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
+log = logging.getLogger(__name__)
 
-USAGE = f"{bold('Usage')}: /breaking [section] text or URL\n\n" + escape(
-    "Examples:\n/breaking world Earthquake hits the coast; rescue under way\n"
-    "/breaking https://news.example/story (a stored article's link)\n\n"
-    "You get a preview with the number of chats it will reach, then Send or Cancel."
-)
+_URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -117,31 +123,6 @@ async def count_audience(session: AsyncSession, section_id: int | None) -> int:
     """Active chats with alerts on that follow the section (every such chat with none)."""
     subquery = _audience(section_id).subquery()
     return int(await session.scalar(select(func.count()).select_from(subquery)) or 0)
-
-
-def render_breaking(article: Article) -> str:
-    """The message readers get."""
-    parts = [f"🚨 {bold('Breaking')}", "", bold(article.title)]
-    if article.summary:
-        parts += [escape(article.summary)]
-    if article.link:
-        parts += ["", link(article.link, "Read more")]
-    return "\n".join(parts)
-
-
-def preview(draft: Draft) -> Reply:
-    push = draft.push
-    scope = push.section.name if push.section else "all sections"
-    text = (
-        f"{escape('Preview — readers will see:')}\n\n{render_breaking(push.article)}\n\n"
-        + escape(
-            f"It will reach {draft.audience} chat{'s' if draft.audience != 1 else ''} ({scope})."
-        )
-    )
-    return Reply(
-        text,
-        [[Button("Send", data=f"{SEND}{push.id}"), Button("Cancel", data=f"{CANCEL}{push.id}")]],
-    )
 
 
 async def confirm(session: AsyncSession, push_id: int, *, now: datetime) -> BreakingPush | None:
@@ -243,17 +224,160 @@ async def tally(session: AsyncSession, article_id: int) -> PushTally:
     )
 
 
-def progress_text(push: BreakingPush, counts: PushTally, *, done: bool) -> str:
-    head = "✅ Push finished" if done else "📤 Pushing…"
-    lines = [
-        bold(head),
-        bold(push.article.title),
-        "",
-        escape(
-            f"Sent {counts.sent} · blocked {counts.blocked} · failed {counts.failed}"
-            + (f" · pending {counts.pending}" if counts.pending else "")
-            + (f" · uncertain {counts.uncertain}" if counts.uncertain else "")
-            + f" (of {counts.total})"
-        ),
-    ]
-    return "\n".join(lines)
+async def remember_preview(session: AsyncSession, push_id: int, message_id: int) -> None:
+    """Note the editor's preview message: the push's progress is shown by editing it."""
+    push = await session.get(BreakingPush, push_id)
+    if push is not None:
+        push.preview_message_id = message_id
+
+
+@dataclass(frozen=True)
+class Pressed:
+    """What Send or Cancel under a preview did; `start` is true for the one press that
+    confirmed the push (the caller then runs it)."""
+
+    answer: ButtonAnswer
+    start: bool = False
+
+
+async def press(session: AsyncSession, choice: PushChoice, *, now: datetime) -> Pressed:
+    """Send or Cancel on a preview: only one press ever starts a push (double press, two
+    editors), and a cancelled or sent push stays so."""
+    if not choice.send:
+        if not await cancel(session, choice.push_id, now=now):
+            return Pressed(ButtonAnswer(answer=msg.PUSH_ALREADY_DECIDED))
+        return Pressed(ButtonAnswer(edit=Reply(msg.PUSH_CANCELLED)))
+    if await confirm(session, choice.push_id, now=now) is None:
+        return Pressed(ButtonAnswer(answer=msg.PUSH_ALREADY_DECIDED))
+    return Pressed(ButtonAnswer(answer=msg.PUSH_SENDING), start=True)
+
+
+# ---- running a confirmed push ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PushProgress:
+    """Where a push stands, for the editor who sent it."""
+
+    push_id: int
+    title: str
+    tally: PushTally
+    done: bool
+    admin_chat_id: int
+    preview_message_id: int | None
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    report: RoundReport
+    rows: int  # delivery rows that were due when the run began
+    remaining: int  # rows still PENDING at its end (waiting out a flood limit)
+
+
+ProgressReport = Callable[[PushProgress], Awaitable[None]]
+
+
+class PushRunner:
+    """Runs confirmed pushes to the end: from the editor's Send, from the resume job after a
+    restart, from a benchmark. Each push runs at most once at a time in this process, and
+    each chat gets the story at most once in any case (the delivery log sees to that)."""
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        sender: Sender,
+        *,
+        clock: Callable[[], datetime],
+        config: DeliveryConfig,
+        on_progress: ProgressReport | None = None,
+        progress_every: float = 2.0,
+    ) -> None:
+        self._sessions = sessions
+        self._sender = sender
+        self._clock = clock
+        self._config = config
+        self._on_progress = on_progress
+        self._progress_every = progress_every
+        self._running: set[int] = set()
+
+    async def unfinished(self) -> list[int]:
+        """Confirmed pushes not finished (a restart interrupted them or a flood limit delayed
+        some of their chats) and not running here now."""
+        async with self._sessions() as session:
+            return [push.id for push in await unfinished(session) if push.id not in self._running]
+
+    async def run(self, push_id: int) -> PushOutcome | None:
+        """Deliver every due row of the push, report progress as it goes, and mark it done
+        when no row is left; None when the push is unknown or already running here."""
+        if push_id in self._running:
+            return None
+        self._running.add(push_id)
+        try:
+            return await self._run(push_id)
+        finally:
+            self._running.discard(push_id)
+
+    async def _run(self, push_id: int) -> PushOutcome | None:
+        async with self._sessions() as session:
+            push = await session.get(BreakingPush, push_id)
+            if push is None:
+                return None
+            text = msg.breaking_story(push.article)
+            article_id = push.article_id
+        ids = await pending_ids(
+            self._sessions, now=self._clock(), kind=DeliveryKind.BREAKING, article_id=article_id
+        )
+
+        async def render(
+            _session: AsyncSession, pairs: list[tuple[Delivery, Chat]]
+        ) -> dict[int, list[str]]:
+            return {row.id: [text] for row, _chat in pairs}
+
+        last_report: list[datetime] = []
+
+        async def progress(_report: RoundReport) -> None:
+            now = self._clock()
+            if last_report and (now - last_report[0]).total_seconds() < self._progress_every:
+                return
+            last_report[:] = [now]
+            await self._report(push_id, done=False)
+
+        report = await deliver(
+            self._sessions,
+            self._sender,
+            ids,
+            now=self._clock,
+            config=self._config,
+            render=render,
+            priority=SendPriority.BREAKING,
+            progress=progress if self._on_progress else None,
+        )
+        remaining = await pending_ids(
+            self._sessions,
+            now=self._clock(),
+            kind=DeliveryKind.BREAKING,
+            article_id=article_id,
+            due_only=False,  # rows waiting out a flood limit are picked up by a later resume
+        )
+        if not remaining:
+            async with self._sessions.begin() as session:
+                await finish(session, push_id, now=self._clock())
+        await self._report(push_id, done=not remaining)
+        return PushOutcome(report, rows=len(ids), remaining=len(remaining))
+
+    async def _report(self, push_id: int, *, done: bool) -> None:
+        if self._on_progress is None:
+            return
+        async with self._sessions() as session:
+            push = await session.get(BreakingPush, push_id)
+            if push is None:
+                return
+            progress = PushProgress(
+                push_id=push_id,
+                title=push.article.title,
+                tally=await tally(session, push.article_id),
+                done=done,
+                admin_chat_id=push.admin_chat_id,
+                preview_message_id=push.preview_message_id,
+            )
+        await self._on_progress(progress)

@@ -15,10 +15,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests import messages as msg
+from digests.buttons import (
+    ChooserDone,
+    PageTurn,
+    SettingsButton,
+    SettingsChoice,
+    ToggleSection,
+    Unsubscribe,
+)
 from digests.digest import collect_digest, render_digest
-from digests.messages import Reply
+from digests.messages import ButtonAnswer, Reply
 from digests.models import Chat, Section
-from digests.paging import Cursor, first_page, turn_page
+from digests.paging import first_page, turn_page
 from digests.readers import (
     Defaults,
     followed_section_ids,
@@ -33,17 +41,14 @@ from digests.readers import (
     unsubscribe,
     unsubscribe_all,
 )
-from digests.render import escape
 from digests.schedule import due_window
 from digests.sections import list_sections, resolve_section_args, resolve_sections
 from digests.settings import parse_hhmm
 
-STALE_BUTTON = "This button no longer works."
-
 
 @dataclass(frozen=True)
-class Ask:
-    """A reader's command as the domain sees it."""
+class ReaderRequest:
+    """A reader's command or button press as the domain sees it."""
 
     now: datetime
     args: Sequence[str] = ()
@@ -53,15 +58,6 @@ class Ask:
     @property
     def text(self) -> str:
         return " ".join(self.args).strip()
-
-
-@dataclass(frozen=True)
-class ButtonAnswer:
-    """What a button press does: an edit of its message (or none) and a short answer."""
-
-    edit: Reply | None = None
-    answer: str | None = None
-    keyboard_only: bool = False  # the edit changes the buttons only; the text stays as it is
 
 
 async def _chooser(session: AsyncSession, chat: Chat) -> Reply:
@@ -80,182 +76,158 @@ async def start(session: AsyncSession, chat: Chat, *, publisher: str, new: bool)
     return [Reply(welcome, chooser.buttons)]
 
 
-async def sections(session: AsyncSession, chat: Chat | None, ask: Ask) -> list[Reply]:
+async def sections(session: AsyncSession, chat: Chat | None, request: ReaderRequest) -> list[Reply]:
     followed = await followed_section_ids(session, chat) if chat else set()
     return [Reply(msg.sections_list(await list_sections(session), followed))]
 
 
-async def subscribe_named(session: AsyncSession, chat: Chat, ask: Ask) -> list[Reply]:
-    if not ask.args:
+async def subscribe_named(session: AsyncSession, chat: Chat, request: ReaderRequest) -> list[Reply]:
+    if not request.args:
         return [await _chooser(session, chat)]
-    found = await resolve_section_args(session, ask.args)
+    found = await resolve_section_args(session, request.args)
     if found.unknown:
         return [Reply(msg.unknown_sections(found.unknown, await list_sections(session)))]
-    await subscribe(session, chat, found.sections, now=ask.now)
+    await subscribe(session, chat, found.sections, now=request.now)
     return [Reply(msg.followed_summary(await followed_sections(session, chat), chat))]
 
 
-async def unsubscribe_named(session: AsyncSession, chat: Chat, ask: Ask) -> list[Reply]:
-    if not ask.args:
+async def unsubscribe_named(
+    session: AsyncSession, chat: Chat, request: ReaderRequest
+) -> list[Reply]:
+    if not request.args:
         return [msg.confirm_unsubscribe_all(len(await followed_section_ids(session, chat)))]
-    found = await resolve_section_args(session, ask.args)
+    found = await resolve_section_args(session, request.args)
     if found.unknown:
         return [Reply(msg.unknown_sections(found.unknown, await list_sections(session)))]
     removed = await unsubscribe(session, chat, found.sections)
     left = await followed_sections(session, chat)
-    text = (
-        f"Stopped following {msg.names(removed)}."
-        if removed
-        else escape("You weren't following that.")
-    )
-    return [Reply(text + "\n" + msg.followed_summary(left, chat))]
+    return [Reply(msg.unfollowed(removed) + "\n" + msg.followed_summary(left, chat))]
 
 
-async def latest(session: AsyncSession, chat: Chat | None, ask: Ask) -> list[Reply]:
+async def latest(session: AsyncSession, chat: Chat | None, request: ReaderRequest) -> list[Reply]:
     section = None
-    if ask.args:
-        found = await resolve_sections(session, [ask.text])
+    if request.args:
+        found = await resolve_sections(session, [request.text])
         if len(found.sections) != 1:
-            found = await resolve_section_args(session, ask.args)
+            found = await resolve_section_args(session, request.args)
         if found.unknown or len(found.sections) != 1:
-            unknown = found.unknown or [ask.text]
+            unknown = found.unknown or [request.text]
             return [Reply(msg.unknown_sections(unknown, await list_sections(session)))]
         section = found.sections[0]
-    tz = chat.timezone if chat else ask.defaults.timezone
+    tz = chat.timezone if chat else request.defaults.timezone
     page = await first_page(session, section)
     if page is None:
-        return [Reply(escape("No stories yet. Come back soon!"))]
+        return [Reply(msg.NO_STORIES)]
     return [msg.story_page(page, tz=tz)]
 
 
-async def digest(session: AsyncSession, chat: Chat, ask: Ask) -> list[Reply]:
+async def digest(session: AsyncSession, chat: Chat, request: ReaderRequest) -> list[Reply]:
     """/digest HH:MM, /digest off, /digest now (what the scheduled one would hold)."""
-    arg = ask.text.lower()
+    arg = request.text.lower()
     if arg == "now":
         if not await followed_section_ids(session, chat):
-            return [Reply(escape("You don't follow any section yet. Choose some with /subscribe."))]
-        start, end = due_window(chat.last_digest_at, ask.now)
+            return [Reply(msg.FOLLOW_NOTHING)]
+        start, end = due_window(chat.last_digest_at, request.now)
         found = await collect_digest(
             session,
             chat_id=chat.id,
             window_start=start,
             window_end=end,
-            per_section=ask.per_section,
+            per_section=request.per_section,
         )
         texts = render_digest(found, tz=chat.timezone, window_end=end)
         if not texts:
-            return [Reply(escape("No new stories in your sections since your last digest."))]
+            return [Reply(msg.NO_NEW_STORIES)]
         return [Reply(text) for text in texts]
     if arg in {"off", "stop"}:
-        set_digest_time(chat, None, now=ask.now)
+        set_digest_time(chat, None, now=request.now)
         return [Reply(msg.digest_set(chat))]
     if not arg:
-        hint = escape("Change it with /digest HH:MM, /digest off, or get one now: /digest now.")
-        return [Reply(msg.digest_set(chat) + "\n" + hint)]
+        return [Reply(msg.digest_set(chat) + "\n" + msg.DIGEST_HELP)]
     try:
         value = parse_hhmm(arg)
     except ValueError:
-        return [Reply(escape("Send the time as HH:MM, e.g. /digest 07:30, or /digest off."))]
-    set_digest_time(chat, value, now=ask.now)
+        return [Reply(msg.BAD_DIGEST_TIME)]
+    set_digest_time(chat, value, now=request.now)
     return [Reply(msg.digest_set(chat))]
 
 
-async def timezone(session: AsyncSession, chat: Chat, ask: Ask) -> list[Reply]:
-    if not ask.text:
-        return [Reply(f"Your time zone is {escape(chat.timezone)}.\n{msg.TIMEZONE_HELP}")]
-    choice = match_timezone(ask.text)
+async def timezone(session: AsyncSession, chat: Chat, request: ReaderRequest) -> list[Reply]:
+    if not request.text:
+        return [Reply(msg.timezone_is(chat))]
+    choice = match_timezone(request.text)
     if not choice.ok:
-        return [Reply(msg.bad_timezone(ask.text, choice.suggestions))]
-    set_timezone(chat, choice.name, now=ask.now)
-    return [Reply(f"Time zone set to {escape(choice.name)}.\n{msg.digest_set(chat)}")]
+        return [Reply(msg.bad_timezone(request.text, choice.suggestions))]
+    set_timezone(chat, choice.name, now=request.now)
+    return [Reply(msg.timezone_set(chat))]
 
 
-async def alerts(session: AsyncSession, chat: Chat, ask: Ask) -> list[Reply]:
-    arg = ask.text.lower()
+async def alerts(session: AsyncSession, chat: Chat, request: ReaderRequest) -> list[Reply]:
+    arg = request.text.lower()
     if arg in {"on", "off"}:
-        set_alerts(chat, arg == "on", now=ask.now)
-        return [Reply(escape(f"Breaking news alerts are {'on' if chat.alerts else 'off'}."))]
-    state = "on" if chat.alerts else "off"
-    return [Reply(escape(f"Breaking news alerts are {state}. Use /alerts on or /alerts off."))]
+        set_alerts(chat, arg == "on", now=request.now)
+        return [Reply(msg.alerts_are(chat))]
+    return [Reply(msg.alerts_are(chat, hint=True))]
 
 
-async def show_settings(session: AsyncSession, chat: Chat | None, ask: Ask) -> list[Reply]:
+async def show_settings(
+    session: AsyncSession, chat: Chat | None, request: ReaderRequest
+) -> list[Reply]:
     if chat is None:
         return [Reply(msg.NOT_REGISTERED)]
     return [msg.settings(chat, await followed_sections(session, chat))]
 
 
-async def stop(session: AsyncSession, chat: Chat | None, ask: Ask) -> list[Reply]:
+async def stop(session: AsyncSession, chat: Chat | None, request: ReaderRequest) -> list[Reply]:
     if chat is not None:
         await forget_chat(session, chat)
-    return [
-        Reply(
-            escape(
-                "Done: you will get no more messages, and I deleted your settings and "
-                "subscriptions. Send /start to come back."
-            )
-        )
-    ]
+    return [Reply(msg.STOPPED)]
 
 
 # ---- buttons -----------------------------------------------------------------------------
 
 
-async def page_button(
-    session: AsyncSession, chat: Chat | None, data: str, ask: Ask
+async def turn_page_button(
+    session: AsyncSession, chat: Chat | None, turn: PageTurn, request: ReaderRequest
 ) -> ButtonAnswer:
-    cursor = Cursor.decode(data)
-    if cursor is None:
-        return ButtonAnswer(answer=STALE_BUTTON)
-    turn = await turn_page(session, cursor)
-    if turn.page is None:
-        return ButtonAnswer(answer=turn.problem)
-    tz = chat.timezone if chat else ask.defaults.timezone
-    return ButtonAnswer(edit=msg.story_page(turn.page, tz=tz))
+    """◀ Previous / Next ▶ under a /latest story: edit the message to the next story."""
+    turned = await turn_page(session, turn)
+    if turned.page is None:
+        return ButtonAnswer(answer=turned.problem)
+    tz = chat.timezone if chat else request.defaults.timezone
+    return ButtonAnswer(edit=msg.story_page(turned.page, tz=tz))
 
 
-async def chooser_button(session: AsyncSession, chat: Chat, data: str, ask: Ask) -> ButtonAnswer:
-    if data == msg.CHOOSER_DONE:
-        return ButtonAnswer(
-            edit=Reply(msg.followed_summary(await followed_sections(session, chat), chat))
-        )
-    raw_id = data.removeprefix(msg.TOGGLE)
-    if not data.startswith(msg.TOGGLE) or not raw_id.isdigit() or len(raw_id) > 9:
-        return ButtonAnswer(answer=STALE_BUTTON)
-    state = await toggle(session, chat, int(raw_id), now=ask.now)
-    if state is None:
-        return ButtonAnswer(answer="That section no longer exists.")
-    return ButtonAnswer(
-        edit=await _chooser(session, chat),
-        answer="Following" if state else "Not following",
-        keyboard_only=True,  # the chooser may sit under the /start greeting: keep its text
-    )
-
-
-async def unsubscribe_button(
-    session: AsyncSession, chat: Chat, data: str, ask: Ask
+async def settings_button(
+    session: AsyncSession, chat: Chat, choice: SettingsButton, request: ReaderRequest
 ) -> ButtonAnswer:
-    if data == msg.UNSUB_CANCEL:
-        return ButtonAnswer(edit=Reply(escape("Nothing changed.")))
-    if data != msg.UNSUB_ALL:
-        return ButtonAnswer(answer=STALE_BUTTON)
-    count = await unsubscribe_all(session, chat)
-    text = f"Stopped all digests ({count} section{'s' if count != 1 else ''})."
-    return ButtonAnswer(edit=Reply(escape(text + " Follow sections again with /subscribe.")))
-
-
-async def settings_button(session: AsyncSession, chat: Chat, data: str, ask: Ask) -> ButtonAnswer:
-    if data == msg.SETTINGS_SECTIONS:
-        return ButtonAnswer(edit=await _chooser(session, chat))
-    if data == msg.SETTINGS_ALERTS:
-        set_alerts(chat, not chat.alerts, now=ask.now)
-    elif data == msg.SETTINGS_DIGEST:
-        value = None if chat.digest_time else parse_hhmm(ask.defaults.digest_time)
-        set_digest_time(chat, value, now=ask.now)
-    elif data == msg.SETTINGS_TZ:
-        return ButtonAnswer(
-            edit=Reply(f"Your time zone is {escape(chat.timezone)}.\n{msg.TIMEZONE_HELP}")
-        )
-    else:
-        return ButtonAnswer(answer=STALE_BUTTON)
+    """A button of the section chooser, the /unsubscribe confirmation or the /settings menu."""
+    match choice:
+        case ChooserDone():
+            return ButtonAnswer(
+                edit=Reply(msg.followed_summary(await followed_sections(session, chat), chat))
+            )
+        case ToggleSection(section_id):
+            state = await toggle(session, chat, section_id, now=request.now)
+            if state is None:
+                return ButtonAnswer(answer=msg.SECTION_GONE)
+            return ButtonAnswer(
+                edit=await _chooser(session, chat),
+                answer=msg.following(state),
+                keyboard_only=True,  # the chooser may sit under the /start greeting: keep it
+            )
+        case Unsubscribe.CANCEL:
+            return ButtonAnswer(edit=Reply(msg.NOTHING_CHANGED))
+        case Unsubscribe.ALL:
+            count = await unsubscribe_all(session, chat)
+            return ButtonAnswer(edit=Reply(msg.unsubscribed_all(count)))
+        case SettingsChoice.SECTIONS:
+            return ButtonAnswer(edit=await _chooser(session, chat))
+        case SettingsChoice.TIMEZONE:
+            return ButtonAnswer(edit=Reply(msg.timezone_is(chat)))
+        case SettingsChoice.ALERTS:
+            set_alerts(chat, not chat.alerts, now=request.now)
+        case SettingsChoice.DIGEST:
+            value = None if chat.digest_time else parse_hhmm(request.defaults.digest_time)
+            set_digest_time(chat, value, now=request.now)
     return ButtonAnswer(edit=msg.settings(chat, await followed_sections(session, chat)))

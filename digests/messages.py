@@ -8,22 +8,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from digests.models import Chat, Section
-from digests.paging import Page
-from digests.render import bold, escape, italic, truncate
-from digests.sections import SectionInfo
+from digests.buttons import (
+    ChooserDone,
+    Direction,
+    PushChoice,
+    SettingsChoice,
+    ToggleSection,
+    Unsubscribe,
+    encode,
+)
+from digests.models import DeliveryKind, DeliveryStatus
+from digests.render import bold, escape, italic, link, truncate
 
-# callback data prefixes
-TOGGLE = "S:t:"  # S:t:<section id>: follow/unfollow a section from the chooser
-CHOOSER_DONE = "S:done"
-UNSUB_ALL = "U:all"
-UNSUB_CANCEL = "U:cancel"
-SETTINGS_SECTIONS = "C:sections"
-SETTINGS_ALERTS = "C:alerts"
-SETTINGS_DIGEST = "C:digest"
-SETTINGS_TZ = "C:tz"
+if TYPE_CHECKING:
+    from digests.breaking import Draft, PushProgress
+    from digests.models import Article, Chat, Section
+    from digests.paging import Page
+    from digests.sections import SectionInfo
+    from digests.stats import Stats
 
 STORY_SUMMARY_MAX = 900
 
@@ -39,6 +44,15 @@ class Button:
 class Reply:
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ButtonAnswer:
+    """What a button press does: an edit of its message (or none) and a short answer."""
+
+    edit: Reply | None = None
+    answer: str | None = None
+    keyboard_only: bool = False  # the edit changes the buttons only; the text stays as it is
 
 
 COMMANDS: list[tuple[str, str]] = [
@@ -87,13 +101,13 @@ def chooser(sections: Sequence[Section], followed: set[int], *, intro: str) -> R
     row: list[Button] = []
     for section in sections:
         mark = "✓ " if section.id in followed else ""
-        row.append(Button(f"{mark}{section.name}", data=f"{TOGGLE}{section.id}"))
+        row.append(Button(f"{mark}{section.name}", data=encode(ToggleSection(section.id))))
         if len(row) == 2:
             rows.append(row)
             row = []
     if row:
         rows.append(row)
-    rows.append([Button("Done", data=CHOOSER_DONE)])
+    rows.append([Button("Done", data=encode(ChooserDone()))])
     return Reply(intro, rows)
 
 
@@ -140,9 +154,9 @@ def story_page(page: Page, *, tz: str) -> Reply:
     parts += ["", escape(f"{scope}: {page.position} / {page.total}")]
     nav: list[Button] = []
     if page.has_newer:
-        nav.append(Button("◀ Previous", data=page.cursor("p").encode()))
+        nav.append(Button("◀ Previous", data=encode(page.turn(Direction.NEWER))))
     if page.has_older:
-        nav.append(Button("Next ▶", data=page.cursor("n").encode()))
+        nav.append(Button("Next ▶", data=encode(page.turn(Direction.OLDER))))
     rows: list[list[Button]] = []
     if article.link and article.link.lower().startswith(("http://", "https://")):
         rows.append([Button("Open article", url=article.link)])
@@ -164,14 +178,17 @@ def settings(chat: Chat, sections: Sequence[Section]) -> Reply:
         f"Breaking news alerts: {'on' if chat.alerts else 'off'}"
     )
     buttons = [
-        [Button("Choose sections", data=SETTINGS_SECTIONS)],
+        [Button("Choose sections", data=encode(SettingsChoice.SECTIONS))],
         [
             Button(
-                "Turn digests off" if chat.digest_time else "Turn digests on", data=SETTINGS_DIGEST
+                "Turn digests off" if chat.digest_time else "Turn digests on",
+                data=encode(SettingsChoice.DIGEST),
             ),
-            Button("Alerts off" if chat.alerts else "Alerts on", data=SETTINGS_ALERTS),
+            Button(
+                "Alerts off" if chat.alerts else "Alerts on", data=encode(SettingsChoice.ALERTS)
+            ),
         ],
-        [Button("Change time zone", data=SETTINGS_TZ)],
+        [Button("Change time zone", data=encode(SettingsChoice.TIMEZONE))],
     ]
     return Reply(text, buttons)
 
@@ -181,7 +198,12 @@ def confirm_unsubscribe_all(count: int) -> Reply:
         return Reply(escape("You don't follow any section. See /sections."))
     return Reply(
         escape(f"Stop all digests? You follow {count} section{'s' if count != 1 else ''}."),
-        [[Button("Yes, stop all", data=UNSUB_ALL), Button("Cancel", data=UNSUB_CANCEL)]],
+        [
+            [
+                Button("Yes, stop all", data=encode(Unsubscribe.ALL)),
+                Button("Cancel", data=encode(Unsubscribe.CANCEL)),
+            ]
+        ],
     )
 
 
@@ -215,3 +237,154 @@ def bad_timezone(raw: str, suggestions: Sequence[str]) -> str:
     if suggestions:
         text += " Did you mean: " + ", ".join(escape(s) for s in suggestions) + "?"
     return text + "\n" + TIMEZONE_HELP
+
+
+# ---- reader commands ----------------------------------------------------------------------
+
+NO_STORIES = escape("No stories yet. Come back soon!")
+FOLLOW_NOTHING = escape("You don't follow any section yet. Choose some with /subscribe.")
+NO_NEW_STORIES = escape("No new stories in your sections since your last digest.")
+DIGEST_HELP = escape("Change it with /digest HH:MM, /digest off, or get one now: /digest now.")
+BAD_DIGEST_TIME = escape("Send the time as HH:MM, e.g. /digest 07:30, or /digest off.")
+STOPPED = escape(
+    "Done: you will get no more messages, and I deleted your settings and subscriptions. "
+    "Send /start to come back."
+)
+NOTHING_CHANGED = escape("Nothing changed.")
+
+
+def unfollowed(removed: Sequence[Section]) -> str:
+    if not removed:
+        return escape("You weren't following that.")
+    return f"Stopped following {names(removed)}."
+
+
+def timezone_is(chat: Chat) -> str:
+    return f"Your time zone is {escape(chat.timezone)}.\n{TIMEZONE_HELP}"
+
+
+def timezone_set(chat: Chat) -> str:
+    return f"Time zone set to {escape(chat.timezone)}.\n{digest_set(chat)}"
+
+
+def alerts_are(chat: Chat, *, hint: bool = False) -> str:
+    state = "on" if chat.alerts else "off"
+    if hint:
+        return escape(f"Breaking news alerts are {state}. Use /alerts on or /alerts off.")
+    return escape(f"Breaking news alerts are {state}.")
+
+
+def unsubscribed_all(count: int) -> str:
+    return escape(
+        f"Stopped all digests ({count} section{'s' if count != 1 else ''}). "
+        "Follow sections again with /subscribe."
+    )
+
+
+# ---- short answers to button presses (at most 200 characters, plain text) ----------------
+
+STALE_BUTTON = "This button no longer works."
+NOT_GROUP_ADMIN_SHORT = "Only the group's administrators can change its settings."
+SECTION_GONE = "That section no longer exists."
+NO_MORE_STORIES = "No more stories."
+BUTTON_FAILED = "Sorry, that didn't work. Please try again."
+BUTTON_CRASHED = "Sorry, something went wrong."
+
+
+def following(state: bool) -> str:
+    return "Following" if state else "Not following"
+
+
+# ---- editors ------------------------------------------------------------------------------
+
+NOT_EDITOR = escape("Sorry, that is not allowed: this command is for the publisher's editors.")
+NOT_ALLOWED = "Not allowed."
+
+BREAKING_USAGE = f"{bold('Usage')}: /breaking [section] text or URL\n\n" + escape(
+    "Examples:\n/breaking world Earthquake hits the coast; rescue under way\n"
+    "/breaking https://news.example/story (a stored article's link)\n\n"
+    "You get a preview with the number of chats it will reach, then Send or Cancel."
+)
+PUSH_CANCELLED = escape("Cancelled: nothing was sent.")
+PUSH_ALREADY_DECIDED = "Already sent or cancelled."
+PUSH_SENDING = "Sending…"
+
+
+def breaking_story(article: Article) -> str:
+    """The breaking-news message readers get."""
+    parts = [f"🚨 {bold('Breaking')}", "", bold(article.title)]
+    if article.summary:
+        parts += [escape(article.summary)]
+    if article.link:
+        parts += ["", link(article.link, "Read more")]
+    return "\n".join(parts)
+
+
+def push_preview(draft: Draft) -> Reply:
+    """What the editor sees before Send: the story as readers will see it, and its reach."""
+    push = draft.push
+    scope = push.section.name if push.section else "all sections"
+    reach = f"It will reach {draft.audience} chat{'s' if draft.audience != 1 else ''} ({scope})."
+    text = (
+        f"{escape('Preview — readers will see:')}\n\n{breaking_story(push.article)}\n\n"
+        + escape(reach)
+    )
+    return Reply(
+        text,
+        [
+            [
+                Button("Send", data=encode(PushChoice(push.id, send=True))),
+                Button("Cancel", data=encode(PushChoice(push.id, send=False))),
+            ]
+        ],
+    )
+
+
+def push_progress(progress: PushProgress) -> str:
+    """The preview message, edited as the push goes out."""
+    counts = progress.tally
+    head = "✅ Push finished" if progress.done else "📤 Pushing…"
+    return "\n".join(
+        [
+            bold(head),
+            bold(progress.title),
+            "",
+            escape(
+                f"Sent {counts.sent} · blocked {counts.blocked} · failed {counts.failed}"
+                + (f" · pending {counts.pending}" if counts.pending else "")
+                + (f" · uncertain {counts.uncertain}" if counts.uncertain else "")
+                + f" (of {counts.total})"
+            ),
+        ]
+    )
+
+
+_OUTCOMES = (
+    ("sent", (DeliveryStatus.SENT,)),
+    ("blocked", (DeliveryStatus.BLOCKED,)),
+    ("failed", (DeliveryStatus.FAILED,)),
+    ("pending", (DeliveryStatus.PENDING, DeliveryStatus.SENDING)),
+    ("uncertain", (DeliveryStatus.UNCERTAIN,)),
+    ("empty", (DeliveryStatus.EMPTY,)),
+)
+
+
+def stats(found: Stats) -> str:
+    """/stats: chats, subscribers and stories per section, the last day's deliveries."""
+    lines = [
+        bold("Statistics"),
+        "",
+        escape(f"Chats: {found.active_chats} active, {found.inactive_chats} inactive"),
+        "",
+        bold("Sections") + escape(" (subscribers · stories)"),
+    ]
+    lines += [escape(f"• {name}: {subs} · {stories}") for name, subs, stories in found.sections]
+    lines += ["", bold("Last 24 hours")]
+    for kind, label in ((DeliveryKind.DIGEST, "Digests"), (DeliveryKind.BREAKING, "Breaking")):
+        counts = found.last_day.get(kind.value, {})
+        parts = [
+            f"{name} {sum(counts.get(s.value, 0) for s in statuses)}"
+            for name, statuses in _OUTCOMES
+        ]
+        lines.append(escape(f"{label}: " + ", ".join(parts)))
+    return "\n".join(lines)

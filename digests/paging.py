@@ -7,38 +7,15 @@ keep working after a restart and when new stories arrive meanwhile.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from digests import messages as msg
+from digests.buttons import Direction, PageTurn
 from digests.models import Article, Section, article_sections
-
-_CURSOR = re.compile(r"^L:(\d{1,9}):(\d{1,12}):(\d{1,12}):([np])$")
-
-
-@dataclass(frozen=True)
-class Cursor:
-    section_id: int  # 0 means every section
-    published_ts: int  # seconds since the epoch, UTC
-    article_id: int
-    direction: str  # "n" older, "p" newer
-
-    def encode(self) -> str:
-        data = f"L:{self.section_id}:{self.published_ts}:{self.article_id}:{self.direction}"
-        assert len(data.encode()) <= 64
-        return data
-
-    @classmethod
-    def decode(cls, data: str) -> Cursor | None:
-        """Parse button data; None for anything malformed or tampered."""
-        match = _CURSOR.match(data)
-        if not match:
-            return None
-        section_id, ts, article_id, direction = match.groups()
-        return cls(int(section_id), int(ts), int(article_id), direction)
 
 
 @dataclass(frozen=True)
@@ -50,8 +27,9 @@ class Page:
     has_newer: bool
     has_older: bool
 
-    def cursor(self, direction: str) -> Cursor:
-        return Cursor(
+    def turn(self, direction: Direction) -> PageTurn:
+        """The button data that pages from this story towards `direction`."""
+        return PageTurn(
             self.section.id if self.section else 0,
             int(self.article.published_at.timestamp()),
             self.article.id,
@@ -72,14 +50,14 @@ def _stories(section_id: int) -> Select[Article]:
     return query
 
 
-def _newer_than(published: datetime, article_id: int):  # type: ignore[no-untyped-def]
+def _newer_than(published: datetime, article_id: int) -> ColumnElement[bool]:
     return or_(
         Article.published_at > published,
         and_(Article.published_at == published, Article.id > article_id),
     )
 
 
-def _older_than(published: datetime, article_id: int):  # type: ignore[no-untyped-def]
+def _older_than(published: datetime, article_id: int) -> ColumnElement[bool]:
     return or_(
         Article.published_at < published,
         and_(Article.published_at == published, Article.id < article_id),
@@ -125,18 +103,20 @@ async def first_page(session: AsyncSession, section: Section | None) -> Page | N
 
 
 @dataclass(frozen=True)
-class Turn:
+class TurnResult:
+    """The page a press turned to, or why there is none (a short answer for the press)."""
+
     page: Page | None
-    problem: str | None  # a short answer for the button press when there is no page
+    problem: str | None
 
 
-async def turn_page(session: AsyncSession, cursor: Cursor) -> Turn:
+async def turn_page(session: AsyncSession, cursor: PageTurn) -> TurnResult:
     """Move one story from the cursor; never raises for stale or odd cursors."""
     section: Section | None = None
     if cursor.section_id:
         section = await session.get(Section, cursor.section_id)
         if section is None:
-            return Turn(None, "That section no longer exists.")
+            return TurnResult(None, msg.SECTION_GONE)
     current = await session.get(Article, cursor.article_id)
     if current is not None:
         published = current.published_at
@@ -144,9 +124,9 @@ async def turn_page(session: AsyncSession, cursor: Cursor) -> Turn:
         try:
             published = datetime.fromtimestamp(cursor.published_ts, UTC)
         except (OverflowError, OSError, ValueError):
-            return Turn(None, "That button is no longer valid.")
+            return TurnResult(None, msg.STALE_BUTTON)
     query = _stories(cursor.section_id)
-    if cursor.direction == "n":
+    if cursor.direction is Direction.OLDER:
         query = query.where(_older_than(published, cursor.article_id)).order_by(
             Article.published_at.desc(), Article.id.desc()
         )
@@ -156,5 +136,5 @@ async def turn_page(session: AsyncSession, cursor: Cursor) -> Turn:
         )
     article = await session.scalar(query.limit(1))
     if article is None:
-        return Turn(None, "No more stories.")
-    return Turn(await _page_at(session, article, section), None)
+        return TurnResult(None, msg.NO_MORE_STORIES)
+    return TurnResult(await _page_at(session, article, section), None)

@@ -8,8 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from digests.models import Chat, Delivery, DeliveryKind, DeliveryStatus, Subscription
-from digests.render import bold, escape
+from digests.models import Chat, Delivery, DeliveryKind, Subscription
 from digests.sections import list_sections
 
 
@@ -49,33 +48,3 @@ async def collect_stats(session: AsyncSession, *, now: datetime) -> Stats:
     ):
         last_day[str(kind)][str(status)] = int(n)
     return Stats(chats.get(True, 0), chats.get(False, 0), sections, last_day)
-
-
-_OUTCOMES = (
-    ("sent", (DeliveryStatus.SENT,)),
-    ("blocked", (DeliveryStatus.BLOCKED,)),
-    ("failed", (DeliveryStatus.FAILED,)),
-    ("pending", (DeliveryStatus.PENDING, DeliveryStatus.SENDING)),
-    ("uncertain", (DeliveryStatus.UNCERTAIN,)),
-    ("empty", (DeliveryStatus.EMPTY,)),
-)
-
-
-def render_stats(stats: Stats) -> str:
-    lines = [
-        bold("Statistics"),
-        "",
-        escape(f"Chats: {stats.active_chats} active, {stats.inactive_chats} inactive"),
-        "",
-        bold("Sections") + escape(" (subscribers · stories)"),
-    ]
-    lines += [escape(f"• {name}: {subs} · {stories}") for name, subs, stories in stats.sections]
-    lines += ["", bold("Last 24 hours")]
-    for kind, label in ((DeliveryKind.DIGEST, "Digests"), (DeliveryKind.BREAKING, "Breaking")):
-        counts = stats.last_day.get(kind.value, {})
-        parts = [
-            f"{name} {sum(counts.get(s.value, 0) for s in statuses)}"
-            for name, statuses in _OUTCOMES
-        ]
-        lines.append(escape(f"{label}: " + ", ".join(parts)))
-    return "\n".join(lines)

@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from telegram.ext import Application
-
 from bot.app import build_application
+from bot.context import NewsApp
 from bot.emulator import StoredMessage
 from bot.runtime import serve
 from digests.settings import Settings
@@ -60,7 +59,7 @@ async def running_bot(
     *,
     now: datetime | None = None,
     with_jobs: bool = False,
-) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+) -> AsyncIterator[NewsApp]:
     """Start the Application polling the fake server; stop it cleanly afterwards."""
     clock = (lambda: now) if now is not None else (lambda: datetime.now(UTC))
     app = build_application(settings, clock=clock, with_jobs=with_jobs)
@@ -83,7 +82,7 @@ async def running_bot(
 @asynccontextmanager
 async def running_service(
     settings: Settings,
-) -> AsyncIterator[tuple[Application, str]]:  # type: ignore[type-arg]
+) -> AsyncIterator[tuple[NewsApp, str]]:
     """`serve()` in this process, as `newsbot run` starts it; yields the app and its URL."""
     application = build_application(settings)
     stop = asyncio.Event()

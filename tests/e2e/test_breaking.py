@@ -9,12 +9,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.editor import run_push
 from bot.emulator import BotApiEmulator, RateLimits, too_many_requests
-from bot.jobs import delivery_config
 from bot.sender import TelegramSender
 from digests.db import make_engine, make_session_factory
-from digests.delivery import run_digest_round
+from digests.delivery import delivery_config, run_digest_round
 from digests.models import BreakingPush, Chat, ChatKind, PushStatus, Section, Subscription
 from tests.e2e.harness import Reader, button, e2e_settings, running_bot
 from tests.e2e.test_readers import seeded_db, story
@@ -175,7 +173,7 @@ async def test_restart_mid_push_resumes_without_duplicates(
     emulator.call = real_call  # type: ignore[method-assign]
     async with running_bot(fake_api, settings, now=NOW) as app:
         async with asyncio.timeout(30):
-            await run_push(app, 1)  # what the resume job does at start
+            await app.bot_data.pushes.run(1)  # what the resume job does at start
         await wait_for_push_done(url)
     delivered = {uid: len(fake_api.emulator.messages(uid)) for uid in readers}
     assert max(delivered.values()) == 1  # never twice
@@ -242,7 +240,7 @@ async def test_pushed_story_is_left_out_of_that_chats_next_digest(
                     chat.next_digest_at = NOW
         finally:
             await engine.dispose()
-        services = app.bot_data["services"]
+        services = app.bot_data
         await run_digest_round(
             services.sessions,
             TelegramSender(app.bot),
@@ -282,8 +280,8 @@ async def test_long_flood_wait_is_resumed_later_not_dropped(
         finally:
             await engine.dispose()
         assert status == PushStatus.SENDING  # not done while a reader still waits
-        app.bot_data["services"].clock = lambda: NOW + timedelta(minutes=3)
-        await run_push(app, 1)  # what the periodic resume job does
+        app.bot_data.clock = lambda: NOW + timedelta(minutes=3)
+        await app.bot_data.pushes.run(1)  # what the periodic resume job does
         await wait_for_push_done(url)
     assert len(fake_api.emulator.messages(8201)) == 1
     assert len(fake_api.emulator.messages(8202)) == 1

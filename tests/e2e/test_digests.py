@@ -12,10 +12,9 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from bot.emulator import ApiError, too_many_requests
-from bot.jobs import delivery_config
 from bot.sender import TelegramSender
 from digests.db import make_engine, make_session_factory
-from digests.delivery import run_digest_round
+from digests.delivery import delivery_config, run_digest_round
 from digests.models import Article, Chat, ChatKind, Section, Subscription
 from tests.e2e.harness import e2e_settings, running_bot
 from tests.e2e.test_readers import seeded_db, story
@@ -78,7 +77,7 @@ async def test_scheduled_digest_arrives_once_through_the_job_queue(
             lambda: all(digests_of(fake_api, uid) for uid in readers), timeout=10
         )
         # another round at the same moment (a second tick, or a restart) sends nothing more
-        services = app.bot_data["services"]
+        services = app.bot_data
         report = await run_digest_round(
             services.sessions,
             TelegramSender(app.bot),
@@ -110,10 +109,10 @@ async def test_flood_limits_and_server_errors_are_retried_once_each(
     fake_api.emulator.fail_next("sendMessage", 7103, error=ApiError(502, "Bad Gateway"))
     async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW) as app:
         report = await run_digest_round(
-            app.bot_data["services"].sessions,
+            app.bot_data.sessions,
             TelegramSender(app.bot, backoff=0.05),
             now=lambda: NOW,
-            config=delivery_config(app.bot_data["services"].settings),
+            config=delivery_config(app.bot_data.settings),
         )
     assert report.sent == 3
     for uid in readers:
@@ -132,10 +131,10 @@ async def test_blocked_reader_is_deactivated_and_the_rest_still_served(
     fake_api.emulator.block(7202)
     async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW) as app:
         report = await run_digest_round(
-            app.bot_data["services"].sessions,
+            app.bot_data.sessions,
             TelegramSender(app.bot),
             now=lambda: NOW,
-            config=delivery_config(app.bot_data["services"].settings),
+            config=delivery_config(app.bot_data.settings),
         )
     assert (report.sent, report.blocked) == (2, 1)
     blocked = await chat_state(url, 7202)
@@ -157,7 +156,7 @@ async def test_long_digest_is_split_into_messages_telegram_accepts(
     settings = e2e_settings(fake_api, url, digest_stories_per_section=50)
     async with running_bot(fake_api, settings, now=NOW) as app:
         report = await run_digest_round(
-            app.bot_data["services"].sessions,
+            app.bot_data.sessions,
             TelegramSender(app.bot),
             now=lambda: NOW,
             config=delivery_config(settings),

@@ -11,15 +11,13 @@ from typing import Any
 import pytest
 from prometheus_client import generate_latest
 from sqlalchemy import func, select
-from telegram.ext import Application
 
 from bot.app import build_application
-from bot.context import app_services
-from bot.editor import run_push
+from bot.context import NewsApp
 from bot.emulator import ApiError, BotApiEmulator, RateLimits
 from digests import breaking
+from digests.breaking import PushOutcome
 from digests.db import make_engine, make_session_factory
-from digests.delivery import RoundReport
 from digests.ingest import store_entries
 from digests.models import Delivery
 from digests.settings import Settings
@@ -60,7 +58,7 @@ async def audience(url: str, readers: list[int]) -> int:
 
 
 @asynccontextmanager
-async def started(settings: Settings) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+async def started(settings: Settings) -> AsyncIterator[NewsApp]:
     """An instance with its jobs off and no update intake: only what a push needs."""
     app = build_application(settings, with_jobs=False)
     await app.initialize()
@@ -133,15 +131,18 @@ async def test_two_instances_push_on_one_budget(db_url: str, redis_db: str) -> N
             redis_url=redis_db,
         )
         async with started(settings) as first, started(settings) as second:
-            reports: list[RoundReport | None] = await asyncio.wait_for(
-                asyncio.gather(run_push(first, push_id), run_push(second, push_id)), 60
+            outcomes: list[PushOutcome | None] = await asyncio.wait_for(
+                asyncio.gather(
+                    first.bot_data.pushes.run(push_id), second.bot_data.pushes.run(push_id)
+                ),
+                60,
             )
         sends = [r.time for r in server.emulator.sent_log if r.method == "sendMessage"]
         counts = [len(server.emulator.messages(uid)) for uid in readers]
         assert counts == [1] * len(readers)  # nobody missed, nobody twice
         assert server.emulator.too_many_requests == 0
         assert most_in_one_second(sends) <= 30  # together, never over Telegram's limit
-        sent = [report.sent for report in reports if report is not None]
+        sent = [outcome.report.sent for outcome in outcomes if outcome is not None]
         assert len(sent) == 2 and min(sent) > 0 and sum(sent) == len(readers)  # both worked
 
 
@@ -160,11 +161,11 @@ async def test_answers_lost_on_the_network_are_never_resent(
     )  # twice, then it goes through
     settings = e2e_settings(fake_api, db_url, admin_ids=(EDITOR,))
     async with started(settings) as app:
-        await asyncio.wait_for(run_push(app, push_id), 60)
+        await asyncio.wait_for(app.bot_data.pushes.run(push_id), 60)
     counts = {uid: len(fake_api.emulator.messages(uid)) for uid in readers}
     assert set(counts.values()) == {1}  # each reader has the story exactly once
     assert await statuses(db_url) == {"sent": len(readers) - 2, "uncertain": 2}
-    metrics = generate_latest(app_services(app).metrics.registry).decode()
+    metrics = generate_latest(app.bot_data.metrics.registry).decode()
     assert 'newsbot_sends_total{kind="breaking",outcome="uncertain"} 2.0' in metrics
     assert 'newsbot_uncertain_sends_total{kind="breaking"} 2.0' in metrics
 

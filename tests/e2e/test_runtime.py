@@ -7,7 +7,6 @@ from pathlib import Path
 
 import httpx
 
-from bot.context import app_services
 from tests.e2e.harness import Reader, e2e_settings, running_service
 from tests.fakes.fake_bot_api import FakeBotApiServer
 
@@ -38,7 +37,7 @@ async def test_polling_mode_answers_and_serves_health_and_metrics(
         assert "newsbot_tick_lag_seconds" in metrics
 
         # A tick that stopped running makes the instance unhealthy.
-        app_services(application).metrics.last_tick = time.monotonic() - 600
+        application.bot_data.metrics.last_tick = time.monotonic() - 600
         stale = await http.get(f"{base}/healthz")
         assert stale.status_code == 503
         assert stale.json()["ticking"] is False

@@ -1,0 +1,136 @@
+"""The callback-data protocol: what every inline button carries, written and read in one place.
+
+Telegram hands a button's data back verbatim when it is pressed, from any client, so it is
+1-64 bytes of UTF-8 that anyone can forge. Each kind of button has a one-letter prefix, and
+the Telegram adapter routes a press by that prefix alone (the `*_PATTERN`s below); the
+handler then decodes the rest, and anything that does not decode is a stale or tampered
+button that gets a short answer and changes nothing.
+
+    L:<section id>:<published ts>:<article id>:<n|p>   /latest paging (0 = every section)
+    S:t:<section id>   S:done                          the section chooser
+    U:all   U:cancel                                   /unsubscribe confirmation
+    C:sections   C:digest   C:alerts   C:tz            the /settings menu
+    B:send:<push id>   B:cancel:<push id>              an editor's breaking-push preview
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from typing import assert_never
+
+MAX_BYTES = 64
+
+PAGE_PATTERN = re.compile(r"^L:")
+SETTINGS_PATTERN = re.compile(r"^[SUC]:")  # buttons that change a chat's settings
+PUSH_PATTERN = re.compile(r"^B:")
+
+_ID = r"([0-9]{1,12})"
+_PAGE = re.compile(rf"^L:([0-9]{{1,9}}):{_ID}:{_ID}:([np])$")
+_TOGGLE = re.compile(r"^S:t:([0-9]{1,9})$")
+_PUSH = re.compile(rf"^B:(send|cancel):{_ID}$")
+
+
+class Direction(enum.StrEnum):
+    OLDER = "n"  # Next ▶
+    NEWER = "p"  # ◀ Previous
+
+
+@dataclass(frozen=True)
+class PageTurn:
+    """Page from the story on screen (where it was published, its id) one story on."""
+
+    section_id: int  # 0 means every section
+    published_ts: int  # seconds since the epoch, UTC
+    article_id: int
+    direction: Direction
+
+
+@dataclass(frozen=True)
+class ToggleSection:
+    section_id: int
+
+
+@dataclass(frozen=True)
+class ChooserDone:
+    """Done under the section chooser."""
+
+
+class Unsubscribe(enum.StrEnum):
+    ALL = "all"
+    CANCEL = "cancel"
+
+
+class SettingsChoice(enum.StrEnum):
+    SECTIONS = "sections"
+    DIGEST = "digest"
+    ALERTS = "alerts"
+    TIMEZONE = "tz"
+
+
+@dataclass(frozen=True)
+class PushChoice:
+    """Send or Cancel under a breaking-push preview."""
+
+    push_id: int
+    send: bool
+
+
+_UNSUBSCRIBE = {choice.value for choice in Unsubscribe}
+_SETTINGS = {choice.value for choice in SettingsChoice}
+
+SettingsButton = ToggleSection | ChooserDone | Unsubscribe | SettingsChoice
+SETTINGS_BUTTONS = (ToggleSection, ChooserDone, Unsubscribe, SettingsChoice)
+"""The buttons SETTINGS_PATTERN routes: they change a chat's settings."""
+
+ButtonData = PageTurn | ToggleSection | ChooserDone | Unsubscribe | SettingsChoice | PushChoice
+
+
+class BadButtonData(ValueError):
+    """Data Telegram would refuse (over 64 bytes) or that would not read back as written:
+    a bug, caught before the message is sent."""
+
+
+def encode(data: ButtonData) -> str:
+    """The string a button carries."""
+    match data:
+        case PageTurn(section_id, ts, article_id, direction):
+            text = f"L:{section_id}:{ts}:{article_id}:{direction.value}"
+        case ToggleSection(section_id):
+            text = f"S:t:{section_id}"
+        case ChooserDone():
+            text = "S:done"
+        case Unsubscribe():
+            text = f"U:{data.value}"
+        case SettingsChoice():
+            text = f"C:{data.value}"
+        case PushChoice(push_id, send):
+            text = f"B:{'send' if send else 'cancel'}:{push_id}"
+        case _:
+            assert_never(data)
+    if len(text.encode()) > MAX_BYTES:
+        raise BadButtonData(f"{len(text.encode())} bytes of callback data: {text[:70]!r}")
+    if decode(text) != data:
+        raise BadButtonData(f"callback data {text!r} would not read back as {data!r}")
+    return text
+
+
+def decode(text: str) -> ButtonData | None:
+    """What a pressed button means; None for anything stale, malformed or tampered."""
+    prefix, _, rest = text.partition(":")
+    if prefix == "L" and (page := _PAGE.match(text)):
+        section_id, ts, article_id, direction = page.groups()
+        return PageTurn(int(section_id), int(ts), int(article_id), Direction(direction))
+    if prefix == "S":
+        if rest == "done":
+            return ChooserDone()
+        if toggle := _TOGGLE.match(text):
+            return ToggleSection(int(toggle.group(1)))
+    if prefix == "U" and rest in _UNSUBSCRIBE:
+        return Unsubscribe(rest)
+    if prefix == "C" and rest in _SETTINGS:
+        return SettingsChoice(rest)
+    if prefix == "B" and (push := _PUSH.match(text)):
+        return PushChoice(int(push.group(2)), send=push.group(1) == "send")
+    return None

@@ -1,0 +1,108 @@
+"""The callback-data protocol: every button's data round-trips, fits Telegram's 64 bytes,
+and anything else decodes to None."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from digests.buttons import (
+    MAX_BYTES,
+    PAGE_PATTERN,
+    PUSH_PATTERN,
+    SETTINGS_BUTTONS,
+    SETTINGS_PATTERN,
+    BadButtonData,
+    ButtonData,
+    ChooserDone,
+    Direction,
+    PageTurn,
+    PushChoice,
+    SettingsChoice,
+    ToggleSection,
+    Unsubscribe,
+    decode,
+    encode,
+)
+
+ids = st.integers(min_value=0, max_value=999_999_999)
+big_ids = st.integers(min_value=0, max_value=999_999_999_999)
+every_button = st.one_of(
+    st.builds(PageTurn, ids, big_ids, big_ids, st.sampled_from(Direction)),
+    st.builds(ToggleSection, ids),
+    st.just(ChooserDone()),
+    st.sampled_from(Unsubscribe),
+    st.sampled_from(SettingsChoice),
+    st.builds(PushChoice, big_ids, send=st.booleans()),
+)
+
+
+@given(every_button)
+def test_every_button_round_trips_within_64_bytes(data: ButtonData) -> None:
+    text = encode(data)
+    assert 1 <= len(text.encode()) <= MAX_BYTES
+    assert decode(text) == data
+
+
+@given(every_button)
+def test_each_button_is_routed_by_exactly_one_pattern(data: ButtonData) -> None:
+    text = encode(data)
+    routes = [p for p in (PAGE_PATTERN, SETTINGS_PATTERN, PUSH_PATTERN) if p.match(text)]
+    assert len(routes) == 1
+    assert (routes[0] is SETTINGS_PATTERN) == isinstance(data, SETTINGS_BUTTONS)
+
+
+def test_the_largest_cursor_fits() -> None:
+    turn = PageTurn(999_999_999, 99_999_999_999, 999_999_999_999, Direction.OLDER)
+    assert encode(turn) == "L:999999999:99999999999:999999999999:n"
+    assert decode(encode(turn) + "x") is None
+
+
+def test_data_over_64_bytes_is_refused_before_it_reaches_telegram() -> None:
+    with pytest.raises(BadButtonData, match="bytes"):
+        encode(PushChoice(10**60, send=True))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [ToggleSection(-1), ToggleSection(10**9), PageTurn(1, -5, 1, Direction.NEWER)],
+)
+def test_data_that_would_not_read_back_is_refused(data: ButtonData) -> None:
+    with pytest.raises(BadButtonData, match="read back"):
+        encode(data)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "??",
+        "L:1:abc:1:n",
+        "L:1:1:1:x",
+        "L:1:1:1",
+        "L:1:1:1:n:extra",
+        "L:-1:1:1:n",
+        "S:t:x",
+        "S:t:",
+        "S:t:1234567890",
+        "S:done:x",
+        "U:",
+        "U:everything",
+        "C:nope",
+        "B:send:",
+        "B:send:x",
+        "B:launch:1",
+        "B:send:1234567890123",
+        "L:１:1:1:n",  # full-width digit
+    ],
+)
+def test_stale_or_tampered_data_decodes_to_nothing(text: str) -> None:
+    assert decode(text) is None
+
+
+@given(st.text(max_size=70))
+def test_decoding_never_raises(text: str) -> None:
+    found = decode(text)
+    if found is not None:
+        assert encode(found) == text
