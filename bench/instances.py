@@ -552,8 +552,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    return run_main(lambda: run(args))
+    return run_main(lambda: run(parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -55,17 +55,23 @@ async def _is_group_admin(update: Update, context: NewsContext) -> bool:
     return member.status in {ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR}
 
 
+async def _register(session: AsyncSession, svc: Services, tg_chat: TgChat) -> tuple[Chat, bool]:
+    """Store the chat, or reactivate it; True when it is new."""
+    return await register_chat(
+        session,
+        telegram_id=tg_chat.id,
+        kind=_kind(tg_chat),
+        title=_title(tg_chat),
+        now=svc.clock(),
+        defaults=svc.defaults,
+    )
+
+
 async def _ensure_chat(session: AsyncSession, svc: Services, tg_chat: TgChat) -> Chat:
+    """The stored chat, registered first when it is not stored yet."""
     chat = await find_chat(session, tg_chat.id)
     if chat is None:
-        chat, _ = await register_chat(
-            session,
-            telegram_id=tg_chat.id,
-            kind=_kind(tg_chat),
-            title=_title(tg_chat),
-            now=svc.clock(),
-            defaults=svc.defaults,
-        )
+        chat, _ = await _register(session, svc, tg_chat)
     return chat
 
 
@@ -132,14 +138,7 @@ async def start(update: Update, context: NewsContext) -> None:
     if tg_chat is None:
         return
     async with svc.sessions.begin() as session:
-        chat, created = await register_chat(
-            session,
-            telegram_id=tg_chat.id,
-            kind=_kind(tg_chat),
-            title=_title(tg_chat),
-            now=svc.clock(),
-            defaults=svc.defaults,
-        )
+        chat, created = await _register(session, svc, tg_chat)
         replies = await conversation.start(
             session, chat, publisher=svc.settings.publisher_name, new=created
         )

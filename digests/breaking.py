@@ -130,14 +130,7 @@ async def confirm(session: AsyncSession, push_id: int, *, now: datetime) -> Brea
 
     Returns the push for the caller that won, None for everyone else.
     """
-    moved = await session.execute(
-        update(BreakingPush)
-        .where(BreakingPush.id == push_id, BreakingPush.status == PushStatus.DRAFT)
-        .values(status=PushStatus.SENDING, updated_at=now)
-        .returning(BreakingPush.id)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.scalar_one_or_none() is None:
+    if not await _move(session, push_id, PushStatus.DRAFT, PushStatus.SENDING, now=now):
         return None
     push = await session.get(BreakingPush, push_id)
     assert push is not None
@@ -167,10 +160,18 @@ async def create_rows(session: AsyncSession, push: BreakingPush, *, now: datetim
 
 
 async def cancel(session: AsyncSession, push_id: int, *, now: datetime) -> bool:
+    """DRAFT -> CANCELLED; False when it was sent or cancelled already."""
+    return await _move(session, push_id, PushStatus.DRAFT, PushStatus.CANCELLED, now=now)
+
+
+async def _move(
+    session: AsyncSession, push_id: int, old: PushStatus, new: PushStatus, *, now: datetime
+) -> bool:
+    """One atomic status change: of two callers racing, only one sees True."""
     moved = await session.execute(
         update(BreakingPush)
-        .where(BreakingPush.id == push_id, BreakingPush.status == PushStatus.DRAFT)
-        .values(status=PushStatus.CANCELLED, updated_at=now)
+        .where(BreakingPush.id == push_id, BreakingPush.status == old)
+        .values(status=new, updated_at=now)
         .returning(BreakingPush.id)
         .execution_options(synchronize_session=False)
     )
