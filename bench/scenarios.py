@@ -234,6 +234,24 @@ async def _measure_bare(
     return _phase(watch, before, seen)
 
 
+async def _timed_round(
+    server: ServerProcess, session_factory: SessionFactory, *, config: DeliveryConfig, limited: bool
+) -> tuple[Phase, RoundReport, Stats, int]:
+    """One digest round of the product against `server`, timed: the phase, the round's
+    report, what the server saw, and the 429s the client's limiter met."""
+    async with engine_bot(server, limited=limited) as app:
+        before = await server.stats()
+        watch = Stopwatch.start()
+        report = await run_digest_round(
+            session_factory, TelegramSender(app.bot), now=utcnow, config=config
+        )
+        watch.stop()
+        seen = await server.stats(since=before.log_len)
+        limiter = app.bot.rate_limiter
+        assert isinstance(limiter, PriorityRateLimiter)
+    return _phase(watch, before, seen), report, seen, limiter.stats.retry_after_count
+
+
 async def digest_vs_bare(
     session_factory: SessionFactory, seeded: Seeded, *, config: DeliveryConfig
 ) -> dict[str, Any]:
@@ -242,15 +260,9 @@ async def digest_vs_bare(
         first_user=FIRST_TELEGRAM_ID, users=seeded.chats, limited=False
     ) as server:
         round_started_at = utcnow()
-        async with engine_bot(server, limited=False) as app:
-            before = await server.stats()
-            watch = Stopwatch.start()
-            report = await run_digest_round(
-                session_factory, TelegramSender(app.bot), now=utcnow, config=config
-            )
-            watch.stop()
-            seen = await server.stats(since=before.log_len)
-        digest = _phase(watch, before, seen)
+        digest, report, seen, _ = await _timed_round(
+            server, session_factory, config=config, limited=False
+        )
         expected = await _sent_digest_parts(session_factory, created_since=round_started_at)
         integrity = Integrity.compare(expected, seen.sent)
 
@@ -304,18 +316,9 @@ async def digest_limited(
         first_user=FIRST_TELEGRAM_ID, users=seeded.chats, limited=True
     ) as server:
         round_started_at = utcnow()
-        async with engine_bot(server, limited=True) as app:
-            before = await server.stats()
-            watch = Stopwatch.start()
-            report = await run_digest_round(
-                session_factory, TelegramSender(app.bot), now=utcnow, config=config
-            )
-            watch.stop()
-            seen = await server.stats(since=before.log_len)
-            limiter = app.bot.rate_limiter
-            assert isinstance(limiter, PriorityRateLimiter)
-            client_429s = limiter.stats.retry_after_count
-    phase = _phase(watch, before, seen)
+        phase, report, seen, client_429s = await _timed_round(
+            server, session_factory, config=config, limited=True
+        )
     expected = await _sent_digest_parts(session_factory, created_since=round_started_at)
     return phase.to_json() | {
         "chats": chats,
