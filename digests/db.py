@@ -105,12 +105,18 @@ MIGRATION_LOCK = 0x6E657773_00000001
 """PostgreSQL advisory lock key held while migrating ("news" plus 1)."""
 
 
-def _upgrade(connection: Connection) -> None:
+def lock_migrations(connection: Connection) -> None:
+    """Take the migration lock for the rest of the connection's transaction (PostgreSQL).
+
+    Instances starting together migrate one at a time: the first migrates, the others wait
+    here, then find the schema at head and do nothing. The lock ends with the transaction.
+    (SQLite needs none: BEGIN IMMEDIATE already admits one writer.)"""
     if connection.dialect.name == "postgresql":
-        # Instances starting together migrate one at a time: the first migrates, the others
-        # wait here, then find the schema at head and do nothing. The lock ends with the
-        # transaction. (SQLite needs none: BEGIN IMMEDIATE already admits one writer.)
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+
+
+def _upgrade(connection: Connection) -> None:
+    lock_migrations(connection)
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
