@@ -19,12 +19,12 @@ from telegram import Update
 
 from bot.app import LOCAL_TOKEN, build_application, utcnow
 from bot.context import app_services
-from bot.emulator import BotApiEmulator, StoredMessage
-from bot.local_request import LocalRequest
 from digests.db import make_engine, make_session_factory, upgrade
 from digests.feeds import parse_feed
 from digests.ingest import store_entries
 from digests.settings import Settings
+from fakebotapi.emulator import BotApiEmulator, StoredMessage
+from fakebotapi.request import EmulatorRequest as LocalRequest
 
 READER_ID = 1001
 

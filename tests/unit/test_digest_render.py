@@ -12,7 +12,7 @@ from digests.digest import DigestSection, DigestStory, render_digest
 from digests.render import MAX_MESSAGE
 
 try:  # the Bot API emulator's strict reader of Telegram HTML, when it is there
-    from bot.emulator import parse_html as emulator_parse_html
+    from fakebotapi.emulator import parse_html as emulator_parse_html
 except ImportError:  # pragma: no cover - depends on another module's progress
     emulator_parse_html = None
 

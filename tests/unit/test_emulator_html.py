@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.emulator import parse_html, parse_html_entities, utf16_len
+from fakebotapi.emulator import parse_html, parse_html_entities, utf16_len
 
 
 @pytest.mark.parametrize(

@@ -2,12 +2,12 @@
 
 `BotApiEmulator` holds users, chats, messages and pending updates as plain JSON dicts and answers
 Bot API calls through `call(method, params)`. It knows no transport: the loopback HTTP server in
-`tests/fakes/fake_bot_api.py` and `bot.local_request.LocalRequest` (in-process, for `newsbot shell`)
-both wrap it. Tests drive the user's side with `user_sends` and `press_button`, then assert on what
+`fakebotapi/server.py` and `fakebotapi.request.EmulatorRequest` (in-process, no sockets) both
+wrap it. Tests drive the user's side with `user_sends` and `press_button`, then assert on what
 the bot sent with `messages`, `last_message` and `wait_for`.
 
-Method names and required parameters come from `bot/botapi_methods.json`, a compact copy of the
-official method list; refusals carry Telegram's own codes and descriptions.
+Method names and required parameters come from `fakebotapi/botapi_methods.json`, a compact copy
+of the official method list; refusals carry Telegram's own codes and descriptions.
 
 Beyond single calls it models what matters with several instances and a lossy network:
 setWebhook stores what Telegram stores (`webhook`), and a transport that delivers webhooks reads
@@ -408,7 +408,7 @@ class MethodSpec:
 def method_specs() -> dict[str, MethodSpec]:
     """Every Bot API method by its lower-cased name (Telegram matches names case-insensitively)."""
     raw = json.loads(
-        importlib.resources.files("bot").joinpath("botapi_methods.json").read_text("utf-8")
+        importlib.resources.files("fakebotapi").joinpath("botapi_methods.json").read_text("utf-8")
     )
     return {
         name.lower(): MethodSpec(name, tuple(spec["required"]), tuple(spec["optional"]))

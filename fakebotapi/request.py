@@ -1,9 +1,9 @@
 """python-telegram-bot's transport to a BotApiEmulator in the same process: no sockets.
 
-`newsbot shell` and tests build the real PTB Application with
-`.request(LocalRequest(emulator)).get_updates_request(LocalRequest(emulator))`. Every call comes
-back as the status code and body Telegram would send, so PTB raises its usual BadRequest,
-Forbidden, RetryAfter and ChatMigrated.
+Tests build the real PTB Application with `.request(EmulatorRequest(emulator))` and
+`.get_updates_request(EmulatorRequest(emulator))`. Every call comes back as the status code and
+body Telegram would send, so PTB raises its usual BadRequest, Forbidden, RetryAfter and
+ChatMigrated.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 from telegram.error import TimedOut
 from telegram.request import BaseRequest, RequestData
 
-from bot.emulator import ApiError, BotApiEmulator
+from fakebotapi.emulator import ApiError, BotApiEmulator
 
 if TYPE_CHECKING:
     from telegram._utils.types import ODVInput
@@ -26,7 +26,7 @@ def _body(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
 
-class LocalRequest(BaseRequest):
+class EmulatorRequest(BaseRequest):
     """Hands each Bot API request to `emulator.call` and returns Telegram's response bytes."""
 
     __slots__ = ("_emulator", "_read_timeout")
