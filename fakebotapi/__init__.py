@@ -2,5 +2,6 @@
 
 `emulator.BotApiEmulator` answers Bot API calls and refuses what Telegram refuses;
 `server.FakeBotApiServer` serves it over loopback HTTP; `request.EmulatorRequest` hands it
-python-telegram-bot's requests in the same process.
+python-telegram-bot's requests in the same process; `telegram_html` reads Telegram's HTML
+subset strictly.
 """
