@@ -4,7 +4,7 @@
         [--bad-gateway-rate P] [--unanswered-rate Q] [--unanswered-mode drop|hang] [--seed N]
         [--webhook-route https://bot.example=http://127.0.0.1:8080 ...]
 
-starts `FakeBotApiServer` (tests/fakes) around a `BotApiEmulator` that knows every subscriber as
+starts `FakeBotApiServer` (fakebotapi) around a `BotApiEmulator` that knows every subscriber as
 a user who pressed Start, prints one JSON line (`base_url`, `token`, `stats_url`, `control_url`)
 and serves until its stdin closes. The control server answers:
 
@@ -38,8 +38,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.emulator import BotApiEmulator, NetworkFaults, RateLimits, WithholdMode
-from tests.fakes.fake_bot_api import FakeBotApiServer
+from fakebotapi.emulator import BotApiEmulator, NetworkFaults, RateLimits, WithholdMode
+from fakebotapi.server import FakeBotApiServer
 
 HOST = "127.0.0.1"
 

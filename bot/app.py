@@ -34,7 +34,7 @@ from digests.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Used when running without a token (terminal chat): the local emulator accepts any token.
+# Used when running without a token (the terminal chat, whose request class accepts any token).
 LOCAL_TOKEN = "1000000:local-terminal-chat"  # noqa: S105 - not a secret
 
 

@@ -1,53 +1,139 @@
-"""python-telegram-bot's transport to a BotApiEmulator in the same process: no sockets.
+"""The terminal chat's Bot API: python-telegram-bot's requests answered in this process.
 
-`newsbot shell` and tests build the real PTB Application with
-`.request(LocalRequest(emulator)).get_updates_request(LocalRequest(emulator))`. Every call comes
-back as the status code and body Telegram would send, so PTB raises its usual BadRequest,
-Forbidden, RetryAfter and ChatMigrated.
+`newsbot shell` builds the real Application with `.request(LocalRequest(...))`. This class
+answers the few Bot API methods the bot calls there (getMe, setMyCommands, sendMessage,
+editMessageText, editMessageReplyMarkup, answerCallbackQuery, getChatMember) for one private
+chat with one reader, and keeps the bot's messages as the reader sees them: HTML read into plain
+text, inline keyboards, edits counted. `user_sends` and `press_button` give the updates the
+reader's typing and tapping bring. Refusals have Telegram's status codes and descriptions, so PTB
+raises its usual errors (a chat other than the reader's is "chat not found", an edit that changes
+nothing "message is not modified"). It opens no socket and accepts any token.
 """
 
 from __future__ import annotations
 
-import asyncio
+import html
+import itertools
 import json
+import re
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
-from telegram.error import TimedOut
 from telegram.request import BaseRequest, RequestData
-
-from bot.emulator import ApiError, BotApiEmulator
 
 if TYPE_CHECKING:
     from telegram._utils.types import ODVInput
 
+JSONDict = dict[str, Any]
 
-def _body(payload: Any) -> bytes:
-    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+MAX_TEXT_UTF16 = 4096
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are "
+    "exactly the same as a current content and reply markup of the message"
+)
+QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+_TAG = re.compile(r"<[^<>]*>")
+_BOT_COMMAND = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{1,32})?")
+
+
+class _Refused(Exception):
+    def __init__(self, code: int, description: str) -> None:
+        super().__init__(description)
+        self.code, self.description = code, description
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def shown_text(text: str, parse_mode: str | None) -> str:
+    """What a reader sees of `text`: tags read away and entities decoded for HTML, then trimmed."""
+    if parse_mode is not None and parse_mode.lower() == "html":
+        text = html.unescape(_TAG.sub("", text))
+    return text.strip()
+
+
+@dataclass
+class ShownMessage:
+    """One of the bot's messages as the reader sees it."""
+
+    message_id: int
+    text: str
+    sent: str  # the text as sent (HTML), to tell an edit that changes nothing
+    keyboard: list[list[JSONDict]]  # inline keyboard rows of button dicts
+    date: int
+    edit_count: int = 0
+    edit_date: int | None = None
+
+    @property
+    def callback_data(self) -> list[str]:
+        return [
+            str(b["callback_data"]) for row in self.keyboard for b in row if "callback_data" in b
+        ]
 
 
 class LocalRequest(BaseRequest):
-    """Hands each Bot API request to `emulator.call` and returns Telegram's response bytes."""
+    """One reader's private chat with the bot, answering PTB's Bot API calls in memory."""
 
-    __slots__ = ("_emulator", "_read_timeout")
-
-    def __init__(self, emulator: BotApiEmulator, *, read_timeout: float | None = 5.0) -> None:
-        self._emulator = emulator
-        self._read_timeout = read_timeout
-
-    @property
-    def emulator(self) -> BotApiEmulator:
-        return self._emulator
-
-    @property
-    def read_timeout(self) -> float | None:
-        return self._read_timeout
+    def __init__(self, user_id: int, first_name: str, username: str) -> None:
+        self.user_id, self.first_name, self.username = user_id, first_name, username
+        self.messages: list[ShownMessage] = []  # the bot's, oldest first
+        self.callback_answers: dict[str, str] = {}  # query id -> the text it showed
+        self._bot: JSONDict = {}
+        self._message_ids = itertools.count(1)  # the reader's and the bot's, as in a real chat
+        self._update_ids = itertools.count(1)
+        self._query_ids = itertools.count(4_000_000_000_000_000_001)
+        self._open_queries: set[str] = set()
 
     async def initialize(self) -> None:
         """Nothing to open."""
 
     async def shutdown(self) -> None:
         """Nothing to close."""
+
+    @property
+    def read_timeout(self) -> float | None:
+        return None
+
+    # --- the reader's side ----------------------------------------------------------------
+
+    def user_sends(self, text: str) -> JSONDict:
+        """The update for the reader sending `text`."""
+        entities = [
+            {"type": "bot_command", "offset": _utf16_len(text[: m.start()]), "length": len(m[0])}
+            for m in _BOT_COMMAND.finditer(text)
+        ]
+        message: JSONDict = {
+            **self._envelope(next(self._message_ids), self._user(), int(time.time())),
+            "text": text,
+        }
+        if entities:
+            message["entities"] = entities
+        return {"update_id": next(self._update_ids), "message": message}
+
+    def press_button(self, message_id: int, data: str) -> tuple[str, JSONDict]:
+        """The callback query id and update for the reader tapping a button of `message_id`."""
+        message = self._find(message_id)
+        if message is None:
+            raise ValueError(f"no bot message {message_id} in the chat")
+        if data not in message.callback_data:
+            raise ValueError(
+                f"message {message_id} has no button with callback_data {data!r}; "
+                f"it has {message.callback_data!r}"
+            )
+        query_id = str(next(self._query_ids))
+        self._open_queries.add(query_id)
+        query = {
+            "id": query_id,
+            "from": self._user(),
+            "message": self._message_json(message),
+            "chat_instance": str(self.user_id * 7919),
+            "data": data,
+        }
+        return query_id, {"update_id": next(self._update_ids), "callback_query": query}
+
+    # --- the bot's side -------------------------------------------------------------------
 
     async def do_request(
         self,
@@ -59,19 +145,99 @@ class LocalRequest(BaseRequest):
         connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
         pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        segments = urlsplit(url).path.rstrip("/").split("/")
-        if len(segments) < 2 or not segments[-2].startswith("bot"):
-            return 404, _body(ApiError(404, "Not Found").to_json())
-        token, api_method = unquote(segments[-2][len("bot") :]), segments[-1]
-        # The values as they travel over the wire: strings, nested objects JSON-encoded.
-        params = request_data.json_parameters if request_data is not None else {}
-        timeout = self._read_timeout if read_timeout is BaseRequest.DEFAULT_NONE else read_timeout
+        token, _, api_method = url.rpartition("/")
+        bot_id = token.rpartition("/bot")[2].partition(":")[0]
+        self._bot = {
+            "id": int(bot_id) if bot_id.isdigit() else 1,
+            "is_bot": True,
+            "first_name": "NewsBot",
+            "username": "newsbot",
+        }
+        params = request_data.parameters if request_data is not None else {}
         try:
-            self._emulator.authorize(token)
-            async with asyncio.timeout(timeout if isinstance(timeout, int | float) else None):
-                result = await self._emulator.call(api_method, params)
-        except ApiError as error:
-            return error.error_code, _body(error.to_json())
-        except TimeoutError as exc:
-            raise TimedOut(f"{api_method} took longer than {timeout}s") from exc
-        return 200, _body({"ok": True, "result": result})
+            result = self._answer(api_method, params)
+        except _Refused as refused:
+            body = {"ok": False, "error_code": refused.code, "description": refused.description}
+            return refused.code, json.dumps(body).encode()
+        return 200, json.dumps({"ok": True, "result": result}, ensure_ascii=False).encode()
+
+    def _answer(self, method: str, p: JSONDict) -> Any:
+        if method == "getMe":
+            return {**self._bot, "can_join_groups": True, "can_read_all_group_messages": False}
+        if method == "setMyCommands":
+            return True
+        if method == "answerCallbackQuery":
+            query_id = str(p.get("callback_query_id", ""))
+            if query_id not in self._open_queries:
+                raise _Refused(400, QUERY_TOO_OLD)
+            self._open_queries.discard(query_id)
+            self.callback_answers[query_id] = str(p.get("text", ""))
+            return True
+        self._check_chat(p)
+        if method == "getChatMember":
+            if p.get("user_id") != self.user_id:
+                raise _Refused(400, "Bad Request: user not found")
+            return {"status": "member", "user": self._user()}
+        if method == "sendMessage":
+            text, raw = self._text(p)
+            now = int(time.time())
+            message = ShownMessage(next(self._message_ids), text, raw, self._keyboard(p), now)
+            self.messages.append(message)
+            return self._message_json(message)
+        if method in ("editMessageText", "editMessageReplyMarkup"):
+            return self._edit(p, with_text=method == "editMessageText")
+        raise _Refused(400, f"Bad Request: method not supported in the terminal chat: {method}")
+
+    def _edit(self, p: JSONDict, *, with_text: bool) -> JSONDict:
+        message = self._find(int(p.get("message_id", 0)))
+        if message is None:
+            raise _Refused(400, "Bad Request: message to edit not found")
+        text, raw = self._text(p) if with_text else (message.text, message.sent)
+        keyboard = self._keyboard(p)
+        if (raw, keyboard) == (message.sent, message.keyboard):
+            raise _Refused(400, NOT_MODIFIED)
+        message.text, message.sent, message.keyboard = text, raw, keyboard
+        message.edit_count += 1
+        message.edit_date = int(time.time())
+        return self._message_json(message)
+
+    def _check_chat(self, p: JSONDict) -> None:
+        if p.get("chat_id") is None:
+            raise _Refused(400, "Bad Request: chat_id is empty")
+        if str(p["chat_id"]) != str(self.user_id):
+            raise _Refused(400, "Bad Request: chat not found")
+
+    @staticmethod
+    def _text(p: JSONDict) -> tuple[str, str]:
+        raw = str(p.get("text", ""))
+        text = shown_text(raw, p.get("parse_mode"))
+        if not text:
+            raise _Refused(400, "Bad Request: message text is empty")
+        if _utf16_len(text) > MAX_TEXT_UTF16:
+            raise _Refused(400, "Bad Request: message is too long")
+        return text, raw
+
+    @staticmethod
+    def _keyboard(p: JSONDict) -> list[list[JSONDict]]:
+        markup = p.get("reply_markup")
+        rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
+        return [[dict(button) for button in row] for row in rows]
+
+    def _find(self, message_id: int) -> ShownMessage | None:
+        return next((m for m in self.messages if m.message_id == message_id), None)
+
+    def _user(self) -> JSONDict:
+        name = {"first_name": self.first_name, "username": self.username}
+        return {"id": self.user_id, "is_bot": False, **name}
+
+    def _envelope(self, message_id: int, sender: JSONDict, date: int) -> JSONDict:
+        chat = {"id": self.user_id, "type": "private", "first_name": self.first_name}
+        return {"message_id": message_id, "from": sender, "chat": chat, "date": date}
+
+    def _message_json(self, message: ShownMessage) -> JSONDict:
+        out = {**self._envelope(message.message_id, self._bot, message.date), "text": message.text}
+        if message.edit_date is not None:
+            out["edit_date"] = message.edit_date
+        if message.keyboard:
+            out["reply_markup"] = {"inline_keyboard": message.keyboard}
+        return out

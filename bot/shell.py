@@ -1,7 +1,7 @@
 """`newsbot shell`: talk to the real bot in a terminal, no Telegram account or token.
 
 The same Application, handlers and database run as with Telegram; only the transport differs:
-python-telegram-bot talks in-process to the Bot API emulator, and this module plays the reader.
+python-telegram-bot talks in-process to `LocalRequest`, and this module plays the reader.
 Each typed line is a message; a number presses that inline button of the bot's last keyboard.
 """
 
@@ -17,9 +17,8 @@ from typing import Any, TextIO
 
 from telegram import Update
 
-from bot.app import LOCAL_TOKEN, build_application, utcnow
-from bot.emulator import BotApiEmulator, StoredMessage
-from bot.local_request import LocalRequest
+from bot.app import build_application, utcnow
+from bot.local_request import LocalRequest, ShownMessage
 from digests.db import make_engine, make_session_factory, upgrade
 from digests.feeds import parse_feed
 from digests.ingest import store_entries
@@ -52,7 +51,7 @@ class Transcript:
     seen: dict[int, int] = field(default_factory=dict)  # message id -> edit count shown
     choices: dict[int, Choice] = field(default_factory=dict)
 
-    def show(self, messages: list[StoredMessage], answers: list[str]) -> None:
+    def show(self, messages: list[ShownMessage], answers: list[str]) -> None:
         fresh_choices: dict[int, Choice] = {}
         for message in messages:
             shown = self.seen.get(message.message_id)
@@ -67,15 +66,12 @@ class Transcript:
             self.choices = fresh_choices
         self.out.flush()
 
-    def _print_message(
-        self, label: str, message: StoredMessage, choices: dict[int, Choice]
-    ) -> None:
+    def _print_message(self, label: str, message: ShownMessage, choices: dict[int, Choice]) -> None:
         lines = message.text.splitlines() or [""]
         self.out.write(f"{label}: {lines[0]}\n")
         for line in lines[1:]:
             self.out.write(f"     {line}\n")
-        rows = (message.reply_markup or {}).get("inline_keyboard", [])
-        for row in rows:
+        for row in message.keyboard:
             cells = []
             for button in row:
                 number = len(choices) + 1
@@ -91,19 +87,17 @@ class TerminalChat:
     """Drives one Application in-process on behalf of a single local reader."""
 
     def __init__(self, settings: Settings, *, out: TextIO = sys.stdout) -> None:
-        self.emulator = BotApiEmulator(token=LOCAL_TOKEN, bot_username="newsbot")
-        self.emulator.add_user(READER_ID, "Reader", "reader")
+        self.chat = LocalRequest(READER_ID, "Reader", "reader")
         admins = (*settings.admin_ids, READER_ID)  # the local reader is the editor too
         self.settings = settings.model_copy(update={"admin_ids": admins})
         self.application = build_application(
             self.settings,
-            request=LocalRequest(self.emulator),
-            updates_request=LocalRequest(self.emulator),
+            request=self.chat,
+            updates_request=self.chat,
             with_jobs=False,
         )
         self.transcript = Transcript(out)
         self.out = out
-        self._offset = 0
 
     async def __aenter__(self) -> TerminalChat:
         await self.application.initialize()
@@ -129,24 +123,16 @@ class TerminalChat:
             if choice.data is None:
                 self.out.write(f"  (opens {choice.url} in a browser)\n")
                 return
-            query_id = self.emulator.press_button(READER_ID, choice.message_id, choice.data)
-            await self._process()
-            answer = self.emulator.callback_answers.get(query_id, {})
-            if answer.get("text"):
-                answers.append(str(answer["text"]))
+            query_id, update = self.chat.press_button(choice.message_id, choice.data)
+            await self._process(update)
+            if self.chat.callback_answers.get(query_id):
+                answers.append(self.chat.callback_answers[query_id])
         else:
-            self.emulator.user_sends(READER_ID, line)
-            await self._process()
-        self.transcript.show(self.emulator.messages(READER_ID), answers)
+            await self._process(self.chat.user_sends(line))
+        self.transcript.show(self.chat.messages, answers)
 
-    async def _process(self) -> None:
-        updates: list[dict[str, Any]] = await self.emulator.call(
-            "getUpdates", {"offset": self._offset, "timeout": 0}
-        )
-        for raw in updates:
-            self._offset = int(raw["update_id"]) + 1
-            update = Update.de_json(raw, self.application.bot)
-            await self.application.process_update(update)
+    async def _process(self, raw: dict[str, Any]) -> None:
+        await self.application.process_update(Update.de_json(raw, self.application.bot))
 
 
 async def load_demo(settings: Settings) -> Settings:

@@ -12,10 +12,10 @@ from typing import Any
 
 from bot.app import build_application
 from bot.context import NewsApp
-from bot.emulator import StoredMessage
 from bot.runtime import serve
 from digests.settings import Settings
-from tests.fakes.fake_bot_api import FakeBotApiServer
+from fakebotapi.emulator import StoredMessage
+from fakebotapi.server import FakeBotApiServer
 
 SAMPLE = Path(__file__).parents[2] / "digests" / "data" / "sample_feed.xml"
 

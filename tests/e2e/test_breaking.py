@@ -9,14 +9,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.emulator import BotApiEmulator, RateLimits, too_many_requests
 from bot.sender import TelegramSender
 from digests.db import make_engine, make_session_factory
 from digests.delivery import delivery_config, run_digest_round
 from digests.models import BreakingPush, Chat, ChatKind, PushStatus, Section, Subscription
+from fakebotapi.emulator import BotApiEmulator, RateLimits, too_many_requests
+from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import Reader, button, e2e_settings, running_bot
 from tests.e2e.test_readers import seeded_db, story
-from tests.fakes.fake_bot_api import FakeBotApiServer
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 EDITOR = 900

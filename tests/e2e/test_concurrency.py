@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import Reader, e2e_settings, running_bot
 from tests.e2e.test_readers import NOW, seeded_db
-from tests.fakes.fake_bot_api import FakeBotApiServer
 
 ZONES = [
     "Europe/Paris",

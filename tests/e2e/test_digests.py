@@ -11,14 +11,14 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.emulator import ApiError, too_many_requests
 from bot.sender import TelegramSender
 from digests.db import make_engine, make_session_factory
 from digests.delivery import delivery_config, run_digest_round
 from digests.models import Article, Chat, ChatKind, Section, Subscription
+from fakebotapi.emulator import ApiError, too_many_requests
+from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import e2e_settings, running_bot
 from tests.e2e.test_readers import seeded_db, story
-from tests.fakes.fake_bot_api import FakeBotApiServer
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

@@ -1,7 +1,7 @@
 """The real python-telegram-bot against the emulator: over loopback HTTP and in-process.
 
 Each outcome test runs twice, once through FakeBotApiServer (real HTTP, PTB's httpx transport)
-and once through LocalRequest (no sockets), and must see exactly the same thing.
+and once through EmulatorRequest (no sockets), and must see exactly the same thing.
 """
 
 from __future__ import annotations
@@ -36,9 +36,15 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.emulator import ApiError, BotApiEmulator, NetworkFaults, Unanswered, too_many_requests
-from bot.local_request import LocalRequest
-from tests.fakes.fake_bot_api import FakeBotApiServer
+from fakebotapi.emulator import (
+    ApiError,
+    BotApiEmulator,
+    NetworkFaults,
+    Unanswered,
+    too_many_requests,
+)
+from fakebotapi.request import EmulatorRequest
+from fakebotapi.server import FakeBotApiServer
 
 USER = 2001
 GROUP = -5001
@@ -58,8 +64,8 @@ class Transport:
             return Bot(self.emulator.token, base_url=self.base_url)
         return Bot(
             self.emulator.token,
-            request=LocalRequest(self.emulator),
-            get_updates_request=LocalRequest(self.emulator),
+            request=EmulatorRequest(self.emulator),
+            get_updates_request=EmulatorRequest(self.emulator),
         )
 
     def application(self) -> Application[Any, Any, Any, Any, Any, Any]:
@@ -67,8 +73,8 @@ class Transport:
         if self.base_url is not None:
             builder = builder.base_url(self.base_url)
         else:
-            builder = builder.request(LocalRequest(self.emulator)).get_updates_request(
-                LocalRequest(self.emulator)
+            builder = builder.request(EmulatorRequest(self.emulator)).get_updates_request(
+                EmulatorRequest(self.emulator)
             )
         return builder.build()
 
@@ -248,7 +254,7 @@ async def test_button_press_reaches_its_handler_and_is_answered(transport: Trans
 
 async def test_local_request_opens_no_socket(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_network(*args: object, **kwargs: object) -> None:
-        raise AssertionError("LocalRequest must not open a connection")
+        raise AssertionError("EmulatorRequest must not open a connection")
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)

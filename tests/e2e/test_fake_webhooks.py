@@ -19,7 +19,7 @@ from telegram.error import NetworkError
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
 from bench.fake_server import ServerProcess
-from tests.fakes.fake_bot_api import SECRET_HEADER, FakeBotApiServer
+from fakebotapi.server import SECRET_HEADER, FakeBotApiServer
 
 USER = 3001
 OTHER = 3002

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import Reader
-from tests.fakes.fake_bot_api import FakeBotApiServer
 
 REPO = Path(__file__).parents[2]
 POLLING = "now polls Telegram"

@@ -14,17 +14,17 @@ from sqlalchemy import func, select
 
 from bot.app import build_application
 from bot.context import NewsApp
-from bot.emulator import ApiError, BotApiEmulator, RateLimits
 from digests import breaking
 from digests.breaking import PushOutcome
 from digests.db import make_engine, make_session_factory
 from digests.ingest import store_entries
 from digests.models import Delivery
 from digests.settings import Settings
+from fakebotapi.emulator import ApiError, BotApiEmulator, RateLimits
+from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import e2e_settings
 from tests.e2e.test_breaking import EDITOR, NOW, add_readers
 from tests.e2e.test_readers import story
-from tests.fakes.fake_bot_api import FakeBotApiServer
 
 TELEGRAM = RateLimits(overall_per_sec=30, private_per_sec=1, group_per_min=20, private_burst=3)
 REDIS = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379"

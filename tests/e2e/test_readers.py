@@ -19,8 +19,8 @@ from digests.db import make_engine, make_session_factory, upgrade
 from digests.feeds import FeedEntry
 from digests.ingest import store_entries
 from digests.models import Chat
+from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import SAMPLE, Errors, Reader, button, e2e_settings, running_bot
-from tests.fakes.fake_bot_api import FakeBotApiServer
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 POSITION = re.compile(r"(\d+) / (\d+)")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
+from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import Reader, e2e_settings, running_service
-from tests.fakes.fake_bot_api import FakeBotApiServer
 
 
 async def test_polling_mode_answers_and_serves_health_and_metrics(

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 
+from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import Reader, e2e_settings, running_service
 from tests.e2e.test_readers import seeded_db
-from tests.fakes.fake_bot_api import FakeBotApiServer
 
 PUBLIC = "https://bot.example"
 SECRET = "s3cret_Token-42"

@@ -1,1 +1,1 @@
-"""Fakes built on real interfaces: a loopback Telegram Bot API for end-to-end tests."""
+"""Pytest fixtures over the test kit in `fakebotapi/`: a loopback Telegram Bot API."""

@@ -1,4 +1,4 @@
-"""Pytest fixtures for the fake Bot API; import them into a conftest."""
+"""Pytest fixtures for the fake Bot API (fakebotapi); import them into a conftest."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
-from tests.fakes.fake_bot_api import FakeBotApiServer
+from fakebotapi.server import FakeBotApiServer
 
 
 @pytest_asyncio.fixture

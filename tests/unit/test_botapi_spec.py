@@ -1,4 +1,4 @@
-"""bot/botapi_methods.json is a faithful, compact copy of the official Bot API method list."""
+"""fakebotapi/botapi_methods.json: a faithful, compact copy of the official Bot API method list."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from bot.emulator import BotApiEmulator, method_specs
+from fakebotapi.emulator import BotApiEmulator, method_specs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-COMPACT = REPO_ROOT / "bot" / "botapi_methods.json"
+COMPACT = REPO_ROOT / "fakebotapi" / "botapi_methods.json"
 OFFICIAL = REPO_ROOT.parent / "shared" / "telegram-bot-api" / "api.json"
 
 
@@ -39,7 +39,7 @@ def test_compact_spec_matches_the_official_list() -> None:
     expected = compact_spec(json.loads(OFFICIAL.read_text("utf-8")))
     actual = json.loads(COMPACT.read_text("utf-8"))
     assert actual == expected, (
-        "bot/botapi_methods.json is out of date; regenerate it with "
+        "fakebotapi/botapi_methods.json is out of date; regenerate it with "
         "`python -m tests.unit.test_botapi_spec`"
     )
 

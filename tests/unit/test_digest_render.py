@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -10,40 +9,18 @@ import pytest
 
 from digests.digest import DigestSection, DigestStory, render_digest
 from digests.render import MAX_MESSAGE
-
-try:  # the Bot API emulator's strict reader of Telegram HTML, when it is there
-    from bot.emulator import parse_html as emulator_parse_html
-except ImportError:  # pragma: no cover - depends on another module's progress
-    emulator_parse_html = None
+from fakebotapi.telegram_html import parse_html
 
 WINDOW_END = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)  # a Tuesday; 08:00 in Berlin
 BERLIN = "Europe/Berlin"
 
-_TAG = re.compile(r"<(/?)([a-z]+)(?:\s[^<>]*)?>")
-_ALLOWED_TAGS = {"b", "a"}
-
 
 def shown_text(message: str) -> str:
     """What Telegram shows for `message`, or AssertionError if Telegram would refuse it."""
-    if emulator_parse_html is not None:
-        try:
-            return emulator_parse_html(message)
-        except ValueError as error:
-            raise AssertionError(f"Telegram would refuse: {error}\n{message}") from error
-    stack: list[str] = []
-    for match in _TAG.finditer(message):
-        closing, name = match.groups()
-        assert name in _ALLOWED_TAGS, match.group()
-        if closing:
-            assert stack, f"unexpected </{name}>"
-            assert stack.pop() == name, f"mis-nested </{name}>"
-        else:
-            stack.append(name)
-    assert not stack, f"unclosed {stack}"
-    text = _TAG.sub("", message)
-    assert re.search("[<>]", text) is None, "bare angle bracket"
-    assert re.search(r"&(?!(?:lt|gt|amp|quot|#x27|#\d+);)", text) is None, "bare ampersand"
-    return html.unescape(text)
+    try:
+        return parse_html(message)
+    except ValueError as error:
+        raise AssertionError(f"Telegram would refuse: {error}\n{message}") from error
 
 
 def utf16_length(text: str) -> int:

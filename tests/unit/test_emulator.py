@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.emulator import (
+from fakebotapi.emulator import (
     AnswerWithheld,
     ApiError,
     BotApiEmulator,

@@ -1,4 +1,4 @@
-"""Telegram's HTML subset as the emulator reads it: what it accepts, what it refuses."""
+"""Telegram's HTML subset as the test kit reads it: what it accepts, what it refuses."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.emulator import parse_html, parse_html_entities, utf16_len
+from fakebotapi.telegram_html import parse_html, parse_html_entities, utf16_len
 
 
 @pytest.mark.parametrize(

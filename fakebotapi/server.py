@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from bot.emulator import (
+from fakebotapi.emulator import (
     AnswerWithheld,
     ApiError,
     BotApiEmulator,
@@ -41,7 +41,7 @@ from bot.emulator import (
 )
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 
 
 def _reply(status: int, payload: Any) -> web.Response:
