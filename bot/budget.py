@@ -112,6 +112,9 @@ class SharedBudget:
     how many seconds until the window frees a send (another process may win it first).
     Neither ever raises for a storage failure: they return 0.0 and the caller's local limits
     alone apply until the storage answers again.
+
+    ``wall_clock`` must be the clock the storage stamps sends with (``time.time`` for Redis
+    and ``limits``' memory storage); ``clock`` times the retries of an unreachable storage.
     """
 
     def __init__(
@@ -127,6 +130,8 @@ class SharedBudget:
         retry_every: float = 5.0,
         timeout: float = 0.5,
         even: bool = False,
+        wall_clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if private_burst < 1:
             raise ValueError(f"private_burst must be >= 1, got {private_burst}")
@@ -155,6 +160,8 @@ class SharedBudget:
         self._slot_length = 1 / (self._overall.amount + 1) if self._overall is not None else 0.0
         self._retry_every = retry_every
         self._timeout = timeout
+        self._wall_clock = wall_clock
+        self._clock = clock
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._probing = False
@@ -237,7 +244,7 @@ class SharedBudget:
         if self._slot is not None:
             # The slot first: a slot won for a send the window then refuses is only a gap,
             # while a window send taken for a refused slot would be a send lost for a second.
-            slot = math.floor(time.time() / self._slot_length)
+            slot = math.floor(self._wall_clock() / self._slot_length)
             wait = await self._take(
                 self._slot, "slot", str(slot), refused=lambda: self._next_slot(slot)
             )
@@ -246,7 +253,7 @@ class SharedBudget:
         return await self._take(self._overall, "send")
 
     def _next_slot(self, slot: int) -> float:
-        return max((slot + 1) * self._slot_length - time.time(), _MIN_WAIT)
+        return max((slot + 1) * self._slot_length - self._wall_clock(), _MIN_WAIT)
 
     async def _take(
         self,
@@ -258,7 +265,7 @@ class SharedBudget:
             return 0.0
         probe = self._down_since is not None
         if probe:
-            if self._probing or time.monotonic() < self._retry_at:
+            if self._probing or self._clock() < self._retry_at:
                 return 0.0
             self._probing = True
         try:
@@ -270,7 +277,7 @@ class SharedBudget:
                     wait = refused()
                 else:
                     stats = await self._limiter.get_window_stats(item, *identifiers)
-                    wait = max(stats.reset_time - time.time(), _MIN_WAIT)
+                    wait = max(stats.reset_time - self._wall_clock(), _MIN_WAIT)
         except Exception as exc:
             # Whatever goes wrong with the shared store, sending must go on under local limits.
             self._failed(exc)
@@ -282,7 +289,7 @@ class SharedBudget:
         return wait
 
     def _failed(self, exc: Exception) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self._retry_at = now + self._retry_every
         if self._down_since is None:
             self._down_since = now
@@ -300,7 +307,7 @@ class SharedBudget:
             _LOGGER.info(
                 "shared send budget %s reachable again after %.1f s",
                 self._key_prefix,
-                time.monotonic() - self._down_since,
+                self._clock() - self._down_since,
             )
             self._down_since = None
 

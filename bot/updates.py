@@ -51,12 +51,19 @@ def chat_key(update: object) -> int | None:
 class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
     """Concurrent across chats, in order within one chat; a busy chat holds a single slot."""
 
-    __slots__ = ("_observe", "_queues")
+    __slots__ = ("_clock", "_observe", "_queues")
 
-    def __init__(self, max_concurrent_updates: int, *, observe: Observer | None = None) -> None:
+    def __init__(
+        self,
+        max_concurrent_updates: int,
+        *,
+        observe: Observer | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(max_concurrent_updates)
         self._queues: dict[int, deque[tuple[object, Awaitable[Any], float]]] = {}
         self._observe = observe
+        self._clock = clock
 
     @property
     def busy_chats(self) -> int:
@@ -64,7 +71,7 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         return len(self._queues)
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        arrived = time.monotonic()
+        arrived = self._clock()
         key = chat_key(update)
         if key is None:
             await self._run(update, coroutine, arrived)
@@ -93,7 +100,7 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
             log.exception("update in chat %s failed", chat_key(update))
         finally:
             if self._observe is not None:
-                self._observe(update_type(update), time.monotonic() - arrived)
+                self._observe(update_type(update), self._clock() - arrived)
 
     async def initialize(self) -> None:
         """Nothing to open."""

@@ -1,7 +1,8 @@
 """PriorityRateLimiter plugged into a real PTB Application, with a fake Bot API behind it.
 
 The fake is a ``BaseRequest``: PTB builds real requests and parses the canned JSON answers,
-so ``rate_limit_args``, ``allow_paid_broadcast`` and 429 answers take PTB's own paths.
+so ``rate_limit_args``, ``allow_paid_broadcast`` and 429 answers take PTB's own paths. Nothing
+goes over a socket, so the tests run on virtual time (``looptime``), with exact send times.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,8 +22,19 @@ from telegram.request import BaseRequest, RequestData
 
 from bot.ratelimit import Priority, PriorityRateLimiter
 
+pytestmark = pytest.mark.looptime
+
 BOT_USER = {"id": 4242, "is_bot": True, "first_name": "Newsbot", "username": "news_test_bot"}
 _chat_ids = itertools.count(20_000)
+
+
+def now() -> float:
+    """The test's virtual time: seconds since its event loop started."""
+    return asyncio.get_running_loop().time()
+
+
+def make_limiter(**limits: Any) -> PriorityRateLimiter:
+    return PriorityRateLimiter(clock=now, **limits)
 
 
 class FakeBotAPI(BaseRequest):
@@ -55,7 +66,7 @@ class FakeBotAPI(BaseRequest):
     ) -> tuple[int, bytes]:
         endpoint = url.rsplit("/", 1)[-1]
         params = request_data.json_parameters if request_data else {}
-        self.requests.append((endpoint, params, time.monotonic()))
+        self.requests.append((endpoint, params, now()))
         if endpoint == "getMe":
             return self._ok(BOT_USER)
         if endpoint == "answerCallbackQuery":
@@ -111,7 +122,7 @@ async def running_app(
 
 
 async def test_bulk_send_passes_through_the_limiter_with_paid_broadcast(api: FakeBotAPI) -> None:
-    limiter = PriorityRateLimiter(paid_broadcast=True)
+    limiter = make_limiter(paid_broadcast=True)
     chat = next(_chat_ids)
     async with running_app(api, limiter) as app:
         bulk = await app.bot.send_message(chat, "digest", rate_limit_args=Priority.BULK)
@@ -125,7 +136,7 @@ async def test_bulk_send_passes_through_the_limiter_with_paid_broadcast(api: Fak
 
 
 async def test_interactive_reply_overtakes_a_queued_broadcast(api: FakeBotAPI) -> None:
-    limiter = PriorityRateLimiter(overall_per_sec=100)
+    limiter = make_limiter(overall_per_sec=4)
     async with running_app(api, limiter) as app:
         broadcast = [
             asyncio.create_task(
@@ -138,14 +149,20 @@ async def test_interactive_reply_overtakes_a_queued_broadcast(api: FakeBotAPI) -
         await app.bot.send_message(next(_chat_ids), "reply")
         await asyncio.gather(*broadcast)
 
-    texts = [p["text"] for p in api.sent()]
-    assert sorted(texts) == sorted([*(f"bulk{i}" for i in range(10)), "reply"])
-    assert texts.index("reply") <= 2
-    assert [name for name, _, _ in api.requests].index("answerCallbackQuery") <= 2
+    # bulk0 took the first bot-wide slot before the reply was made; the reply takes the next
+    # one, ahead of the other nine, and the callback answer waits for no slot at all.
+    sent = [(name, params.get("text"), at) for name, params, at in api.requests]
+    assert sent == [
+        ("getMe", None, 0.0),
+        ("sendMessage", "bulk0", 0.0),
+        ("answerCallbackQuery", None, 0.0),
+        ("sendMessage", "reply", 0.25),
+        *(("sendMessage", f"bulk{i}", 0.25 * (i + 1)) for i in range(1, 10)),
+    ]
 
 
 async def test_a_429_from_the_bot_api_pauses_that_chat_and_is_retried(api: FakeBotAPI) -> None:
-    limiter = PriorityRateLimiter(private_per_sec=0)
+    limiter = make_limiter(private_per_sec=0)
     flooded, other = next(_chat_ids), next(_chat_ids)
     api.flood[flooded] = [1]
     async with running_app(api, limiter) as app:
@@ -159,14 +176,13 @@ async def test_a_429_from_the_bot_api_pauses_that_chat_and_is_retried(api: FakeB
     for name, params, at in api.requests:
         if name == "sendMessage":
             times[params["text"]].append(at)
-    assert len(times["a"]) == 2
-    assert times["a"][1] - times["a"][0] >= 1.0 - 2e-3
-    assert times["a"][0] < times["b"][0] < times["a"][1]
+    # a is refused at 0 s and retried when its chat's 1 s pause ends; b went meanwhile.
+    assert times == {"a": [0.0, 1.0], "b": [0.05]}
     assert limiter.stats.retry_after_count == 1
 
 
 async def test_a_long_429_reaches_the_caller(api: FakeBotAPI) -> None:
-    limiter = PriorityRateLimiter(max_retry_after=60)
+    limiter = make_limiter(max_retry_after=60)
     chat = next(_chat_ids)
     api.flood[chat] = [3600]
     async with running_app(api, limiter) as app:
