@@ -24,6 +24,25 @@ from digests.db import SessionFactory, make_engine, make_session_factory, upgrad
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[object]:
+    """Close the event loop the looptime plugin makes for a synchronous test.
+
+    looptime (virtual time for the limiter tests) asks the policy for the current loop before
+    every test; after an async test none is set, so the policy makes a new one that nobody
+    closes, and its ResourceWarning fails whichever test the garbage collector lands in.
+    """
+    policy = asyncio.get_event_loop_policy()
+    before = getattr(getattr(policy, "_local", None), "_loop", None)
+    try:
+        return (yield)
+    finally:
+        after = getattr(getattr(policy, "_local", None), "_loop", None)
+        if after is not None and after is not before and not after.is_running():
+            after.close()
+            policy.set_event_loop(None)
+
+
 def _pg_admin_url() -> str:
     return make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
 
