@@ -34,9 +34,8 @@ from digests.readers import (
     unsubscribe_all,
 )
 from digests.render import escape
-from digests.schedule import due_window
+from digests.schedule import due_window, parse_hhmm
 from digests.sections import list_sections, resolve_section_args, resolve_sections
-from digests.settings import parse_hhmm
 
 STALE_BUTTON = "This button no longer works."
 

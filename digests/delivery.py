@@ -33,8 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from digests.db import SessionFactory
 from digests.digest import DigestBuilder, DigestRequest
 from digests.models import Chat, ChatKind, Delivery, DeliveryKind, DeliveryStatus
-from digests.schedule import catch_up
-from digests.settings import parse_hhmm
+from digests.schedule import catch_up, parse_hhmm
 
 log = logging.getLogger(__name__)
 
