@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from digests.feeds import parse_category_map
+from digests.naming import parse_category_map
 from digests.schedule import check_timezone, parse_hhmm
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
