@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests import messages as msg
-from digests.digest import collect_digest, render_digest
+from digests.digest import DigestBuilder, DigestRequest
 from digests.messages import Reply
 from digests.models import Chat, Section
 from digests.paging import Cursor, first_page, turn_page
@@ -134,14 +134,9 @@ async def digest(session: AsyncSession, chat: Chat, ask: Ask) -> list[Reply]:
         if not await followed_section_ids(session, chat):
             return [Reply(escape("You don't follow any section yet. Choose some with /subscribe."))]
         start, end = due_window(chat.last_digest_at, ask.now)
-        found = await collect_digest(
-            session,
-            chat_id=chat.id,
-            window_start=start,
-            window_end=end,
-            per_section=ask.per_section,
-        )
-        texts = render_digest(found, tz=chat.timezone, window_end=end)
+        request = DigestRequest(chat.id, start, end, chat.timezone)
+        built = await DigestBuilder(per_section=ask.per_section).build(session, [request])
+        texts = built[chat.id]
         if not texts:
             return [Reply(escape("No new stories in your sections since your last digest."))]
         return [Reply(text) for text in texts]
