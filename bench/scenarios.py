@@ -37,7 +37,7 @@ from digests.delivery import (
     delivery_config,
     run_digest_round,
 )
-from digests.digest import collect_digest, render_digest
+from digests.digest import DigestBuilder, DigestRequest
 from digests.models import Chat, Delivery, DeliveryKind, DeliveryStatus
 from digests.settings import Settings
 
@@ -189,15 +189,11 @@ async def _sent_digest_parts(
 
 async def _sample_digest(session_factory: SessionFactory, *, now: datetime) -> str:
     """The first message of chat 1's digest: what the bare loop sends, for equal server work."""
+    request = DigestRequest(1, now - timedelta(hours=24), now, "UTC")
+    builder = DigestBuilder(per_section=DeliveryConfig().per_section)
     async with session_factory() as session:
-        sections = await collect_digest(
-            session,
-            chat_id=1,
-            window_start=now - timedelta(hours=24),
-            window_end=now,
-            per_section=DeliveryConfig().per_section,
-        )
-    return render_digest(sections, tz="UTC", window_end=now)[0]
+        built = await builder.build(session, [request])
+    return built[1][0]
 
 
 async def _bare_sequential(bot: Bot, chats: Sequence[int], text: str) -> None:

@@ -23,7 +23,7 @@ from digests.buttons import (
     ToggleSection,
     Unsubscribe,
 )
-from digests.digest import collect_digest, render_digest
+from digests.digest import DigestBuilder, DigestRequest
 from digests.messages import ButtonAnswer, Reply
 from digests.models import Chat, Section
 from digests.paging import first_page, turn_page
@@ -41,9 +41,8 @@ from digests.readers import (
     unsubscribe,
     unsubscribe_all,
 )
-from digests.schedule import due_window
+from digests.schedule import due_window, parse_hhmm
 from digests.sections import list_sections, resolve_section_args, resolve_sections
-from digests.settings import parse_hhmm
 
 
 @dataclass(frozen=True)
@@ -128,14 +127,9 @@ async def digest(session: AsyncSession, chat: Chat, request: ReaderRequest) -> l
         if not await followed_section_ids(session, chat):
             return [Reply(msg.FOLLOW_NOTHING)]
         start, end = due_window(chat.last_digest_at, request.now)
-        found = await collect_digest(
-            session,
-            chat_id=chat.id,
-            window_start=start,
-            window_end=end,
-            per_section=request.per_section,
-        )
-        texts = render_digest(found, tz=chat.timezone, window_end=end)
+        wanted = DigestRequest(chat.id, start, end, chat.timezone)
+        built = await DigestBuilder(per_section=request.per_section).build(session, [wanted])
+        texts = built[chat.id]
         if not texts:
             return [Reply(msg.NO_NEW_STORIES)]
         return [Reply(text) for text in texts]

@@ -23,7 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from sqlalchemy import CursorResult, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -33,8 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from digests.db import SessionFactory
 from digests.digest import DigestBuilder, DigestRequest
 from digests.models import Chat, ChatKind, Delivery, DeliveryKind, DeliveryStatus
-from digests.schedule import catch_up
-from digests.settings import Settings, parse_hhmm
+from digests.schedule import catch_up, parse_hhmm
+
+if TYPE_CHECKING:
+    from digests.settings import Settings
 
 log = logging.getLogger(__name__)
 

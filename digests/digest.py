@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests import render
@@ -44,104 +44,6 @@ class DigestSection:
     name: str
     stories: list[DigestStory]
     more: int
-
-
-async def collect_digest(
-    session: AsyncSession,
-    *,
-    chat_id: int,
-    window_start: datetime,
-    window_end: datetime,
-    per_section: int,
-) -> list[DigestSection]:
-    """The stories chat `chat_id` (db id) gets for the window (start, end], by section.
-
-    A story counts if it was ingested in the window and published no more than a day before
-    it opened, is in a section the chat follows, and was not already pushed to the chat as
-    breaking news. It is listed once, under the first of those sections by name. Sections come
-    by name, stories newest first, at most `per_section` each (`more` counts the rest).
-    """
-    if per_section < 1:
-        raise ValueError(f"per_section must be at least 1, got {per_section}")
-
-    pushed = select(Delivery.article_id).where(
-        Delivery.chat_id == chat_id,
-        Delivery.kind == DeliveryKind.BREAKING,
-        Delivery.status.in_(_PUSHED),
-        Delivery.article_id.is_not(None),  # a NULL would make NOT IN match nothing
-    )
-    # EXISTS, not a join, so that SQLite (which has no statistics unless ANALYZE ran) starts
-    # from the window's stories rather than from every story ever filed in the chat's sections.
-    followed = exists().where(
-        Subscription.chat_id == chat_id,
-        Subscription.section_id == article_sections.c.section_id,
-    )
-    # Every (story, followed section) pair; `pick` = 1 marks the section a story is listed under.
-    candidates = (
-        select(
-            Article.id.label("article_id"),
-            Article.published_at,
-            Section.id.label("section_id"),
-            Section.name,
-            func.row_number()
-            .over(partition_by=Article.id, order_by=(Section.name, Section.id))
-            .label("pick"),
-        )
-        .join(article_sections, article_sections.c.article_id == Article.id)
-        .join(Section, Section.id == article_sections.c.section_id)
-        .where(
-            Article.ingested_at > window_start,
-            Article.ingested_at <= window_end,
-            Article.published_at > window_start - LATE_ARRIVAL,
-            Article.id.not_in(pushed),
-            followed,
-        )
-        .subquery()
-    )
-    c = candidates.c
-    ranked = (
-        select(
-            c.article_id,
-            c.section_id,
-            c.name,
-            func.row_number()
-            .over(partition_by=c.section_id, order_by=(c.published_at.desc(), c.article_id.desc()))
-            .label("rank"),
-            func.count().over(partition_by=c.section_id).label("total"),
-        )
-        .where(c.pick == 1)
-        .subquery()
-    )
-    r = ranked.c
-    # Titles and links are read for the stories shown only, not carried through the sorts.
-    rows = await session.execute(
-        select(
-            Article.id,
-            Article.title,
-            Article.link,
-            Article.published_at,
-            Section.id,
-            Section.slug,
-            Section.name,
-            r.total,
-        )
-        .select_from(ranked)
-        .join(Article, Article.id == r.article_id)
-        .join(Section, Section.id == r.section_id)
-        .where(r.rank <= per_section)
-        .order_by(r.name, r.section_id, r.rank)
-    )
-
-    sections: list[DigestSection] = []
-    current_id: int | None = None
-    for article_id, title, url, published_at, section_id, slug, name, total in rows:
-        if section_id != current_id:
-            current_id = section_id
-            stories: list[DigestStory] = []
-            shown = min(int(total), per_section)
-            sections.append(DigestSection(slug, name, stories, more=int(total) - shown))
-        stories.append(DigestStory(article_id, title, url, published_at))
-    return sections
 
 
 def render_digest(sections: list[DigestSection], *, tz: str, window_end: datetime) -> list[str]:
@@ -183,7 +85,7 @@ class _WindowStory:
     title: str
     link: str | None
     published_at: datetime
-    section_ids: tuple[int, ...]  # in (name, id) order, as collect_digest picks the first
+    section_ids: tuple[int, ...]  # in (name, id) order: a story is listed under the first
 
 
 @dataclass(frozen=True)
@@ -194,12 +96,28 @@ class DigestRequest:
     tz: str
 
 
-class DigestBuilder:
-    """Builds many chats' digests from one read of each window's stories.
+@dataclass(frozen=True)
+class _Plan:
+    """What one chat's digest is made of: its window's stories, its sections, its pushes."""
 
-    The same rules as `collect_digest` (which stays the reference), for a whole round: a
-    window's stories are read once, and chats with the same sections, window, time zone and
-    breaking pushes share one rendering. Create one per round; it caches what it reads.
+    request: DigestRequest
+    window: dict[int, list[_WindowStory]]
+    mine: list[int]  # followed section ids, by (name, id)
+    pushed: set[int]  # the window's stories already pushed to the chat as breaking news
+
+
+class DigestBuilder:
+    """Builds chats' digests, many at once, from one read of each window's stories.
+
+    A story counts for a chat's window (start, end] if it was ingested in the window and
+    published no more than a day before it opened, is in a section the chat follows, and was
+    not already pushed to the chat as breaking news. It is listed once, under the first of
+    those sections by name. Sections come by name, stories newest first, at most
+    `per_section` each (`more` counts the rest).
+
+    A window's stories are read once, and chats with the same sections, window, time zone and
+    breaking pushes share one rendering. Create one per round (or per command); it caches what
+    it reads.
     """
 
     def __init__(self, *, per_section: int) -> None:
@@ -214,8 +132,31 @@ class DigestBuilder:
         self, session: AsyncSession, requests: list[DigestRequest]
     ) -> dict[int, list[str]]:
         """Rendered messages per chat id ([] when a chat has nothing new)."""
+        result: dict[int, list[str]] = {}
+        for plan in await self._plan(session, requests):
+            request = plan.request
+            key = (request.window_start, request.window_end, tuple(plan.mine), request.tz,
+                   frozenset(plan.pushed))  # fmt: skip
+            rendered = self._rendered.get(key)
+            if rendered is None:
+                sections = self._compose(plan.window, plan.mine, plan.pushed)
+                rendered = render_digest(sections, tz=request.tz, window_end=request.window_end)
+                self._rendered[key] = rendered
+            result[request.chat_id] = rendered
+        return result
+
+    async def collect(
+        self, session: AsyncSession, requests: list[DigestRequest]
+    ) -> dict[int, list[DigestSection]]:
+        """The sections and stories `build` renders, per chat id ([] when nothing is new)."""
+        return {
+            plan.request.chat_id: self._compose(plan.window, plan.mine, plan.pushed)
+            for plan in await self._plan(session, requests)
+        }
+
+    async def _plan(self, session: AsyncSession, requests: list[DigestRequest]) -> list[_Plan]:
         if not requests:
-            return {}
+            return []
         chat_ids = [r.chat_id for r in requests]
         followed: dict[int, set[int]] = {}
         for chat_id, section_id in await session.execute(
@@ -244,7 +185,7 @@ class DigestBuilder:
                     select(Section.id, Section.name, Section.slug)
                 )
             }
-        result: dict[int, list[str]] = {}
+        plans: list[_Plan] = []
         for request in requests:
             window = await self._window(session, request.window_start, request.window_end)
             mine = sorted(
@@ -254,15 +195,8 @@ class DigestBuilder:
             in_window = {
                 story.article_id for s in mine for story in window.get(s, ())
             } & pushed.get(request.chat_id, set())
-            key = (request.window_start, request.window_end, tuple(mine), request.tz,
-                   frozenset(in_window))  # fmt: skip
-            rendered = self._rendered.get(key)
-            if rendered is None:
-                sections = self._compose(window, mine, in_window)
-                rendered = render_digest(sections, tz=request.tz, window_end=request.window_end)
-                self._rendered[key] = rendered
-            result[request.chat_id] = rendered
-        return result
+            plans.append(_Plan(request, window, mine, in_window))
+        return plans
 
     async def _window(
         self, session: AsyncSession, start: datetime, end: datetime

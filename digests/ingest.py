@@ -13,8 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests.db import SessionFactory
-from digests.feeds import FeedEntry, FeedError, fetch_source, parse_feed, section_names
+from digests.feeds import FeedEntry, FeedError, parse_feed
+from digests.fetch import fetch_source
 from digests.models import Article, Section
+from digests.naming import section_names
 from digests.sections import get_or_create_sections
 
 log = logging.getLogger(__name__)

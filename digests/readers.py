@@ -13,8 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests.models import Chat, ChatKind, Section, Subscription
-from digests.schedule import next_digest_at
-from digests.settings import check_timezone, parse_hhmm
+from digests.schedule import check_timezone, next_digest_at, parse_hhmm
 
 
 @dataclass(frozen=True)

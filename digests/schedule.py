@@ -1,6 +1,7 @@
 """When a chat's daily digest is due: local wall-clock times turned into UTC instants.
 
 Pure functions, no clock: every instant is passed in and returned as an aware UTC datetime.
+The clock times and time zone names readers and settings give are checked here too.
 
 Daylight saving, decided once here so every caller agrees:
 
@@ -11,10 +12,32 @@ Daylight saving, decided once here so every caller agrees:
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _SEARCH_DAYS = 4
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_hhmm(value: str) -> time:
+    """Parse a 24-hour `HH:MM` clock time, raising ValueError with a readable message."""
+    match = _HHMM.match(value.strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a time of day as HH:MM (00:00 to 23:59)")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def check_timezone(name: str) -> str:
+    """Return `name` if it is a known IANA time zone, else raise ValueError."""
+    name = name.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)"
+        ) from None
+    return name
 
 
 def next_digest_at(digest_time: time, tz: str | ZoneInfo, *, after: datetime) -> datetime:

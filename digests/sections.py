@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from digests.feeds import slugify
 from digests.models import Section, article_sections
+from digests.naming import slugify
 
 
 async def get_or_create_sections(

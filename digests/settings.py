@@ -6,36 +6,15 @@ import re
 from datetime import time
 from typing import Annotated
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from digests.feeds import parse_category_map
+from digests.naming import parse_category_map
+from digests.schedule import check_timezone, parse_hhmm
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
-_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-
-
-def parse_hhmm(value: str) -> time:
-    """Parse a 24-hour `HH:MM` clock time, raising ValueError with a readable message."""
-    match = _HHMM.match(value.strip())
-    if not match:
-        raise ValueError(f"{value!r} is not a time of day as HH:MM (00:00 to 23:59)")
-    return time(int(match.group(1)), int(match.group(2)))
-
-
-def check_timezone(name: str) -> str:
-    """Return `name` if it is a known IANA time zone, else raise ValueError."""
-    name = name.strip()
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)"
-        ) from None
-    return name
 
 
 def _split_csv(value: object) -> object:

@@ -1,4 +1,4 @@
-"""The round's DigestBuilder gives every chat exactly what the reference collect_digest does."""
+"""The round's DigestBuilder gives every chat exactly what the reference query does."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from digests.db import SessionFactory
-from digests.digest import DigestBuilder, DigestRequest, collect_digest, render_digest
+from digests.digest import DigestBuilder, DigestRequest, render_digest
 from digests.models import (
     Article,
     Chat,
@@ -19,6 +19,7 @@ from digests.models import (
     Section,
     Subscription,
 )
+from tests.oracle import collect_digest
 
 END = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 START = END - timedelta(hours=24)

@@ -1,9 +1,13 @@
-"""Which stories a chat's digest holds, read from a real database (SQLite, and PostgreSQL)."""
+"""Which stories a chat's digest holds, read from a real database (SQLite, and PostgreSQL).
+
+Every rule is checked on the production DigestBuilder and on the reference query in
+tests/oracle.py, which test_digest_batch then trusts to compare the builder against.
+"""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from digests.db import SessionFactory
-from digests.digest import DigestSection, collect_digest
+from digests.digest import DigestBuilder, DigestRequest, DigestSection
 from digests.models import (
     Article,
     Chat,
@@ -23,6 +27,7 @@ from digests.models import (
     Section,
     Subscription,
 )
+from tests.oracle import collect_digest
 
 START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 END = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
@@ -103,7 +108,10 @@ async def add_breaking_push(
     await session.flush()
 
 
-async def collect(
+Collect = Callable[..., Awaitable[list[DigestSection]]]
+
+
+async def collect_by_oracle(
     session_factory: SessionFactory,
     chat: Chat,
     *,
@@ -117,11 +125,34 @@ async def collect(
         )
 
 
+async def collect_by_builder(
+    session_factory: SessionFactory,
+    chat: Chat,
+    *,
+    start: datetime = START,
+    end: datetime = END,
+    per_section: int = 10,
+) -> list[DigestSection]:
+    builder = DigestBuilder(per_section=per_section)
+    async with session_factory() as session:
+        found = await builder.collect(session, [DigestRequest(chat.id, start, end, chat.timezone)])
+    return found[chat.id]
+
+
+@pytest.fixture(params=[collect_by_builder, collect_by_oracle], ids=["builder", "oracle"])
+def collect(request: pytest.FixtureRequest) -> Collect:
+    """The production builder, then the reference query: both must follow every rule."""
+    found: Collect = request.param
+    return found
+
+
 def titles(sections: list[DigestSection]) -> dict[str, list[str]]:
     return {section.name: [story.title for story in section.stories] for section in sections}
 
 
-async def test_only_followed_sections_in_name_order(session_factory: SessionFactory) -> None:
+async def test_only_followed_sections_in_name_order(
+    session_factory: SessionFactory, collect: Collect
+) -> None:
     async with session_factory.begin() as session:
         world = await add_section(session, "World")
         business = await add_section(session, "Business")
@@ -139,7 +170,9 @@ async def test_only_followed_sections_in_name_order(session_factory: SessionFact
     assert [section.slug for section in sections] == [sport.slug, world.slug]
 
 
-async def test_chat_following_nothing_gets_nothing(session_factory: SessionFactory) -> None:
+async def test_chat_following_nothing_gets_nothing(
+    session_factory: SessionFactory, collect: Collect
+) -> None:
     async with session_factory.begin() as session:
         world = await add_section(session, "World")
         await add_article(session, "Summit opens", [world])
@@ -149,7 +182,7 @@ async def test_chat_following_nothing_gets_nothing(session_factory: SessionFacto
 
 
 async def test_story_in_several_followed_sections_is_listed_once_under_the_first(
-    session_factory: SessionFactory,
+    session_factory: SessionFactory, collect: Collect
 ) -> None:
     async with session_factory.begin() as session:
         world = await add_section(session, "World")
@@ -165,7 +198,9 @@ async def test_story_in_several_followed_sections_is_listed_once_under_the_first
     assert titles(sections) == {"Politics": ["Election", "Trade deal"]}
 
 
-async def test_window_is_open_at_start_and_closed_at_end(session_factory: SessionFactory) -> None:
+async def test_window_is_open_at_start_and_closed_at_end(
+    session_factory: SessionFactory, collect: Collect
+) -> None:
     async with session_factory.begin() as session:
         world = await add_section(session, "World")
         await add_article(session, "At start", [world], published_at=START)
@@ -182,7 +217,7 @@ async def test_window_is_open_at_start_and_closed_at_end(session_factory: Sessio
 
 
 async def test_late_arrival_counts_but_old_backfill_does_not(
-    session_factory: SessionFactory,
+    session_factory: SessionFactory, collect: Collect
 ) -> None:
     async with session_factory.begin() as session:
         world = await add_section(session, "World")
@@ -222,7 +257,9 @@ async def test_late_arrival_counts_but_old_backfill_does_not(
     assert titles(sections) == {"World": ["Late"]}
 
 
-async def test_newest_first_capped_with_count_of_the_rest(session_factory: SessionFactory) -> None:
+async def test_newest_first_capped_with_count_of_the_rest(
+    session_factory: SessionFactory, collect: Collect
+) -> None:
     async with session_factory.begin() as session:
         world = await add_section(session, "World")
         sport = await add_section(session, "Sport")
@@ -251,7 +288,9 @@ async def test_newest_first_capped_with_count_of_the_rest(session_factory: Sessi
     assert stories[0].link.startswith("https://news.example/")
 
 
-async def test_dedupe_happens_before_the_cap(session_factory: SessionFactory) -> None:
+async def test_dedupe_happens_before_the_cap(
+    session_factory: SessionFactory, collect: Collect
+) -> None:
     async with session_factory.begin() as session:
         business = await add_section(session, "Business")
         world = await add_section(session, "World")
@@ -280,7 +319,7 @@ async def test_dedupe_happens_before_the_cap(session_factory: SessionFactory) ->
     ],
 )
 async def test_story_already_pushed_as_breaking_news_is_left_out(
-    session_factory: SessionFactory, status: DeliveryStatus, excluded: bool
+    session_factory: SessionFactory, collect: Collect, status: DeliveryStatus, excluded: bool
 ) -> None:
     async with session_factory.begin() as session:
         world = await add_section(session, "World")
@@ -296,7 +335,7 @@ async def test_story_already_pushed_as_breaking_news_is_left_out(
     assert titles(await collect(session_factory, other)) == {"World": ["Breaking", "Ordinary"]}
 
 
-async def test_one_statement_whatever_the_number_of_sections(
+async def test_reference_query_is_one_statement_whatever_the_number_of_sections(
     session_factory: SessionFactory, engine: AsyncEngine
 ) -> None:
     async with session_factory.begin() as session:
@@ -312,7 +351,7 @@ async def test_one_statement_whatever_the_number_of_sections(
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
-        result = await collect(session_factory, chat)
+        result = await collect_by_oracle(session_factory, chat)
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
 
@@ -320,7 +359,9 @@ async def test_one_statement_whatever_the_number_of_sections(
     assert len([s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]) <= 2
 
 
-async def test_per_section_must_be_positive(session_factory: SessionFactory) -> None:
+async def test_per_section_must_be_positive(
+    session_factory: SessionFactory, collect: Collect
+) -> None:
     async with session_factory.begin() as session:
         chat = await add_chat(session)
     with pytest.raises(ValueError, match="per_section"):

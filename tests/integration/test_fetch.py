@@ -15,7 +15,8 @@ import pytest
 from aiohttp import web
 
 import digests
-from digests.feeds import USER_AGENT, FeedError, fetch_source, parse_feed
+from digests.feeds import FeedError, parse_feed
+from digests.fetch import USER_AGENT, fetch_source
 
 SAMPLE = Path(digests.__file__).parent / "data" / "sample_feed.xml"
 FAST = 0.5  # seconds; every slow handler below takes longer than this

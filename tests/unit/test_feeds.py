@@ -1,35 +1,22 @@
-"""Feed parsing, section names, slugs and plain text from HTML: pure functions, no network."""
+"""Feed parsing into plain-text entries: pure functions, no network."""
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 import digests
-from digests.feeds import (
-    SUMMARY_MAX,
-    TITLE_MAX,
-    FeedEntry,
-    FeedError,
-    ParsedFeed,
-    html_to_text,
-    parse_category_map,
-    parse_feed,
-    section_names,
-    slugify,
-)
+from digests.feeds import SUMMARY_MAX, TITLE_MAX, FeedEntry, FeedError, ParsedFeed, parse_feed
+from digests.htmltext import html_to_text
+from digests.naming import section_names
 
 SAMPLE = Path(digests.__file__).parent / "data" / "sample_feed.xml"
 FEEDS = Path(__file__).parent.parent / "data" / "feeds"
 SIX_SECTIONS = {"World", "Politics", "Sports", "Culture", "Science", "Business"}
-SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
 def parse_file(path: Path, *, source: str | None = None) -> ParsedFeed:
@@ -293,209 +280,3 @@ def test_key_prefers_guid_then_link_then_a_stable_title_hash() -> None:
     # pinned: a stored key must never change between releases
     assert untitled.key == "title:684bcb16f50ef86f849bcad4764d28cd"
     assert untitled.key != FeedEntry(None, None, "Harbour fog", "", None, ()).key
-
-
-# --- section names --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("categories", "expected"),
-    [
-        (["News (World)"], ["World"]),
-        (["World"], ["World"]),
-        (["news/world"], ["World"]),
-        (["News > World"], ["World"]),
-        (["News / World"], ["World"]),
-        (["POLITICS"], ["Politics"]),
-        (["world"], ["World"]),
-        (["US Politics"], ["US Politics"]),
-        (["  culture  &   arts "], ["Culture & Arts"]),
-        (["sci-tech"], ["Sci-Tech"]),
-        (["World", "News (World)", "world", "WORLD"], ["World"]),
-        (["Science", "Business"], ["Science", "Business"]),
-        (["Culture & Arts", "Culture Arts"], ["Culture & Arts"]),
-        ([], ["Front Page"]),
-        (["", "   "], ["Front Page"]),
-    ],
-)
-def test_section_names(categories: list[str], expected: list[str]) -> None:
-    assert section_names(categories, mapping={}, default="Front Page") == expected
-
-
-@pytest.mark.parametrize(
-    ("categories", "mapping", "expected"),
-    [
-        (["Soccer"], {"soccer": "Sports"}, ["Sports"]),
-        (["SOCCER"], {"Soccer": "Sports"}, ["Sports"]),
-        (["Sports", "Soccer", "Football"], {"soccer": "Sports", "football": "Sports"}, ["Sports"]),
-        (["Sport > Soccer"], {"soccer": "Sports"}, ["Sports"]),
-        (["News (World)"], {"news (world)": "International"}, ["International"]),
-        (["Op-Ed", "Politics"], parse_category_map("Op-Ed=Opinion"), ["Opinion", "Politics"]),
-    ],
-)
-def test_section_names_follow_the_mapping(
-    categories: list[str], mapping: dict[str, str], expected: list[str]
-) -> None:
-    assert section_names(categories, mapping=mapping, default="Front Page") == expected
-
-
-# --- slugs ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "slug"),
-    [
-        ("World", "world"),
-        ("US Politics", "us-politics"),
-        ("Culture & Arts", "culture-arts"),
-        ("Économie", "economie"),
-        ("Straße", "strasse"),
-        ("  --Science--  ", "science"),
-        ("", "section"),
-        ("!!!", "section"),
-        ("新闻", "section"),
-        (
-            "Arts and Entertainment and Lifestyle and More",
-            "arts-and-entertainment-and-lifestyle-and",
-        ),
-        ("Arts, Entertainment, Lifestyles & Everythings", "arts-entertainment-lifestyles"),
-        ("x" * 50, "x" * 40),
-    ],
-)
-def test_slugify(name: str, slug: str) -> None:
-    assert slugify(name) == slug
-
-
-# --- html to text ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("markup", "text"),
-    [
-        ("<p>Hi</p><script>alert('<p>x</p>')</script><style>p {}</style><p>there</p>", "Hi\nthere"),
-        ("Fish &amp; chips&nbsp;&mdash; &lt;cheap&gt; &#8364;3", "Fish & chips — <cheap> €3"),
-        ("<h1>T</h1><p>a<br>b</p><ul><li>x</li><li>y</li></ul>", "T\na\nb\nx\ny"),
-        ("<b>bold</b><i>italic</i> and  \n\t <a href='#'>link</a>", "bolditalic and link"),
-        ("<table><tr><td>1</td><td>2</td></tr></table>", "1 2"),
-        ("<div><p></p><p>  </p></div>text", "text"),
-        ("unclosed <b>bold", "unclosed bold"),
-        ("", ""),
-    ],
-)
-def test_html_to_text(markup: str, text: str) -> None:
-    assert html_to_text(markup, limit=1000) == text
-
-
-def test_html_to_text_cuts_at_a_word_boundary() -> None:
-    assert html_to_text("<p>alpha beta gamma</p>", limit=12) == "alpha beta…"
-    assert html_to_text("<p>alpha, beta gamma</p>", limit=10) == "alpha…"
-    assert html_to_text("alpha beta", limit=10) == "alpha beta"
-
-
-def test_html_to_text_cuts_a_single_long_word_hard() -> None:
-    assert html_to_text("a" * 50, limit=10) == "a" * 9 + "…"
-
-
-def test_html_to_text_needs_a_positive_limit() -> None:
-    with pytest.raises(ValueError, match="limit"):
-        html_to_text("x", limit=0)
-
-
-@pytest.mark.parametrize("declaration", ["<![p<>", "<![<>", "<![if !IE]>", "<!DOCTYPE html>"])
-def test_malformed_declarations_are_skipped_not_fatal(declaration: str) -> None:
-    # Python 3.11's HTMLParser raises AssertionError on the first two
-    assert html_to_text(f"{declaration}<p>after</p>", limit=100) == "after"
-
-
-MARKUP_BITS = ["<", ">", "&", "#", ";", "!", "[", "]", "-", "/", "?", "=", '"', " ", "\n"]
-MARKUP_BITS += ["CDATA", "DOCTYPE", "p", "br", "li", "script", "style", "amp", "nbsp", "x1F600"]
-MARKUPISH = st.lists(st.sampled_from(MARKUP_BITS) | st.text(max_size=3)).map("".join)
-
-
-@given(st.text() | MARKUPISH, st.integers(min_value=1, max_value=300))
-def test_html_to_text_never_exceeds_the_limit(markup: str, limit: int) -> None:
-    assert len(html_to_text(markup, limit=limit)) <= limit
-
-
-@given(st.text())
-def test_escaped_text_comes_back_with_whitespace_collapsed(text: str) -> None:
-    assert html_to_text(html.escape(text), limit=10_000) == " ".join(text.split())
-
-
-@given(st.text(), st.integers(min_value=1, max_value=100))
-def test_a_cut_text_is_a_prefix_of_the_whole_text(text: str, limit: int) -> None:
-    whole = html_to_text(html.escape(text), limit=10_000)
-    cut = html_to_text(html.escape(text), limit=limit)
-
-    assert cut == whole or (cut.endswith("…") and whole.startswith(cut[:-1]))
-
-
-TAGS = ["p", "b", "i", "a", "span", "div", "li", "h2", "em", "script", "style"]
-PLAIN = st.text(st.characters(blacklist_characters="<>&", blacklist_categories=("Cs",)))
-
-
-@given(st.lists(st.tuples(st.sampled_from(TAGS), PLAIN)))
-def test_tags_never_leak_into_the_text(fragments: list[tuple[str, str]]) -> None:
-    markup = "".join(f'<{tag} class="x">{text}</{tag}>' for tag, text in fragments)
-    visible = "".join(text for tag, text in fragments if tag not in ("script", "style"))
-
-    result = html_to_text(markup, limit=100_000)
-
-    assert "<" not in result
-    assert ">" not in result
-    assert "".join(result.split()) == "".join(visible.split())
-
-
-# --- slugs and sections, any input ----------------------------------------------------------
-
-
-@given(st.text())
-def test_slugify_always_gives_a_valid_slug(name: str) -> None:
-    slug = slugify(name)
-
-    assert SLUG.match(slug)
-    assert len(slug) <= 40
-    assert slugify(slug) == slug
-
-
-@given(st.lists(st.text()), st.dictionaries(st.text(), st.text(min_size=1)))
-def test_section_names_are_never_empty_and_never_share_a_slug(
-    categories: list[str], mapping: dict[str, str]
-) -> None:
-    names = section_names(categories, mapping=mapping, default="Front Page")
-
-    assert names
-    assert len({slugify(name) for name in names}) == len(names)
-
-
-# --- category map ---------------------------------------------------------------------------
-
-
-def test_parse_category_map() -> None:
-    assert parse_category_map("Soccer=Sports, Football=Sports,Op-Ed=Opinion") == {
-        "soccer": "Sports",
-        "football": "Sports",
-        "op-ed": "Opinion",
-    }
-    assert parse_category_map("  World   News = International Desk ,") == {
-        "world news": "International Desk"
-    }
-    assert parse_category_map("Soccer=Sports, soccer=Sports") == {"soccer": "Sports"}
-    assert parse_category_map("") == {}
-    assert parse_category_map(" , ") == {}
-
-
-@pytest.mark.parametrize(
-    ("raw", "message"),
-    [
-        ("Soccer", "expected CATEGORY=SECTION, got 'Soccer'"),
-        ("Soccer=Sports, Tennis", "expected CATEGORY=SECTION, got 'Tennis'"),
-        ("a=b=c", "expected CATEGORY=SECTION, got 'a=b=c'"),
-        ("=Sports", "empty category in '=Sports'"),
-        ("Soccer= ", "empty section in 'Soccer='"),
-        ("Soccer=Sports,SOCCER=Games", "'SOCCER' maps to both 'Sports' and 'Games'"),
-    ],
-)
-def test_parse_category_map_rejects_malformed_pairs(raw: str, message: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(message)):
-        parse_category_map(raw)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digests.schedule import catch_up, due_window, next_digest_at
+from digests.schedule import catch_up, check_timezone, due_window, next_digest_at, parse_hhmm
 
 
 def utc(*args: int) -> datetime:
@@ -343,3 +343,23 @@ def test_not_yet_due_is_left_alone() -> None:
         None,
         due,
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("08:00", time(8, 0)), ("7:05", time(7, 5)), (" 23:59 ", time(23, 59)), ("00:00", time(0))],
+)
+def test_parse_hhmm(text: str, expected: time) -> None:
+    assert parse_hhmm(text) == expected
+
+
+@pytest.mark.parametrize("text", ["24:00", "12:60", "8", "8:5", "08:00:00", "noon", ""])
+def test_parse_hhmm_rejects_what_is_not_a_clock_time(text: str) -> None:
+    with pytest.raises(ValueError, match=r"is not a time of day as HH:MM \(00:00 to 23:59\)"):
+        parse_hhmm(text)
+
+
+def test_check_timezone() -> None:
+    assert check_timezone(" Europe/Berlin ") == "Europe/Berlin"
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Base'"):
+        check_timezone("Mars/Base")
