@@ -1,7 +1,7 @@
 """What the bot answers to each reader command and button: the rules, free of Telegram.
 
 Each function takes the session, the chat (already registered when the command needs one)
-and an `Ask` (arguments, the moment, the defaults), changes what must change, and returns
+and a `ReaderRequest` (arguments, the moment, the defaults), changes what must change, and returns
 the replies. The Telegram adapter only reads updates and sends what comes back.
 """
 

@@ -7,12 +7,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.sender import TelegramSender
 from digests.db import make_engine, make_session_factory
 from digests.delivery import delivery_config, run_digest_round
-from digests.models import BreakingPush, Chat, ChatKind, PushStatus, Section, Subscription
+from digests.models import (
+    BreakingPush,
+    Chat,
+    ChatKind,
+    Delivery,
+    DeliveryStatus,
+    PushStatus,
+    Section,
+    Subscription,
+)
 from fakebotapi.emulator import BotApiEmulator, RateLimits, too_many_requests
 from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import Reader, button, e2e_settings, running_bot
@@ -64,6 +73,23 @@ async def wait_for_push_done(url: str, limit: float = 60) -> None:
                 if statuses and statuses <= {PushStatus.DONE, PushStatus.CANCELLED}:
                     return
                 await asyncio.sleep(0.05)
+    finally:
+        await engine.dispose()
+
+
+async def wait_for_rows(url: str, status: DeliveryStatus, count: int) -> None:
+    engine = make_engine(url)
+    try:
+        factory = make_session_factory(engine)
+        async with asyncio.timeout(10):
+            while True:
+                async with factory() as session:
+                    found = await session.scalar(
+                        select(func.count()).where(Delivery.status == status)
+                    )
+                if (found or 0) >= count:
+                    return
+                await asyncio.sleep(0.02)
     finally:
         await engine.dispose()
 
@@ -151,6 +177,7 @@ async def test_restart_mid_push_resumes_without_duplicates(
     settings = e2e_settings(fake_api, url, admin_ids=(EDITOR,))
     emulator = fake_api.emulator
     real_call = emulator.call
+    config = delivery_config(settings)
     stuck = asyncio.Event()
 
     async def hanging_call(method: str, params: Any = None) -> Any:
@@ -165,7 +192,9 @@ async def test_restart_mid_push_resumes_without_duplicates(
         [preview] = await editor.send("/breaking Bridge closed after crash")
         await editor.press(preview, button(preview, "Send"))
         await asyncio.wait_for(stuck.wait(), 10)
-        await asyncio.sleep(0.2)  # let every worker reach a hanging send
+        # Both workers have claimed a batch and are sending it (no batch can finish now): no
+        # worker is inside a transaction, as a process killed mid-send leaves it.
+        await wait_for_rows(url, DeliveryStatus.SENDING, config.batch * config.workers)
         pushes = [t for t in asyncio.all_tasks() if t.get_name().startswith("push-")]
         for task in pushes:  # kill -9: the sends in flight never complete
             task.cancel()
@@ -177,7 +206,6 @@ async def test_restart_mid_push_resumes_without_duplicates(
         await wait_for_push_done(url)
     delivered = {uid: len(fake_api.emulator.messages(uid)) for uid in readers}
     assert max(delivered.values()) == 1  # never twice
-    config = delivery_config(settings)
     in_flight = config.batch * config.workers  # claimed when the process died
     assert len(readers) > in_flight
     assert sum(delivered.values()) >= len(readers) - in_flight  # only those may be missing

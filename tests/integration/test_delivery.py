@@ -208,7 +208,11 @@ async def test_restart_mid_round_never_sends_twice(session_factory: SessionFacto
     task = asyncio.create_task(
         run_digest_round(session_factory, crashing, now=lambda: NOW, config=config())
     )
-    while crashing.calls < 5 + config().workers:  # every worker is stuck mid-send
+    # 12 rows in batches of 4: the worker whose first batch went out whole claims the third
+    # batch and is stuck in its sends too. Only then is no worker inside a transaction, as a
+    # process killed mid-send leaves it (an in-process cancel mid-transaction would leave
+    # SQLite's write lock with a connection nobody closes, which a dead process never does).
+    while crashing.calls < 3 * config().batch:  # every worker is stuck mid-send
         await asyncio.sleep(0.01)
     task.cancel()  # the process dies here
     with pytest.raises(asyncio.CancelledError):
