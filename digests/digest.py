@@ -1,15 +1,14 @@
-"""A chat's digest: which stories it gets for a window, and how they read in Telegram HTML."""
+"""A chat's digest: which stories it gets for a window (messages.digest renders them)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from digests import render
+from digests import messages
 from digests.models import (
     Article,
     Delivery,
@@ -24,10 +23,6 @@ from digests.models import (
 LATE_ARRIVAL = timedelta(hours=24)
 # A breaking push in these states may have reached the chat: don't repeat the story.
 _PUSHED = (DeliveryStatus.SENT, DeliveryStatus.UNCERTAIN, DeliveryStatus.SENDING)
-_TITLE_LIMIT = 300
-
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 @dataclass(frozen=True)
@@ -44,39 +39,6 @@ class DigestSection:
     name: str
     stories: list[DigestStory]
     more: int
-
-
-def render_digest(sections: list[DigestSection], *, tz: str, window_end: datetime) -> list[str]:
-    """The digest as Telegram-HTML messages, each within Telegram's limit; [] if it is empty."""
-    zone = ZoneInfo(tz)
-    day = window_end.astimezone(zone)
-    blocks: list[str] = []
-    for section in sections:
-        if not section.stories:
-            continue
-        lines = [_story_line(story, zone=zone, today=day.date()) for story in section.stories]
-        # The heading shares a block with the first story, so a split never strands it.
-        lines[0] = f"\n{render.bold(section.name)}\n{lines[0]}"
-        if section.more > 0:
-            lines[-1] += f"\n+{section.more} more: /latest {render.escape(section.slug)}"
-        blocks.extend(lines)
-    if not blocks:
-        return []
-    header = (
-        f"📰 {render.bold('Your news digest')} · "
-        f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}"
-    )
-    # A message starting with a section heading would otherwise begin with a blank line.
-    return [message.lstrip("\n") for message in render.split_messages(blocks, header=header)]
-
-
-def _story_line(story: DigestStory, *, zone: ZoneInfo, today: date) -> str:
-    title = render.truncate(story.title, _TITLE_LIMIT)
-    local = story.published_at.astimezone(zone)
-    when = f"{local:%H:%M}"
-    if local.date() != today:
-        when = f"{local.day} {_MONTHS[local.month - 1]} {when}"
-    return f"• {render.link(story.link, title)} · {when}"
 
 
 @dataclass(frozen=True)
@@ -140,7 +102,7 @@ class DigestBuilder:
             rendered = self._rendered.get(key)
             if rendered is None:
                 sections = self._compose(plan.window, plan.mine, plan.pushed)
-                rendered = render_digest(sections, tz=request.tz, window_end=request.window_end)
+                rendered = messages.digest(sections, tz=request.tz, window_end=request.window_end)
                 self._rendered[key] = rendered
             result[request.chat_id] = rendered
         return result

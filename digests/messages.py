@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -21,10 +21,11 @@ from digests.buttons import (
     encode,
 )
 from digests.models import DeliveryKind, DeliveryStatus
-from digests.render import bold, escape, italic, link, truncate
+from digests.render import bold, escape, italic, link, split_messages, truncate
 
 if TYPE_CHECKING:
     from digests.breaking import Draft, PushProgress
+    from digests.digest import DigestSection, DigestStory
     from digests.models import Article, Chat, Section
     from digests.paging import Page
     from digests.sections import SectionInfo
@@ -388,3 +389,43 @@ def stats(found: Stats) -> str:
         ]
         lines.append(escape(f"{label}: " + ", ".join(parts)))
     return "\n".join(lines)
+
+
+# ---- digests -------------------------------------------------------------------------------
+
+DIGEST_TITLE_MAX = 300
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def digest(sections: list[DigestSection], *, tz: str, window_end: datetime) -> list[str]:
+    """The digest as Telegram-HTML messages, each within Telegram's limit; [] if it is empty."""
+    zone = ZoneInfo(tz)
+    day = window_end.astimezone(zone)
+    blocks: list[str] = []
+    for section in sections:
+        if not section.stories:
+            continue
+        lines = [_story_line(story, zone=zone, today=day.date()) for story in section.stories]
+        # The heading shares a block with the first story, so a split never strands it.
+        lines[0] = f"\n{bold(section.name)}\n{lines[0]}"
+        if section.more > 0:
+            lines[-1] += f"\n+{section.more} more: /latest {escape(section.slug)}"
+        blocks.extend(lines)
+    if not blocks:
+        return []
+    header = (
+        f"📰 {bold('Your news digest')} · "
+        f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}"
+    )
+    # A message starting with a section heading would otherwise begin with a blank line.
+    return [message.lstrip("\n") for message in split_messages(blocks, header=header)]
+
+
+def _story_line(story: DigestStory, *, zone: ZoneInfo, today: date) -> str:
+    title = truncate(story.title, DIGEST_TITLE_MAX)
+    local = story.published_at.astimezone(zone)
+    when = f"{local:%H:%M}"
+    if local.date() != today:
+        when = f"{local.day} {_MONTHS[local.month - 1]} {when}"
+    return f"• {link(story.link, title)} · {when}"

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from digests.db import SessionFactory
-from digests.digest import DigestBuilder, DigestRequest, render_digest
+from digests.digest import DigestBuilder, DigestRequest
+from digests.messages import digest as render_digest
 from digests.models import (
     Article,
     Chat,

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from digests.digest import DigestSection, DigestStory, render_digest
+from digests.digest import DigestSection, DigestStory
+from digests.messages import digest as render_digest
 from digests.render import MAX_MESSAGE
 from fakebotapi.telegram_html import parse_html
 
