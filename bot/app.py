@@ -66,15 +66,6 @@ def build_application(
         else LOCAL_TOKEN
     )
     metrics = Metrics()
-    builder = (
-        ApplicationBuilder()
-        .token(token)
-        .base_url(settings.telegram_base_url)
-        .context_types(context_types(settings, clock, metrics))
-        .job_queue(JobQueue[NewsContext]())
-        .post_init(_post_init)
-        .post_shutdown(_post_shutdown)
-    )
     budget = shared_budget(settings, token)
     limiter = PriorityRateLimiter(
         overall_per_sec=settings.send_rate_limit * PACE,
@@ -85,7 +76,16 @@ def build_application(
         shared=budget,
     )
     metrics.watch_limiter(limiter)
-    builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(settings.telegram_base_url)
+        .rate_limiter(limiter)
+        .context_types(context_types(settings, clock, metrics))
+        .job_queue(JobQueue[NewsContext]())
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
     # Updates of different chats run concurrently, each chat's in order (bot/updates.py).
     builder = builder.concurrent_updates(
         ChatOrderedUpdateProcessor(settings.max_concurrent_updates, observe=metrics.observe_update)

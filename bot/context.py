@@ -18,6 +18,7 @@ from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, Job
 
 from bot.budget import SharedBudget
 from bot.metrics import Metrics
+from bot.ratelimit import PriorityArg
 from digests.breaking import PushRunner
 from digests.db import SessionFactory
 from digests.readers import Defaults
@@ -62,10 +63,10 @@ class Services:
 
 
 _Data: TypeAlias = dict[Any, Any]
-NewsContext: TypeAlias = CallbackContext[ExtBot[None], _Data, _Data, Services]
+NewsContext: TypeAlias = CallbackContext[ExtBot[PriorityArg], _Data, _Data, Services]
 """What every handler and job of the bot receives."""
 NewsApp: TypeAlias = Application[
-    ExtBot[None], NewsContext, _Data, _Data, Services, JobQueue[NewsContext]
+    ExtBot[PriorityArg], NewsContext, _Data, _Data, Services, JobQueue[NewsContext]
 ]
 """The bot's Application."""
 
