@@ -4,7 +4,7 @@ Updates come in one of two ways:
 
 - **webhook** (WEBHOOK_URL set): every instance registers the webhook with its secret and
   takes the updates Telegram posts to it; a load balancer may spread them over instances.
-- **polling**: the instances elect one poller through the database (bot/leader.py); the
+- **polling**: the instances elect one poller through the database (digests/leader.py); the
   others check every few seconds and take over when it dies.
 
 Either way every instance runs the digest tick and resumes breaking pushes, and serves
@@ -27,9 +27,9 @@ from telegram.error import InvalidToken, TelegramError
 
 from bot.app import build_application
 from bot.context import NewsApp, Services
-from bot.leader import Election, election_for
 from bot.web import build_web_app
 from digests.db import instance_name, other_instances
+from digests.leader import Election, election_for
 from digests.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,6 @@ from collections import OrderedDict
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,6 +23,7 @@ from starlette.routing import Route
 from telegram import Update
 
 from bot.context import NewsApp
+from digests.db import ping
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,7 @@ def _health(application: NewsApp) -> Any:
         database = "ok"
         try:
             async with asyncio.timeout(HEALTH_DB_TIMEOUT):
-                async with svc.sessions() as session:
-                    await session.execute(text("SELECT 1"))
+                await ping(svc.sessions)
         except (OSError, SQLAlchemyError, TimeoutError, RuntimeError) as exc:
             database = f"error: {type(exc).__name__}"
         since_tick = svc.metrics.seconds_since_tick()

@@ -142,3 +142,9 @@ async def other_instances(engine: AsyncEngine, me: str) -> list[str]:
             {"prefix": INSTANCE_PREFIX + "%", "me": me},
         )
         return sorted(names)
+
+
+async def ping(session_factory: SessionFactory) -> None:
+    """Raise unless the database answers a trivial query (the health check)."""
+    async with session_factory() as session:
+        await session.execute(text("SELECT 1"))
