@@ -123,7 +123,12 @@ class TerminalChat:
             if choice.data is None:
                 self.out.write(f"  (opens {choice.url} in a browser)\n")
                 return
-            query_id, update = self.chat.press_button(choice.message_id, choice.data)
+            try:
+                query_id, update = self.chat.press_button(choice.message_id, choice.data)
+            except ValueError:  # an edit has taken that button away since it was numbered
+                self.out.write("  (that button is no longer there)\n")
+                self.out.flush()
+                return
             await self._process(update)
             if self.chat.callback_answers.get(query_id):
                 answers.append(self.chat.callback_answers[query_id])

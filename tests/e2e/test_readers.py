@@ -245,6 +245,23 @@ async def test_shell_with_piped_input(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "Sections" in transcript
 
 
+async def test_shell_says_so_when_a_pressed_button_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edit can take a keyboard away; its old numbers then get a line, not a traceback."""
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    stdin = io.StringIO("/start\n/settings\n4\n4\n/help\n")
+    settings_ = e2e_settings(FakeBotApiServerStub(), f"sqlite:///{tmp_path / 'x.db'}")
+    settings_ = settings_.model_copy(update={"telegram_bot_token": None})
+    assert await run_shell(settings_, demo=False, stdin=stdin, out=out) == 0
+    transcript = out.getvalue()
+    assert "[4] Change time zone" in transcript
+    assert "Your time zone is" in transcript  # the first press edited the menu away
+    assert transcript.count("(that button is no longer there)") == 1
+    assert "What I can do" in transcript  # and the chat goes on
+
+
 class FakeBotApiServerStub:
     """Just enough of a server for building settings: the shell needs no network."""
 
