@@ -26,9 +26,16 @@ PAGE_PATTERN = re.compile(r"^L:")
 SETTINGS_PATTERN = re.compile(r"^[SUC]:")  # buttons that change a chat's settings
 PUSH_PATTERN = re.compile(r"^B:")
 
-_ID = r"([0-9]{1,12})"
-_PAGE = re.compile(rf"^L:([0-9]{{1,9}}):{_ID}:{_ID}:([np])$")
-_TOGGLE = re.compile(r"^S:t:([0-9]{1,9})$")
+# Database ids are 32-bit integers (PostgreSQL's `integer`): anything larger in a button was
+# made up, and is refused here rather than by the database. Digits are ASCII only.
+MAX_ID = 2**31 - 1
+# Story times as whole seconds from the epoch, within what a datetime can hold (year 1 to
+# 9999): a story from before 1970 has a negative time.
+MIN_TS = -62_135_596_800
+MAX_TS = 253_402_300_799
+_ID = r"([0-9]{1,10})"
+_PAGE = re.compile(rf"^L:{_ID}:(-?[0-9]{{1,12}}):{_ID}:([np])$")
+_TOGGLE = re.compile(rf"^S:t:{_ID}$")
 _PUSH = re.compile(rf"^B:(send|cancel):{_ID}$")
 
 
@@ -120,17 +127,22 @@ def decode(text: str) -> ButtonData | None:
     """What a pressed button means; None for anything stale, malformed or tampered."""
     prefix, _, rest = text.partition(":")
     if prefix == "L" and (page := _PAGE.match(text)):
-        section_id, ts, article_id, direction = page.groups()
-        return PageTurn(int(section_id), int(ts), int(article_id), Direction(direction))
+        section_id, ts, article_id = int(page[1]), int(page[2]), int(page[3])
+        if _ids_fit(section_id, article_id) and MIN_TS <= ts <= MAX_TS:
+            return PageTurn(section_id, ts, article_id, Direction(page[4]))
     if prefix == "S":
         if rest == "done":
             return ChooserDone()
-        if toggle := _TOGGLE.match(text):
-            return ToggleSection(int(toggle.group(1)))
+        if (toggle := _TOGGLE.match(text)) and _ids_fit(int(toggle[1])):
+            return ToggleSection(int(toggle[1]))
     if prefix == "U" and rest in _UNSUBSCRIBE:
         return Unsubscribe(rest)
     if prefix == "C" and rest in _SETTINGS:
         return SettingsChoice(rest)
-    if prefix == "B" and (push := _PUSH.match(text)):
-        return PushChoice(int(push.group(2)), send=push.group(1) == "send")
+    if prefix == "B" and (push := _PUSH.match(text)) and _ids_fit(int(push[2])):
+        return PushChoice(int(push[2]), send=push[1] == "send")
     return None
+
+
+def _ids_fit(*ids: int) -> bool:
+    return all(0 <= value <= MAX_ID for value in ids)

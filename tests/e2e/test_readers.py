@@ -175,6 +175,61 @@ async def test_tampered_and_stale_buttons_get_a_short_answer(
     assert errors.records == []
 
 
+async def test_old_stories_page_and_forged_ids_are_refused_on_every_database(
+    fake_api: FakeBotApiServer, db_url: str
+) -> None:
+    """A story from before 1970 pages both ways; ids beyond the database's integers, Unicode
+    digits and made-up prefixes get the short answer, with no ERROR and no query failing."""
+    engine = make_engine(db_url)
+    old = story(2, "World", title="Moon landing")
+    old = FeedEntry(
+        guid=old.guid,
+        link=old.link,
+        title=old.title,
+        summary=old.summary,
+        published=datetime(1969, 7, 20, 20, 17, tzinfo=UTC),
+        categories=old.categories,
+    )
+    try:
+        async with make_session_factory(engine).begin() as session:
+            await store_entries(
+                session,
+                [story(1, "World"), old],
+                now=NOW,
+                category_map={},
+                default_section="General",
+            )
+    finally:
+        await engine.dispose()
+    fake_api.emulator.add_user(509, "Ed")
+    reader = Reader(fake_api, 509)
+    errors = Errors()
+    logging.getLogger().addHandler(errors)
+    try:
+        async with running_bot(fake_api, e2e_settings(fake_api, db_url), now=NOW):
+            [page] = await reader.send("/latest")
+            await reader.press(page, button(page, "Next"))
+            assert "Moon landing" in reader.current(page).text
+            await reader.press(page, button(reader.current(page), "Previous"))
+            assert "Story 1" in reader.current(page).text
+            before = reader.current(page).text
+            for data in [
+                "L:0:999999999999:999999999999:p",
+                "L:2147483648:1:1:n",
+                "B:cancel:999999999999",
+                "B:send:²",
+                "S:t:99999999999",
+                "L:0:-99999999999:1:n",
+            ]:
+                answer = await reader.press(page, data, force=True)
+                assert answer.get("text") == "This button no longer works.", data
+            assert reader.current(page).text == before
+    finally:
+        logging.getLogger().removeHandler(errors)
+    assert errors.records == []
+    assert [c for c in fake_api.emulator.calls if c.error is not None] == []
+
+
 async def test_html_in_titles_is_escaped(fake_api: FakeBotApiServer, tmp_path: Path) -> None:
     title = 'Profits <b>soar</b> & shares < 5 "up"'
     url = await seeded_db(tmp_path, story(1, "Business", title))

@@ -9,6 +9,9 @@ from hypothesis import strategies as st
 
 from digests.buttons import (
     MAX_BYTES,
+    MAX_ID,
+    MAX_TS,
+    MIN_TS,
     PAGE_PATTERN,
     PUSH_PATTERN,
     SETTINGS_BUTTONS,
@@ -26,15 +29,15 @@ from digests.buttons import (
     encode,
 )
 
-ids = st.integers(min_value=0, max_value=999_999_999)
-big_ids = st.integers(min_value=0, max_value=999_999_999_999)
+ids = st.integers(min_value=0, max_value=MAX_ID)
+times = st.integers(min_value=MIN_TS, max_value=MAX_TS)
 every_button = st.one_of(
-    st.builds(PageTurn, ids, big_ids, big_ids, st.sampled_from(Direction)),
+    st.builds(PageTurn, ids, times, ids, st.sampled_from(Direction)),
     st.builds(ToggleSection, ids),
     st.just(ChooserDone()),
     st.sampled_from(Unsubscribe),
     st.sampled_from(SettingsChoice),
-    st.builds(PushChoice, big_ids, send=st.booleans()),
+    st.builds(PushChoice, ids, send=st.booleans()),
 )
 
 
@@ -53,20 +56,22 @@ def test_each_button_is_routed_by_exactly_one_pattern(data: ButtonData) -> None:
     assert (routes[0] is SETTINGS_PATTERN) == isinstance(data, SETTINGS_BUTTONS)
 
 
-def test_the_largest_cursor_fits() -> None:
-    turn = PageTurn(999_999_999, 99_999_999_999, 999_999_999_999, Direction.OLDER)
-    assert encode(turn) == "L:999999999:99999999999:999999999999:n"
+def test_the_largest_and_the_earliest_cursors_fit() -> None:
+    turn = PageTurn(MAX_ID, MAX_TS, MAX_ID, Direction.OLDER)
+    assert encode(turn) == "L:2147483647:253402300799:2147483647:n"
     assert decode(encode(turn) + "x") is None
+    before_1970 = PageTurn(0, -86_400, 7, Direction.NEWER)  # a story from 31 Dec 1969
+    assert decode(encode(before_1970)) == before_1970
 
 
 def test_data_over_64_bytes_is_refused_before_it_reaches_telegram() -> None:
     with pytest.raises(BadButtonData, match="bytes"):
-        encode(PushChoice(10**60, send=True))
+        encode(PageTurn(0, 10**60, 0, Direction.OLDER))
 
 
 @pytest.mark.parametrize(
     "data",
-    [ToggleSection(-1), ToggleSection(10**9), PageTurn(1, -5, 1, Direction.NEWER)],
+    [ToggleSection(-1), ToggleSection(MAX_ID + 1), PushChoice(MAX_ID + 1, send=True)],
 )
 def test_data_that_would_not_read_back_is_refused(data: ButtonData) -> None:
     with pytest.raises(BadButtonData, match="read back"):
@@ -85,7 +90,7 @@ def test_data_that_would_not_read_back_is_refused(data: ButtonData) -> None:
         "L:-1:1:1:n",
         "S:t:x",
         "S:t:",
-        "S:t:1234567890",
+        "S:t:12345678901",
         "S:done:x",
         "U:",
         "U:everything",
@@ -95,6 +100,16 @@ def test_data_that_would_not_read_back_is_refused(data: ButtonData) -> None:
         "B:launch:1",
         "B:send:1234567890123",
         "L:１:1:1:n",  # full-width digit
+        "B:send:²",  # a Unicode digit int() refuses
+        "B:cancel:999999999999",  # beyond a database id
+        "B:send:2147483648",
+        "L:0:999999999999:999999999999:p",
+        "L:2147483648:1:1:n",
+        "L:0:1:2147483648:n",
+        "L:0:999999999999:1:n",  # after the year 9999
+        "L:0:-99999999999:1:n",  # before the year 1
+        "L:0:--1:1:n",
+        "S:t:2147483648",
     ],
 )
 def test_stale_or_tampered_data_decodes_to_nothing(text: str) -> None:
