@@ -182,9 +182,9 @@ async def unknown_command(update: Update, context: NewsContext) -> None:
     if chat is None or message is None or not message.text:
         return
     if chat.type != TgChat.PRIVATE:
-        command = message.text.split()[0]
-        if f"@{context.bot.username}".lower() not in command.lower():
-            return
+        _, at, addressee = message.text.split()[0].partition("@")
+        if not at or addressee.lower() != (context.bot.username or "").lower():
+            return  # a command for another bot, or for every bot of the group
     await send(update, msg.HINT)
 
 

@@ -285,6 +285,22 @@ async def test_unknown_commands_and_text_get_a_hint(
         assert "Europe/Berlin" in tz.text
 
 
+async def test_in_a_group_only_commands_for_this_bot_get_a_hint(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    url = await seeded_db(tmp_path, story(1, "World"))
+    fake_api.emulator.add_user(506, "Flo")
+    fake_api.emulator.add_group(-5060, "Readers", admins=[506])
+    member = Reader(fake_api, 506, chat_id=-5060)
+    bot = fake_api.emulator.bot_username
+    async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW):
+        await member.send(f"/frob@{bot}x", replies=0)  # another bot whose name starts alike
+        await member.send("/frob", replies=0)  # for every bot of the group: not ours to answer
+        [hint] = await member.send(f"/frob@{bot.upper()}")
+        assert "/help" in hint.text
+    assert len(member.bot_messages()) == 1  # updates of one chat are handled in order
+
+
 async def test_shell_with_piped_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     out = io.StringIO()
