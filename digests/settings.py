@@ -109,7 +109,13 @@ class Settings(BaseSettings):
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         _check_http_url(value)
-        return value.rstrip("/")
+        value = value.rstrip("/")
+        parts = urlsplit(value)
+        if not parts.path.endswith("/bot") or parts.query or parts.fragment:
+            # python-telegram-bot appends the token to it: without /bot the token would land
+            # in the host name, and in the error that names the URL
+            raise ValueError("must end in /bot, e.g. https://api.telegram.org/bot")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -64,6 +64,8 @@ def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: object) 
         ("ADMIN_IDS", "12,abc", "ADMIN_IDS"),
         ("FEED_URLS", "not a url", "FEED_URLS"),
         ("TELEGRAM_BASE_URL", "ftp://x", "TELEGRAM_BASE_URL"),
+        ("TELEGRAM_BASE_URL", "https://api.telegram.org", "must end in /bot"),
+        ("TELEGRAM_BASE_URL", "http://127.0.0.1:8081/bot?x=1", "must end in /bot"),
         ("DATABASE_URL", "mysql://x/y", "DATABASE_URL"),
         ("FEED_POLL_MINUTES", "0", "FEED_POLL_MINUTES"),
         ("CATEGORY_MAP", "novalue", "CATEGORY_MAP"),
@@ -78,6 +80,11 @@ def test_bad_values_name_the_variable(
     message = str(caught.value)
     assert expected in message
     assert "\n" not in message
+
+
+def test_a_base_url_may_name_a_local_bot_api_server() -> None:
+    settings = load_settings(telegram_base_url="http://127.0.0.1:8081/bot/")
+    assert settings.telegram_base_url == "http://127.0.0.1:8081/bot"
 
 
 @pytest.mark.parametrize(
