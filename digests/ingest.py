@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +25,50 @@ from digests.sections import get_or_create_sections
 log = logging.getLogger(__name__)
 
 _CHUNK = 500
+
+# Column sizes, so that no entry is refused by one database and kept by the other.
+KEY_MAX = 600
+LINK_MAX = 2000
+TITLE_MAX = 400
+SECTION_NAME_MAX = 80
+# Control characters (PostgreSQL refuses NUL in text; none belongs in a story) but line breaks
+# and tabs.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _clean(text: str, limit: int | None = None) -> str:
+    text = _CONTROL.sub("", text)
+    return text if limit is None else text[:limit]
+
+
+def _hashed(value: str) -> str:
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def bounded(entry: FeedEntry) -> FeedEntry:
+    """The entry as it can be stored on every database: control characters removed, text cut
+    to its column's size; a guid or link too long to be a key becomes a stable hash of it
+    (dedupe still works), and a link too long to store is dropped rather than cut."""
+    guid = _clean(entry.guid) if entry.guid else None
+    link = _clean(entry.link) if entry.link else None
+    if guid and len(guid) > KEY_MAX:
+        guid = _hashed(guid)
+    if link and len(link) > KEY_MAX and not guid:
+        guid = _hashed(link)  # the key a long link would have been
+    if link and len(link) > LINK_MAX:
+        link = None
+    return dataclasses.replace(
+        entry,
+        guid=guid or None,
+        link=link or None,
+        title=_clean(entry.title, TITLE_MAX),
+        summary=_clean(entry.summary),
+        categories=tuple(
+            cleaned
+            for category in entry.categories
+            if (cleaned := _clean(category, SECTION_NAME_MAX).strip())
+        ),
+    )
 
 
 @dataclass
@@ -60,7 +107,7 @@ async def store_entries(
     """Insert new entries and update changed ones; the caller owns the transaction."""
     report = IngestReport(source=source or "")
     unique: dict[str, FeedEntry] = {}
-    for entry in entries:
+    for entry in map(bounded, entries):
         unique.setdefault(entry.key, entry)
 
     names_by_key = {
@@ -78,9 +125,13 @@ async def store_entries(
         rows = await session.scalars(select(Article).where(Article.key.in_(chunk)))
         existing.update({article.key: article for article in rows})
 
+    foreign = 0
     for key, entry in unique.items():
         wanted_sections = _dedupe(sections[name] for name in names_by_key[key])
         article = existing.get(key)
+        if article is not None and not _owns(source, article):
+            foreign += 1  # another feed's story: never rewritten from here
+            continue
         if article is None:
             published = entry.published or now
             session.add(
@@ -117,7 +168,18 @@ async def store_entries(
         else:
             report.unchanged += 1
     await session.flush()
+    if foreign:
+        report.warnings.append(
+            f"{foreign} {'entry' if foreign == 1 else 'entries'} skipped: "
+            "their id belongs to a story of another source"
+        )
     return report
+
+
+def _owns(source: str | None, article: Article) -> bool:
+    """A story belongs to the source that first stored it; one stored without a source
+    (the sample, a test) can be updated by any."""
+    return source is None or article.source is None or article.source == source
 
 
 def _dedupe(items: Iterable[Section]) -> list[Section]:

@@ -11,7 +11,14 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from digests.db import SessionFactory
-from digests.ingest import ingest_sources
+from digests.feeds import FeedEntry
+from digests.ingest import (
+    KEY_MAX,
+    SECTION_NAME_MAX,
+    TITLE_MAX,
+    ingest_sources,
+    store_entries,
+)
 from digests.models import Article, Section
 from digests.sections import list_sections
 
@@ -167,3 +174,65 @@ async def test_categories_map_to_sections(
         )
         pairs = [tuple(row) for row in rows]
     assert pairs == [("c1", "world"), ("c2", "sports"), ("c3", "world")]
+
+
+async def test_oversized_and_control_characters_store_alike_on_every_database(
+    session_factory: SessionFactory,
+) -> None:
+    long_guid = "g" * 700
+    long_link = "https://x.example/" + "a" * 2500
+    entries = [
+        FeedEntry(
+            guid="nul\x00guid",
+            link="https://x.example/nul",
+            title="Bad\x00 title\x07",
+            summary="Line one\nline\x00 two",
+            published=NOW - timedelta(hours=1),
+            categories=("World\x00",),
+        ),
+        FeedEntry(long_guid, "https://x.example/g", "T" * 900, "s", None, ("C" * 120,)),
+        FeedEntry(None, long_link, "Long link", "s", None, ("World",)),
+    ]
+    async with session_factory.begin() as session:
+        report = await store_entries(
+            session, entries, now=NOW, category_map={}, default_section="General", source="f"
+        )
+    assert (report.new, report.updated) == (3, 0)
+    async with session_factory.begin() as session:  # the same feed again: recognised
+        again = await store_entries(
+            session, entries, now=NOW, category_map={}, default_section="General", source="f"
+        )
+    assert (again.new, again.updated, again.unchanged) == (0, 0, 3)
+    async with session_factory() as session:
+        stored = {a.title: a for a in await session.scalars(select(Article))}
+    bad = stored["Bad title"]
+    assert (bad.key, bad.summary) == ("nulguid", "Line one\nline two")
+    assert [s.name for s in bad.sections] == ["World"]
+    long = stored["T" * TITLE_MAX]
+    assert long.key.startswith("sha256:") and len(long.key) <= KEY_MAX
+    assert all(len(s.name) <= SECTION_NAME_MAX for s in long.sections)
+    linked = stored["Long link"]
+    assert linked.link is None and linked.key.startswith("sha256:")
+
+
+async def test_a_second_source_never_rewrites_another_sources_story(
+    session_factory: SessionFactory, feed_server: tuple[str, dict[str, bytes]]
+) -> None:
+    base, pages = feed_server
+    pages["/main"] = rss([("shared-1", "Real headline", "Real", "World")])
+    pages["/other"] = rss(
+        [("shared-1", "Click here", "Phish", "Offers"), ("own-1", "Own story", "Fine", "Sports")]
+    )
+    await ingest(session_factory, f"{base}/main")
+    [report] = await ingest(session_factory, f"{base}/other")
+    assert report.ok and report.new == 1
+    assert any("another source" in warning for warning in report.warnings), report.warnings
+    async with session_factory() as session:
+        article = await session.scalar(select(Article).where(Article.key == "shared-1"))
+    assert article is not None
+    assert (article.title, article.link, article.source) == (
+        "Real headline",
+        "https://x.example/shared-1",
+        f"{base}/main",
+    )
+    assert [s.name for s in article.sections] == ["World"]
