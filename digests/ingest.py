@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import logging
@@ -202,7 +203,8 @@ async def ingest_source(
     """Fetch, parse and store one source; a failure is reported, never raised."""
     try:
         data = await fetch_source(source, client=client)
-        parsed = parse_feed(data, source=source)
+        # A large feed takes seconds to parse: off the event loop, replies go on meanwhile.
+        parsed = await asyncio.to_thread(parse_feed, data, source=source)
     except FeedError as exc:
         return IngestReport(source=source, error=str(exc))
     for attempt in (1, 2):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,8 +12,9 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
+from digests import ingest as ingest_module
 from digests.db import SessionFactory
-from digests.feeds import FeedEntry
+from digests.feeds import FeedEntry, ParsedFeed
 from digests.ingest import (
     KEY_MAX,
     SECTION_NAME_MAX,
@@ -236,3 +239,29 @@ async def test_a_second_source_never_rewrites_another_sources_story(
         f"{base}/main",
     )
     assert [s.name for s in article.sections] == ["World"]
+
+
+async def test_a_feed_is_parsed_off_the_event_loop(
+    session_factory: SessionFactory,
+    feed_server: tuple[str, dict[str, bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Parsing waits for the event loop to run something else meanwhile: on the loop itself
+    it would wait in vain (a large feed would hold every reply up for seconds)."""
+    base, pages = feed_server
+    pages["/feed"] = rss([("p1", "Parsed", "Fine", "World")])
+    parsing, loop_ran = threading.Event(), threading.Event()
+    real_parse = ingest_module.parse_feed
+
+    def parse_while_the_loop_runs(data: bytes, *, source: str) -> ParsedFeed:
+        parsing.set()
+        assert loop_ran.wait(10), "the event loop was blocked while the feed was parsed"
+        return real_parse(data, source=source)
+
+    monkeypatch.setattr(ingest_module, "parse_feed", parse_while_the_loop_runs)
+    task = asyncio.create_task(ingest(session_factory, f"{base}/feed"))
+    while not parsing.is_set():
+        await asyncio.sleep(0.01)
+    loop_ran.set()  # the loop got here while parsing was under way
+    [report] = await task
+    assert report.ok and report.new == 1
