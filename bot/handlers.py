@@ -19,6 +19,7 @@ from digests import conversation
 from digests import messages as msg
 from digests.buttons import SETTINGS_BUTTONS, PageTurn, decode
 from digests.conversation import ReaderRequest
+from digests.db import unavailable
 from digests.models import Chat, ChatKind
 from digests.readers import find_chat, register_chat
 
@@ -246,5 +247,14 @@ async def on_error(update: object, context: NewsContext) -> None:
         # The network or Telegram's flood control, not a bug: one line, no traceback. A reply
         # is never retried blindly: its request may have arrived (see bot/sender.py).
         log.warning("reply in chat %s not confirmed: %s", chat_id, error)
+        return
+    if error is not None and unavailable(error):
+        # Not a bug: the reader hears so, and the next message works once it is back.
+        log.warning("update in chat %s: the database is unavailable: %s", chat_id, error)
+        if isinstance(update, Update) and update.effective_message is not None:
+            try:
+                await send(update, msg.UNAVAILABLE)
+            except TelegramError as exc:
+                log.warning("could not tell chat %s: %s", chat_id, exc)
         return
     log.error("error handling update in chat %s", chat_id, exc_info=error)

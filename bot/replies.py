@@ -20,6 +20,7 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.context import NewsContext
 from digests import messages as msg
+from digests.db import unavailable
 from digests.messages import Button, Reply
 
 log = logging.getLogger(__name__)
@@ -98,10 +99,13 @@ def answers_button(
         except TelegramError:
             log.exception("button %r in chat %s failed", query.data, chat_id)
             answer = msg.BUTTON_FAILED
-        except Exception:
-            log.exception("button %r in chat %s crashed", query.data, chat_id)
-            answer = msg.BUTTON_CRASHED
-            raise
+        except Exception as exc:
+            if not unavailable(exc):
+                log.exception("button %r in chat %s crashed", query.data, chat_id)
+                answer = msg.BUTTON_CRASHED
+                raise
+            log.warning("button in chat %s: the database is unavailable: %s", chat_id, exc)
+            answer = msg.UNAVAILABLE_SHORT
         finally:
             try:
                 await query.answer(answer)

@@ -13,6 +13,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
@@ -148,3 +150,8 @@ async def ping(session_factory: SessionFactory) -> None:
     """Raise unless the database answers a trivial query (the health check)."""
     async with session_factory() as session:
         await session.execute(text("SELECT 1"))
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Is this the database being away (down, unreachable, out of connections), not a bug?"""
+    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError | TimeoutError)

@@ -221,6 +221,7 @@ TIMEZONE_HELP = escape(
 )
 
 HINT = escape("I didn't understand that. Send /help to see what I can do.")
+UNAVAILABLE = escape("Sorry, I'm temporarily unavailable. Please try again in a minute.")
 NOT_GROUP_ADMIN = escape("Only the group's administrators can change its settings.")
 NOT_REGISTERED = escape("Send /start first.")
 
@@ -285,6 +286,7 @@ def unsubscribed_all(count: int) -> str:
 # ---- short answers to button presses (at most 200 characters, plain text) ----------------
 
 STALE_BUTTON = "This button no longer works."
+UNAVAILABLE_SHORT = "Temporarily unavailable: please try again in a minute."
 NOT_GROUP_ADMIN_SHORT = "Only the group's administrators can change its settings."
 SECTION_GONE = "That section no longer exists."
 NO_MORE_STORIES = "No more stories."

@@ -230,6 +230,45 @@ async def test_old_stories_page_and_forged_ids_are_refused_on_every_database(
     assert [c for c in fake_api.emulator.calls if c.error is not None] == []
 
 
+@pytest.mark.parametrize(
+    "away",
+    [
+        "sqlite:////nonexistent-dir/for/newsbot.db",  # cannot be opened
+        "postgresql://postgres@127.0.0.1:1/newsbot",  # nobody listens there
+    ],
+)
+async def test_while_the_database_is_away_readers_hear_so_and_it_recovers(
+    fake_api: FakeBotApiServer, tmp_path: Path, away: str
+) -> None:
+    url = await seeded_db(tmp_path, story(1, "World"), story(2, "World", hours_ago=2))
+    fake_api.emulator.add_user(510, "Flo")
+    reader = Reader(fake_api, 510)
+    errors = Errors()
+    logging.getLogger().addHandler(errors)
+    try:
+        async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW) as app:
+            [page] = await reader.send("/latest")
+            services = app.bot_data
+            working = services.session_factory
+            broken = make_engine(away)
+            services.session_factory = make_session_factory(broken)
+            try:
+                [reply] = await reader.send("/latest")
+                assert "try again in a minute" in reply.text
+                answer = await reader.press(page, button(page, "Next"))
+                assert (
+                    answer.get("text") == "Temporarily unavailable: please try again in a minute."
+                )
+            finally:
+                services.session_factory = working
+                await broken.dispose()
+            [back] = await reader.send("/latest")  # the next message works again
+            assert "Story 1" in back.text
+    finally:
+        logging.getLogger().removeHandler(errors)
+    assert errors.records == []
+
+
 async def test_html_in_titles_is_escaped(fake_api: FakeBotApiServer, tmp_path: Path) -> None:
     title = 'Profits <b>soar</b> & shares < 5 "up"'
     url = await seeded_db(tmp_path, story(1, "Business", title))
