@@ -22,6 +22,7 @@ from bot.context import NewsContext
 from digests import messages as msg
 from digests.db import unavailable
 from digests.messages import Button, Reply
+from digests.render import visible_text
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,10 @@ async def send(update: Update, reply: Reply | str) -> Message | None:
 async def edit(query: CallbackQuery, reply: Reply, *, keyboard_only: bool = False) -> None:
     """Edit the message a button belongs to (only its buttons with `keyboard_only`); an
     unchanged message is not an error."""
+    shown = query.message if isinstance(query.message, Message) else None
+    if shown is not None and _unchanged(shown, reply, keyboard_only=keyboard_only):
+        log.debug("edit skipped: the message already shows this")
+        return
     try:
         if keyboard_only:
             await query.edit_message_reply_markup(reply_markup=markup(reply.buttons))
@@ -76,6 +81,14 @@ async def edit(query: CallbackQuery, reply: Reply, *, keyboard_only: bool = Fals
         if "not modified" not in exc.message.lower():
             raise
         log.debug("edit skipped: message not modified")
+
+
+def _unchanged(shown: Message, reply: Reply, *, keyboard_only: bool) -> bool:
+    """Would the edit change nothing? Telegram refuses such an edit ("message is not
+    modified"), and it costs a request from the chat's budget for nothing."""
+    if shown.reply_markup != markup(reply.buttons):
+        return False
+    return keyboard_only or (shown.text or "").strip() == visible_text(reply.text).strip()
 
 
 ButtonHandler = Callable[[Update, NewsContext, CallbackQuery], Coroutine[Any, Any, str | None]]

@@ -34,6 +34,11 @@ def visible_length(text: str) -> int:
     return len(plain.encode("utf-16-le")) // 2
 
 
+def visible_text(text: str) -> str:
+    """What a reader sees of an HTML message: the text without its tags and entities."""
+    return _strip_tags(text)
+
+
 _TAG = re.compile(r"<[^>]*>")
 
 

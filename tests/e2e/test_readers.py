@@ -269,6 +269,29 @@ async def test_while_the_database_is_away_readers_hear_so_and_it_recovers(
     assert errors.records == []
 
 
+def edits(fake_api: FakeBotApiServer) -> int:
+    return len([c for c in fake_api.emulator.calls if c.method.startswith("editMessage")])
+
+
+async def test_buttons_that_change_nothing_send_no_edit(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    url = await seeded_db(tmp_path, story(1, "World"))
+    fake_api.emulator.add_user(511, "Gus")
+    reader = Reader(fake_api, 511)
+    async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW):
+        await reader.send("/start")
+        [menu] = await reader.send("/settings")
+        await reader.press(menu, button(menu, "Change time zone"))
+        before = edits(fake_api)
+        for data in ["C:tz", "C:tz", "U:cancel", "U:cancel"]:  # the message shows C:tz's already
+            await reader.press(menu, data, force=True)  # answered either way
+        assert edits(fake_api) == before + 1  # only the first U:cancel changed anything
+        assert "Nothing changed" in reader.current(menu).text
+    refused = [(c.method, c.error) for c in fake_api.emulator.calls if c.error is not None]
+    assert refused == []
+
+
 async def test_html_in_titles_is_escaped(fake_api: FakeBotApiServer, tmp_path: Path) -> None:
     title = 'Profits <b>soar</b> & shares < 5 "up"'
     url = await seeded_db(tmp_path, story(1, "Business", title))
