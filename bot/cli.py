@@ -8,7 +8,10 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from urllib.parse import quote
 
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from digests.db import make_engine, make_session_factory, upgrade
@@ -18,27 +21,49 @@ from digests.settings import Settings, SettingsError, load_settings
 log = logging.getLogger("newsbot")
 
 
-class RedactingFilter(logging.Filter):
-    """Replaces the bot token wherever it would appear in a log line."""
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret the settings hold, as it could appear in a message or a URL: the bot
+    token (and its secret half), passwords in DATABASE_URL and REDIS_URL, the webhook secret."""
+    found: list[str] = []
+    if settings.telegram_bot_token is not None:
+        token = settings.telegram_bot_token.get_secret_value()
+        found += [token, token.partition(":")[2]]
+    for url in (settings.database_url, settings.redis_url):
+        raw = url.get_secret_value() if isinstance(url, SecretStr) else url
+        password = make_url(raw).password if raw and "://" in raw else None
+        if password:
+            found += [str(password), quote(str(password), safe="")]
+    if settings.webhook_secret is not None:
+        found.append(settings.webhook_secret.get_secret_value())
+    # longest first, so that a secret containing another is replaced whole
+    return sorted({secret for secret in found if len(secret) >= 4}, key=len, reverse=True)
 
-    def __init__(self, secret: str) -> None:
-        super().__init__()
-        self.secret = secret
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secret and self.secret in record.getMessage():
-            record.msg = record.getMessage().replace(self.secret, "<token>")
-            record.args = None
-        return True
+def redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "<redacted>")
+    return text
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats a record, its traceback and stack included, with every secret replaced."""
+
+    def __init__(self, fmt: str, secrets: Sequence[str]) -> None:
+        super().__init__(fmt)
+        self.secrets = list(secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self.secrets)
 
 
 def setup_logging(settings: Settings, *, quiet: bool = False) -> None:
-    """Log to stderr; httpx request lines (which carry the token in the URL) stay silent."""
+    """Log to stderr with every secret redacted; httpx request lines (which carry the token in
+    the URL) stay silent."""
     level = logging.WARNING if quiet else getattr(logging, settings.log_level)
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    if settings.telegram_bot_token is not None:
-        handler.addFilter(RedactingFilter(settings.telegram_bot_token.get_secret_value()))
+    handler.setFormatter(
+        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets_of(settings))
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -113,13 +138,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `newsbot` console command."""
+    """Entry point of the `newsbot` console command: whatever goes wrong ends in one line
+    on stderr with no secret in it (the traceback, redacted too, only at DEBUG)."""
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"newsbot: {exc}", file=sys.stderr)
         return 2
+    secrets = secrets_of(settings)
+    try:
+        return _main(args, settings)
+    except Exception as exc:
+        log.debug("newsbot stopped on an unexpected error", exc_info=exc)
+        reason = redact(f"{type(exc).__name__}: {exc}", secrets)
+        print(f"newsbot: unexpected error: {reason}", file=sys.stderr)
+        return 1
+
+
+def _main(args: argparse.Namespace, settings: Settings) -> int:
     no_token = args.command == "run" and settings.telegram_bot_token is None
     if no_token and not _is_terminal():
         # A deployment that forgot its token must not look healthy.
@@ -149,13 +186,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             asyncio.run(serve(settings))
         except StartError as exc:
-            print(f"newsbot: {exc}", file=sys.stderr)
+            print(f"newsbot: {redact(str(exc), secrets_of(settings))}", file=sys.stderr)
             return 1
         return 0
     except KeyboardInterrupt:
         return 130
     except (OSError, DBAPIError) as exc:
-        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        reason = redact(str(exc.orig if isinstance(exc, DBAPIError) else exc), secrets_of(settings))
         print(f"newsbot: database or network error: {reason}", file=sys.stderr)
         return 1
 
