@@ -24,8 +24,10 @@ from digests.delivery import (
     insert_deliveries,
     pending_ids,
 )
+from digests.htmltext import without_controls
 from digests.messages import ButtonAnswer, Reply
 from digests.models import (
+    LINK_MAX,
     Article,
     BreakingPush,
     Chat,
@@ -60,7 +62,7 @@ async def draft_breaking(
     default_section: str,
 ) -> Draft | None:
     """Store the story and a DRAFT push; None when there is nothing to push."""
-    words = [word for word in args if word.strip()]
+    words = [cleaned for word in args if (cleaned := without_controls(word).strip())]
     if not words:
         return None
     section: Section | None = None
@@ -69,8 +71,9 @@ async def draft_breaking(
         section = found.sections[0]
         words = words[1:]
     text = " ".join(words).strip()
+    is_link = bool(_URL.match(text)) and len(text) <= LINK_MAX  # a longer one cannot be stored
     article = None
-    if _URL.match(text):
+    if is_link:
         article = await session.scalar(select(Article).where(Article.link == text).limit(1))
     if article is None:
         home = section
@@ -81,7 +84,7 @@ async def draft_breaking(
         title, _, rest = text.partition("\n")
         article = Article(
             key=f"breaking:{uuid.uuid4().hex}",
-            link=text if _URL.match(text) else None,
+            link=text if is_link else None,
             title=truncate(title.strip(), 300),
             summary=truncate(rest.strip(), 600),
             published_at=now.replace(microsecond=0),

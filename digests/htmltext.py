@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 ELLIPSIS = "…"
+
+# Control characters but line breaks and tabs: none belongs in a story (and PostgreSQL
+# refuses NUL in text).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def without_controls(text: str) -> str:
+    """The text with its control characters (but line breaks and tabs) removed."""
+    return _CONTROL.sub("", text)
+
 
 _BLOCK_TAGS = frozenset(
     {

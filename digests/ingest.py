@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from digests.db import SessionFactory
 from digests.feeds import FeedEntry, FeedError, parse_feed
 from digests.fetch import fetch_source
-from digests.models import Article, Section
+from digests.htmltext import without_controls
+from digests.models import KEY_MAX, LINK_MAX, SECTION_NAME_MAX, TITLE_MAX, Article, Section
 from digests.naming import section_names
 from digests.sections import get_or_create_sections
 
@@ -27,18 +27,9 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 500
 
-# Column sizes, so that no entry is refused by one database and kept by the other.
-KEY_MAX = 600
-LINK_MAX = 2000
-TITLE_MAX = 400
-SECTION_NAME_MAX = 80
-# Control characters (PostgreSQL refuses NUL in text; none belongs in a story) but line breaks
-# and tabs.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
 
 def _clean(text: str, limit: int | None = None) -> str:
-    text = _CONTROL.sub("", text)
+    text = without_controls(text)
     return text if limit is None else text[:limit]
 
 

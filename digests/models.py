@@ -33,6 +33,13 @@ NAMING = {
 }
 
 
+# Column sizes that incoming text is cut to (digests/ingest.py), so both databases store alike.
+KEY_MAX = 600
+LINK_MAX = 2000
+TITLE_MAX = 400
+SECTION_NAME_MAX = 80
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores aware datetimes as UTC; always returns aware UTC datetimes (SQLite drops tz)."""
 
@@ -75,7 +82,7 @@ class Section(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     slug: Mapped[str] = mapped_column(String(40), unique=True)
-    name: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(SECTION_NAME_MAX))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     def __repr__(self) -> str:
@@ -90,9 +97,9 @@ class Article(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(600), unique=True)
-    link: Mapped[str | None] = mapped_column(String(2000))
-    title: Mapped[str] = mapped_column(String(400))
+    key: Mapped[str] = mapped_column(String(KEY_MAX), unique=True)
+    link: Mapped[str | None] = mapped_column(String(LINK_MAX))
+    title: Mapped[str] = mapped_column(String(TITLE_MAX))
     summary: Mapped[str] = mapped_column(Text, default="")
     published_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())

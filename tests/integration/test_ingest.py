@@ -15,14 +15,8 @@ from sqlalchemy import func, select
 from digests import ingest as ingest_module
 from digests.db import SessionFactory
 from digests.feeds import FeedEntry, ParsedFeed
-from digests.ingest import (
-    KEY_MAX,
-    SECTION_NAME_MAX,
-    TITLE_MAX,
-    ingest_sources,
-    store_entries,
-)
-from digests.models import Article, Section
+from digests.ingest import ingest_sources, store_entries
+from digests.models import KEY_MAX, SECTION_NAME_MAX, TITLE_MAX, Article, Section
 from digests.sections import list_sections
 
 SAMPLE = Path(__file__).parents[2] / "digests" / "data" / "sample_feed.xml"
