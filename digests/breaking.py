@@ -363,10 +363,16 @@ class PushRunner:
             article_id=article_id,
             due_only=False,  # rows waiting out a flood limit are picked up by a later resume
         )
-        if not remaining:
+        async with self._sessions() as session:
+            # Rows still SENDING are another instance's sends in flight, or a crashed one's
+            # that may have arrived: the push ends once they are settled (the digest round
+            # reports a dead process's rows uncertain when their lease is over).
+            open_rows = (await tally(session, article_id)).pending
+        done = open_rows == 0
+        if done:
             async with self._sessions.begin() as session:
                 await finish(session, push_id, now=self._clock())
-        await self._report(push_id, done=not remaining)
+        await self._report(push_id, done=done)
         return PushOutcome(report, rows=len(ids), remaining=len(remaining))
 
     async def _report(self, push_id: int, *, done: bool) -> None:

@@ -77,6 +77,26 @@ async def wait_for_push_done(url: str, limit: float = 60) -> None:
         await engine.dispose()
 
 
+async def count_rows(url: str, status: DeliveryStatus) -> int:
+    engine = make_engine(url)
+    try:
+        async with make_session_factory(engine)() as session:
+            found = await session.scalar(select(func.count()).where(Delivery.status == status))
+        return int(found or 0)
+    finally:
+        await engine.dispose()
+
+
+async def push_status(url: str) -> PushStatus:
+    engine = make_engine(url)
+    try:
+        async with make_session_factory(engine)() as session:
+            [status] = await session.scalars(select(BreakingPush.status))
+        return status
+    finally:
+        await engine.dispose()
+
+
 async def wait_for_rows(url: str, status: DeliveryStatus, count: int) -> None:
     engine = make_engine(url)
     try:
@@ -200,10 +220,23 @@ async def test_restart_mid_push_resumes_without_duplicates(
             task.cancel()
         await asyncio.gather(*pushes, return_exceptions=True)
     emulator.call = real_call  # type: ignore[method-assign]
+    left_sending = await count_rows(url, DeliveryStatus.SENDING)
     async with running_bot(fake_api, settings, now=NOW) as app:
         async with asyncio.timeout(30):
             await app.bot_data.pushes.run(1)  # what the resume job does at start
+        # the rows the dead process was sending may have arrived: not finished yet
+        assert await push_status(url) == PushStatus.SENDING
+        assert "finished" not in editor.current(preview).text
+        # once their lease is over, the digest round reports them uncertain; the push ends
+        later = NOW + config.lease + timedelta(minutes=1)
+        app.bot_data.clock = lambda: later
+        await run_digest_round(
+            app.bot_data.sessions, TelegramSender(app.bot), now=lambda: later, config=config
+        )
+        await app.bot_data.pushes.run(1)
         await wait_for_push_done(url)
+        report = editor.current(preview).text
+        assert "Push finished" in report and f"uncertain {left_sending}" in report, report
     delivered = {uid: len(fake_api.emulator.messages(uid)) for uid in readers}
     assert max(delivered.values()) == 1  # never twice
     in_flight = config.batch * config.workers  # claimed when the process died
