@@ -8,6 +8,7 @@ Each typed line is a message; a number presses that inline button of the bot's l
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -175,9 +176,16 @@ async def load_demo(settings: Settings) -> Settings:
 
 
 async def run_shell(
-    settings: Settings, *, demo: bool, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout
+    settings: Settings,
+    *,
+    demo: bool,
+    stdin: TextIO | None = None,
+    out: TextIO | None = None,
 ) -> int:
-    """Read lines until end of input; print the bot's replies as text."""
+    """Read lines until end of input; print the bot's replies as text. Without a standard
+    input at all (closed, as some supervisors leave it) there is simply nothing to read."""
+    stdin = stdin or sys.stdin or io.StringIO()
+    out = out or sys.stdout or io.StringIO()
     if demo:
         settings = await load_demo(settings)
     interactive = stdin.isatty()

@@ -103,3 +103,23 @@ def test_webhook_url_without_a_secret_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("newsbot: invalid setting WEBHOOK_SECRET: must be set when WEBHOOK_URL")
+
+
+def test_a_closed_standard_input_is_no_crash(tmp_path: Path) -> None:
+    """Some process supervisors start a service with its standard input closed."""
+    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
+    env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    env["PYTHONPATH"] = str(Path(__file__).parents[2])
+    for command, code in (("shell", 0), ("run", 2)):
+        result = subprocess.run(
+            [sys.executable, "-m", "bot.cli", command],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+            preexec_fn=lambda: os.close(0),  # Python then starts with sys.stdin None
+        )
+        assert result.returncode == code, (command, result.stderr)
+        assert "Traceback" not in result.stderr, result.stderr
