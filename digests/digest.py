@@ -31,6 +31,7 @@ class DigestStory:
     title: str
     link: str | None
     published_at: datetime
+    date_known: bool = True
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class _WindowStory:
     title: str
     link: str | None
     published_at: datetime
+    date_known: bool
     section_ids: tuple[int, ...]  # in (name, id) order: a story is listed under the first
 
 
@@ -172,6 +174,7 @@ class DigestBuilder:
                 Article.title,
                 Article.link,
                 Article.published_at,
+                Article.date_known,
                 article_sections.c.section_id,
                 Section.name,
             )
@@ -183,15 +186,15 @@ class DigestBuilder:
                 Article.published_at > start - LATE_ARRIVAL,
             )
         )
-        stories: dict[int, tuple[int, str, str | None, datetime]] = {}
+        stories: dict[int, tuple[int, str, str | None, datetime, bool]] = {}
         homes: dict[int, list[tuple[str, int]]] = {}
-        for article_id, title, url, published_at, section_id, name in rows:
-            stories[article_id] = (article_id, title, url, published_at)
+        for article_id, title, url, published_at, known, section_id, name in rows:
+            stories[article_id] = (article_id, title, url, published_at, known)
             homes.setdefault(article_id, []).append((name, section_id))
         by_section: dict[int, list[_WindowStory]] = {}
-        for article_id, (aid, title, url, published_at) in stories.items():
+        for article_id, (aid, title, url, published_at, known) in stories.items():
             order = tuple(sid for _, sid in sorted(homes[article_id]))
-            story = _WindowStory(aid, title, url, published_at, order)
+            story = _WindowStory(aid, title, url, published_at, known, order)
             for section_id in order:
                 by_section.setdefault(section_id, []).append(story)
         for listed in by_section.values():
@@ -217,7 +220,13 @@ class DigestBuilder:
                 total += 1
                 if len(shown) < self.per_section:
                     shown.append(
-                        DigestStory(story.article_id, story.title, story.link, story.published_at)
+                        DigestStory(
+                            story.article_id,
+                            story.title,
+                            story.link,
+                            story.published_at,
+                            story.date_known,
+                        )
                     )
             if shown:
                 name, slug = self._sections[section_id]

@@ -117,6 +117,8 @@ async def store_entries(
         rows = await session.scalars(select(Article).where(Article.key.in_(chunk)))
         existing.update({article.key: article for article in rows})
 
+    # An entry with no readable date is placed after the feed's dated ones, not as the newest.
+    undated_at = min((e.published for e in unique.values() if e.published), default=now)
     foreign = 0
     for key, entry in unique.items():
         wanted_sections = _dedupe(sections[name] for name in names_by_key[key])
@@ -125,7 +127,7 @@ async def store_entries(
             foreign += 1  # another feed's story: never rewritten from here
             continue
         if article is None:
-            published = entry.published or now
+            published = entry.published or min(undated_at, now)
             session.add(
                 Article(
                     key=key,
@@ -137,6 +139,7 @@ async def store_entries(
                     updated_at=now,
                     source=source,
                     is_breaking=False,
+                    date_known=entry.published is not None,
                     sections=wanted_sections,
                 )
             )

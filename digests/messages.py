@@ -141,6 +141,13 @@ def local_time(moment: datetime, tz: str, fmt: str = "%a %d %b %Y, %H:%M") -> st
     return moment.astimezone(ZoneInfo(tz)).strftime(fmt)
 
 
+DATE_UNKNOWN = "date unknown"
+
+
+def _published(article: Article, tz: str) -> str:
+    return local_time(article.published_at, tz) if article.date_known else DATE_UNKNOWN
+
+
 def story_page(page: Page, *, tz: str) -> Reply:
     """One story with ◀ Previous / Next ▶ buttons and its position."""
     article = page.article
@@ -148,7 +155,7 @@ def story_page(page: Page, *, tz: str) -> Reply:
     scope = page.section.name if page.section else "All sections"
     parts = [
         bold(article.title),
-        italic(f"{section_names} · {local_time(article.published_at, tz)}"),
+        italic(f"{section_names} · {_published(article, tz)}"),
     ]
     if article.summary:
         parts += ["", escape(truncate(article.summary, STORY_SUMMARY_MAX))]
@@ -426,6 +433,8 @@ def digest(sections: list[DigestSection], *, tz: str, window_end: datetime) -> l
 
 def _story_line(story: DigestStory, *, zone: ZoneInfo, today: date) -> str:
     title = truncate(story.title, DIGEST_TITLE_MAX)
+    if not story.date_known:
+        return f"• {link(story.link, title)} · {DATE_UNKNOWN}"
     local = story.published_at.astimezone(zone)
     when = f"{local:%H:%M}"
     if local.date() != today:

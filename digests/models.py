@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -106,6 +107,9 @@ class Article(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     source: Mapped[str | None] = mapped_column(String(2000))
     is_breaking: Mapped[bool] = mapped_column(Boolean, default=False)
+    # False when the feed gave no date we could read: published_at is then an estimate
+    # (placed after the feed's dated stories), and readers see "date unknown".
+    date_known: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     sections: Mapped[list[Section]] = relationship(
         secondary=article_sections, lazy="selectin", order_by=Section.id

@@ -100,6 +100,7 @@ async def collect_digest(
             Article.title,
             Article.link,
             Article.published_at,
+            Article.date_known,
             Section.id,
             Section.slug,
             Section.name,
@@ -114,11 +115,11 @@ async def collect_digest(
 
     sections: list[DigestSection] = []
     current_id: int | None = None
-    for article_id, title, url, published_at, section_id, slug, name, total in rows:
+    for article_id, title, url, published_at, known, section_id, slug, name, total in rows:
         if section_id != current_id:
             current_id = section_id
             stories: list[DigestStory] = []
             shown = min(int(total), per_section)
             sections.append(DigestSection(slug, name, stories, more=int(total) - shown))
-        stories.append(DigestStory(article_id, title, url, published_at))
+        stories.append(DigestStory(article_id, title, url, published_at, known))
     return sections

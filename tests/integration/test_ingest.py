@@ -13,10 +13,13 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from digests import ingest as ingest_module
+from digests import messages
 from digests.db import SessionFactory
+from digests.digest import DigestSection, DigestStory
 from digests.feeds import FeedEntry, ParsedFeed
 from digests.ingest import ingest_sources, store_entries
 from digests.models import KEY_MAX, SECTION_NAME_MAX, TITLE_MAX, Article, Section
+from digests.paging import Page, first_page
 from digests.sections import list_sections
 
 SAMPLE = Path(__file__).parents[2] / "digests" / "data" / "sample_feed.xml"
@@ -259,3 +262,30 @@ async def test_a_feed_is_parsed_off_the_event_loop(
     loop_ran.set()  # the loop got here while parsing was under way
     [report] = await task
     assert report.ok and report.new == 1
+
+
+async def test_an_undated_story_is_labelled_and_never_the_newest(
+    session_factory: SessionFactory,
+) -> None:
+    entries = [
+        FeedEntry("d1", None, "Dated newer", "s", NOW - timedelta(hours=1), ("World",)),
+        FeedEntry("u1", None, "No date", "s", None, ("World",)),
+        FeedEntry("d2", None, "Dated older", "s", NOW - timedelta(hours=5), ("World",)),
+    ]
+    async with session_factory.begin() as session:
+        await store_entries(
+            session, entries, now=NOW, category_map={}, default_section="General", source="f"
+        )
+    async with session_factory() as session:
+        newest = await first_page(session, None)
+        undated = await session.scalar(select(Article).where(Article.key == "u1"))
+    assert newest is not None and newest.article.title == "Dated newer"
+    assert undated is not None and not undated.date_known
+    assert undated.published_at == NOW - timedelta(hours=5)  # with the feed's oldest
+    page = Page(undated, None, position=3, total=3, has_newer=True, has_older=False)
+    assert "World · date unknown" in messages.story_page(page, tz="UTC").text
+    story = DigestStory(undated.id, undated.title, None, undated.published_at, date_known=False)
+    digest = messages.digest(
+        [DigestSection("world", "World", [story], 0)], tz="UTC", window_end=NOW
+    )
+    assert "No date · date unknown" in digest[0]
