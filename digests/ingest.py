@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests.db import SessionFactory
@@ -201,26 +202,77 @@ async def ingest_source(
         parsed = await asyncio.to_thread(parse_feed, data, source=source)
     except FeedError as exc:
         return IngestReport(source=source, error=str(exc))
+    store = functools.partial(
+        _store,
+        session_factory,
+        now=now,
+        category_map=category_map,
+        default_section=default_section,
+        source=source,
+    )
     for attempt in (1, 2):
         try:
-            async with session_factory.begin() as session:
-                report = await store_entries(
-                    session,
-                    parsed.entries,
-                    now=now(),
-                    category_map=category_map,
-                    default_section=default_section,
-                    source=source,
-                )
+            report = await store(parsed.entries)
         except IntegrityError:
             # another process stored some of the same stories at the same moment: retry once
             if attempt == 2:
                 log.exception("ingest of %s conflicted twice", source)
                 return IngestReport(source=source, error="conflicting concurrent ingest")
             continue
+        except DBAPIError as exc:
+            # an entry the database refuses although it was cleaned: store the others
+            log.warning("ingest of %s: storing entry by entry: %s", source, exc.orig)
+            report = await _store_each(store, parsed.entries, source=source)
         report.warnings.extend(parsed.warnings)
         return report
     raise AssertionError("unreachable")
+
+
+async def _store(
+    session_factory: SessionFactory,
+    entries: Sequence[FeedEntry],
+    *,
+    now: Callable[[], datetime],
+    category_map: Mapping[str, str],
+    default_section: str,
+    source: str,
+) -> IngestReport:
+    async with session_factory.begin() as session:
+        return await store_entries(
+            session,
+            entries,
+            now=now(),
+            category_map=category_map,
+            default_section=default_section,
+            source=source,
+        )
+
+
+async def _store_each(
+    store: Callable[[Sequence[FeedEntry]], Awaitable[IngestReport]],
+    entries: Sequence[FeedEntry],
+    *,
+    source: str,
+) -> IngestReport:
+    """Each entry in a transaction of its own: one the database refuses is skipped and
+    reported, and every other one is stored."""
+    report = IngestReport(source=source)
+    skipped: list[str] = []
+    for entry in entries:
+        try:
+            one = await store([entry])
+        except DBAPIError as exc:
+            reason = (str(exc.orig or exc).splitlines() or ["refused"])[0][:120]
+            skipped.append(f"{entry.title[:60]!r}: {reason}")
+            continue
+        report.new += one.new
+        report.updated += one.updated
+        report.unchanged += one.unchanged
+        report.warnings.extend(one.warnings)
+    if skipped:
+        noun = "entry" if len(skipped) == 1 else "entries"
+        report.warnings.append(f"{len(skipped)} {noun} skipped: " + "; ".join(skipped[:3]))
+    return report
 
 
 async def ingest_sources(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -289,3 +290,37 @@ async def test_an_undated_story_is_labelled_and_never_the_newest(
         [DigestSection("world", "World", [story], 0)], tz="UTC", window_end=NOW
     )
     assert "No date · date unknown" in digest[0]
+
+
+async def test_an_entry_the_database_refuses_is_skipped_and_the_rest_stored(
+    session_factory: SessionFactory,
+    feed_server: tuple[str, dict[str, bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cleaning stops what we know of; should an entry still be refused, it alone is lost."""
+    base, pages = feed_server
+    pages["/feed"] = rss(
+        [
+            ("e1", "First", "Fine", "World"),
+            ("e2", "NUL", "x", "World"),
+            ("e3", "Third", "", "World"),
+        ]
+    )
+    real_bounded = ingest_module.bounded
+
+    def let_a_nul_through(entry: FeedEntry) -> FeedEntry:
+        cleaned = real_bounded(entry)
+        return replace(cleaned, title="Bad\x00title") if entry.title == "NUL" else cleaned
+
+    monkeypatch.setattr(ingest_module, "bounded", let_a_nul_through)
+    [report] = await ingest(session_factory, f"{base}/feed")
+    assert report.ok
+    async with session_factory() as session:
+        keys = set(await session.scalars(select(Article.key)))
+    assert {"e1", "e3"} <= keys
+    engine = session_factory.kw["bind"]
+    if engine.dialect.name == "postgresql":  # PostgreSQL refuses NUL in text; SQLite keeps it
+        assert report.new == 2 and "e2" not in keys
+        assert any(w.startswith("1 entry skipped: 'NUL'") for w in report.warnings), report
+    else:
+        assert report.new == 3
