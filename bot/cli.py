@@ -104,6 +104,7 @@ async def _ingest(settings: Settings, sources: Sequence[str]) -> int:
             now=utcnow,
             category_map=settings.categories,
             default_section=settings.default_section,
+            max_sections=settings.max_sections,
             on_report=show,
         )
     finally:

@@ -62,4 +62,5 @@ async def poll_feeds(context: NewsContext) -> None:
             now=svc.clock,
             category_map=svc.settings.categories,
             default_section=svc.settings.default_section,
+            max_sections=svc.settings.max_sections,
         )

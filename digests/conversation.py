@@ -77,7 +77,7 @@ async def start(session: AsyncSession, chat: Chat, *, publisher: str, new: bool)
 
 async def sections(session: AsyncSession, chat: Chat | None, request: ReaderRequest) -> list[Reply]:
     followed = await followed_section_ids(session, chat) if chat else set()
-    return [Reply(msg.sections_list(await list_sections(session), followed))]
+    return [Reply(text) for text in msg.sections_list(await list_sections(session), followed)]
 
 
 async def subscribe_named(session: AsyncSession, chat: Chat, request: ReaderRequest) -> list[Reply]:

@@ -21,7 +21,7 @@ from digests.feeds import FeedEntry, FeedError, parse_feed
 from digests.fetch import fetch_source
 from digests.htmltext import without_controls
 from digests.models import KEY_MAX, LINK_MAX, SECTION_NAME_MAX, TITLE_MAX, Article, Section
-from digests.naming import section_names
+from digests.naming import section_names, slugify
 from digests.sections import get_or_create_sections
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,7 @@ async def store_entries(
     category_map: Mapping[str, str],
     default_section: str,
     source: str | None = None,
+    max_sections: int | None = None,
 ) -> IngestReport:
     """Insert new entries and update changed ones; the caller owns the transaction."""
     report = IngestReport(source=source or "")
@@ -107,6 +108,15 @@ async def store_entries(
         key: section_names(entry.categories, mapping=category_map, default=default_section)
         for key, entry in unique.items()
     }
+    if max_sections is not None:
+        names_by_key, over = await _within_section_cap(
+            session, names_by_key, max_sections=max_sections, default_section=default_section
+        )
+        if over:
+            report.warnings.append(
+                f"{over} {'category' if over == 1 else 'categories'} filed under "
+                f"{default_section}: the limit of {max_sections} sections is reached"
+            )
     sections = await get_or_create_sections(
         session, (name for names in names_by_key.values() for name in names), now=now
     )
@@ -172,6 +182,38 @@ async def store_entries(
     return report
 
 
+async def _within_section_cap(
+    session: AsyncSession,
+    names_by_key: dict[str, list[str]],
+    *,
+    max_sections: int,
+    default_section: str,
+) -> tuple[dict[str, list[str]], int]:
+    """Entries' section names with those that would make a section beyond `max_sections`
+    replaced by the default section; and how many distinct names were replaced."""
+    taken = set(await session.scalars(select(Section.slug)))
+    room = max(0, max_sections - len(taken))
+    allowed: set[str] = set()
+    refused: set[str] = set()
+    for names in names_by_key.values():
+        for name in names:
+            slug = slugify(name)
+            if slug in taken or slug in allowed or slug in refused or name == default_section:
+                continue
+            if room > 0:
+                allowed.add(slug)
+                room -= 1
+            else:
+                refused.add(slug)
+    if not refused:
+        return names_by_key, 0
+    capped = {
+        key: list(dict.fromkeys(default_section if slugify(n) in refused else n for n in names))
+        for key, names in names_by_key.items()
+    }
+    return capped, len(refused)
+
+
 def _owns(source: str | None, article: Article) -> bool:
     """A story belongs to the source that first stored it; one stored without a source
     (the sample, a test) can be updated by any."""
@@ -194,6 +236,7 @@ async def ingest_source(
     now: Callable[[], datetime],
     category_map: Mapping[str, str],
     default_section: str,
+    max_sections: int | None = None,
 ) -> IngestReport:
     """Fetch, parse and store one source; a failure is reported, never raised."""
     try:
@@ -209,6 +252,7 @@ async def ingest_source(
         category_map=category_map,
         default_section=default_section,
         source=source,
+        max_sections=max_sections,
     )
     for attempt in (1, 2):
         try:
@@ -236,6 +280,7 @@ async def _store(
     category_map: Mapping[str, str],
     default_section: str,
     source: str,
+    max_sections: int | None,
 ) -> IngestReport:
     async with session_factory.begin() as session:
         return await store_entries(
@@ -245,6 +290,7 @@ async def _store(
             category_map=category_map,
             default_section=default_section,
             source=source,
+            max_sections=max_sections,
         )
 
 
@@ -284,6 +330,7 @@ async def ingest_sources(
     default_section: str,
     client: httpx.AsyncClient | None = None,
     on_report: Callable[[IngestReport], None] | None = None,
+    max_sections: int | None = None,
 ) -> list[IngestReport]:
     """Ingest each source in turn; one broken source never stops the others."""
     owned = client is None
@@ -298,6 +345,7 @@ async def ingest_sources(
                 now=now,
                 category_map=category_map,
                 default_section=default_section,
+                max_sections=max_sections,
             )
             if report.ok:
                 log.info("ingest %s", report.line())

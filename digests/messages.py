@@ -112,16 +112,17 @@ def chooser(sections: Sequence[Section], followed: set[int], *, intro: str) -> R
     return Reply(intro, rows)
 
 
-def sections_list(infos: Sequence[SectionInfo], followed: set[int]) -> str:
+def sections_list(infos: Sequence[SectionInfo], followed: set[int]) -> list[str]:
+    """/sections: one line a section, in as many messages as Telegram's 4096 characters need."""
     if not infos:
-        return escape("There are no sections yet.")
-    lines = [bold("Sections"), ""]
+        return [escape("There are no sections yet.")]
+    lines = []
     for info in infos:
         mark = "✓" if info.id in followed else "•"
         noun = "story" if info.stories == 1 else "stories"
         lines.append(f"{mark} {bold(info.name)} ({info.stories} {noun}) — /latest {info.slug}")
-    lines += ["", escape("✓ = you follow it. Change with /subscribe or /unsubscribe.")]
-    return "\n".join(lines)
+    lines.append("\n" + escape("✓ = you follow it. Change with /subscribe or /unsubscribe."))
+    return split_messages(lines, header=bold("Sections") + "\n")
 
 
 def unknown_sections(unknown: Sequence[str], infos: Sequence[SectionInfo]) -> str:

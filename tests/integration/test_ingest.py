@@ -324,3 +324,28 @@ async def test_an_entry_the_database_refuses_is_skipped_and_the_rest_stored(
         assert any(w.startswith("1 entry skipped: 'NUL'") for w in report.warnings), report
     else:
         assert report.new == 3
+
+
+async def test_categories_beyond_the_section_limit_go_to_the_default_section(
+    session_factory: SessionFactory,
+) -> None:
+    entries = [
+        FeedEntry(f"c{i}", None, f"Story {i}", "s", NOW, (f"Topic {i}",)) for i in range(1, 6)
+    ]
+    async with session_factory.begin() as session:
+        report = await store_entries(
+            session,
+            entries,
+            now=NOW,
+            category_map={},
+            default_section="General",
+            source="f",
+            max_sections=3,
+        )
+    assert report.new == 5
+    assert report.warnings == [
+        "2 categories filed under General: the limit of 3 sections is reached"
+    ]
+    async with session_factory() as session:
+        sections = {s.name: s.stories for s in await list_sections(session)}
+    assert sections == {"Topic 1": 1, "Topic 2": 1, "Topic 3": 1, "General": 2}
