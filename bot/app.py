@@ -180,6 +180,7 @@ async def _post_init(application: NewsApp) -> None:
         clock=lambda: svc.clock(),  # noqa: PLW0108 - the services' clock may be replaced
         config=delivery_config(svc.settings),
         on_progress=editor.progress_shower(application.bot),
+        stopping=svc.stopping,
     )
     await application.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
 

@@ -37,6 +37,8 @@ class Services:
     # a digest round or feed poll still running makes the next tick's a no-op
     digest_round: asyncio.Lock = field(default_factory=asyncio.Lock)
     feed_poll: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # set when the process begins to stop: deliveries claim no more rows
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def sessions(self) -> SessionFactory:

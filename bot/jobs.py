@@ -18,7 +18,7 @@ TICK_SECONDS = 30
 async def digest_tick(context: NewsContext) -> None:
     """Send every digest that is due; a round still running makes this tick a no-op."""
     svc = context.bot_data
-    if svc.digest_round.locked():
+    if svc.digest_round.locked() or svc.stopping.is_set():
         return
     async with svc.digest_round:
         started = time.monotonic()
@@ -27,6 +27,7 @@ async def digest_tick(context: NewsContext) -> None:
             TelegramSender(context.bot, observe=svc.metrics.observe_send),
             now=svc.clock,
             config=delivery_config(svc.settings),
+            stopping=svc.stopping,
         )
         for kind, depth in (await queue_depth(svc.sessions)).items():
             svc.metrics.queue_depth.labels(kind.value).set(depth)

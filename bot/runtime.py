@@ -127,6 +127,7 @@ async def serve(
                 raise StartError(f"{task.get_name()} stopped: {task.exception()}")
     finally:
         log.info("newsbot is stopping")
+        svc.stopping.set()  # deliveries finish what is in flight and claim nothing more
         if intake is not None:
             intake.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -295,6 +296,7 @@ class PushRunner:
         config: DeliveryConfig,
         on_progress: ProgressReport | None = None,
         progress_every: float = 2.0,
+        stopping: asyncio.Event | None = None,
     ) -> None:
         self._sessions = sessions
         self._sender = sender
@@ -302,6 +304,7 @@ class PushRunner:
         self._config = config
         self._on_progress = on_progress
         self._progress_every = progress_every
+        self._stopping = stopping  # set: claim no more rows (the process is stopping)
         self._running: set[int] = set()
 
     async def unfinished(self) -> list[int]:
@@ -355,6 +358,7 @@ class PushRunner:
             render=render,
             priority=SendPriority.BREAKING,
             progress=progress if self._on_progress else None,
+            stopping=self._stopping,
         )
         remaining = await pending_ids(
             self._sessions,

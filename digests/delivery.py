@@ -375,6 +375,7 @@ async def deliver(
     render: Renderer | None = None,
     priority: SendPriority = SendPriority.BULK,
     progress: Progress | None = None,
+    stopping: asyncio.Event | None = None,
 ) -> RoundReport:
     """Send the PENDING rows `ids`, `config.workers` batches at a time; one chat never stops it.
 
@@ -392,7 +393,11 @@ async def deliver(
         sent: list[tuple[_ClaimedSend, SendResult]] = []
         while True:
             try:
-                batch: list[int] | None = queue.get_nowait()
+                # once the process is stopping, record what is in flight and claim no more:
+                # the rows left PENDING are anyone's to send later
+                batch: list[int] | None = (
+                    None if stopping and stopping.is_set() else queue.get_nowait()
+                )
             except asyncio.QueueEmpty:
                 batch = None
             async with session_factory.begin() as session:
@@ -649,12 +654,16 @@ async def run_digest_round(
     *,
     now: Callable[[], datetime],
     config: DeliveryConfig,
+    stopping: asyncio.Event | None = None,
 ) -> RoundReport:
-    """Schedule what is due, then send every PENDING digest row (ours or left by anyone)."""
+    """Schedule what is due, then send every PENDING digest row (ours or left by anyone);
+    once `stopping` is set, no further batch is claimed."""
     report = await schedule_due_digests(session_factory, now=now(), config=config)
     uncertain = await mark_interrupted(session_factory, now=now(), lease=config.lease)
     report.uncertain += len(uncertain)
     ids = await pending_ids(session_factory, now=now(), kind=DeliveryKind.DIGEST)
     if ids:
-        report.add(await deliver(session_factory, sender, ids, now=now, config=config))
+        report.add(
+            await deliver(session_factory, sender, ids, now=now, config=config, stopping=stopping)
+        )
     return report

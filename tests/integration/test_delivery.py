@@ -282,3 +282,32 @@ async def test_two_workers_send_each_digest_once(db_url: str) -> None:
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_a_stopping_round_finishes_its_batches_and_claims_no_more(
+    session_factory: SessionFactory,
+) -> None:
+    """SIGTERM mid-round: what is in flight is sent and recorded, nothing else starts, and
+    the rest stays PENDING for the next round (of this or any instance)."""
+    chats = await seed(session_factory, chats=20)
+    stopping = asyncio.Event()
+
+    class StopsMidRound(FakeSender):
+        async def send(
+            self, chat_id: int, texts: Sequence[str], *, priority: SendPriority
+        ) -> SendResult:
+            if self.calls == 5:
+                stopping.set()  # the signal arrives while the second batches are out
+            return await super().send(chat_id, texts, priority=priority)
+
+    sender = StopsMidRound()
+    report = await run_digest_round(
+        session_factory, sender, now=lambda: NOW, config=config(), stopping=stopping
+    )
+    counts = await statuses(session_factory)
+    assert counts["sending"] == 0  # every claimed row was recorded
+    assert report.sent == counts["sent"] == sender.calls < len(chats)
+    assert sender.calls <= 2 * config().batch * config().workers  # no batch after the stop
+    assert counts["pending"] == len(chats) - counts["sent"]
+    later = await run_digest_round(session_factory, FakeSender(), now=lambda: NOW, config=config())
+    assert later.sent == counts["pending"]  # the next round sends the rest, once
