@@ -24,7 +24,7 @@ from digests.models import (
 )
 from fakebotapi.emulator import BotApiEmulator, RateLimits, too_many_requests
 from fakebotapi.server import FakeBotApiServer
-from tests.e2e.harness import Reader, button, e2e_settings, running_bot
+from tests.e2e.harness import Reader, button, e2e_settings, running_bot, running_service
 from tests.e2e.test_readers import seeded_db, story
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -346,3 +346,31 @@ async def test_long_flood_wait_is_resumed_later_not_dropped(
         await wait_for_push_done(url)
     assert len(fake_api.emulator.messages(8201)) == 1
     assert len(fake_api.emulator.messages(8202)) == 1
+
+
+async def test_stopping_mid_push_leaves_nothing_in_doubt(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    """SIGTERM while a push goes out at 30/s: the sends in flight are recorded, nothing new
+    is claimed, and the rest waits PENDING for the next start (or another instance)."""
+    url = await seeded_db(tmp_path, story(1, "World"))
+    readers = list(range(9001, 9201))
+    await add_readers(url, readers, None)
+    for uid in [*readers, EDITOR]:
+        fake_api.emulator.add_user(uid, started=True)
+    editor = Reader(fake_api, EDITOR)
+    settings = e2e_settings(
+        fake_api, url, admin_ids=(EDITOR,), send_rate_limit=30, http_host="127.0.0.1", http_port=0
+    )
+    async with running_service(settings):
+        [preview] = await editor.send("/breaking Levee holds after the night")
+        await editor.press(preview, button(preview, "Send"))
+        await fake_api.emulator.wait_for(
+            lambda: sum(1 for uid in readers if fake_api.emulator.messages(uid)) >= 20
+        )
+    # serve() has returned: SIGINT/SIGTERM set the same stop event
+    delivered = sum(len(fake_api.emulator.messages(uid)) for uid in readers)
+    assert await count_rows(url, DeliveryStatus.SENDING) == 0  # nothing left in doubt
+    assert await count_rows(url, DeliveryStatus.SENT) == delivered
+    assert await count_rows(url, DeliveryStatus.PENDING) == len(readers) - delivered > 0
+    assert await push_status(url) == PushStatus.SENDING  # resumed at the next start
