@@ -177,7 +177,7 @@ async def _post_init(application: NewsApp) -> None:
     svc.push_runner = PushRunner(
         svc.session_factory,
         TelegramSender(application.bot, observe=svc.metrics.observe_send),
-        clock=lambda: svc.clock(),  # noqa: PLW0108 - the services' clock may be replaced
+        clock=lambda: svc.clock(),  # the services' clock may be replaced (tests do)
         config=delivery_config(svc.settings),
         on_progress=editor.progress_shower(application.bot),
         stopping=svc.stopping,

@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     secrets = secrets_of(settings)
     try:
-        return _main(args, settings)
+        return _main(args, settings, secrets)
     except Exception as exc:
         log.debug("newsbot stopped on an unexpected error", exc_info=exc)
         reason = redact(f"{type(exc).__name__}: {exc}", secrets)
@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _main(args: argparse.Namespace, settings: Settings) -> int:
+def _main(args: argparse.Namespace, settings: Settings, secrets: Sequence[str]) -> int:
     no_token = args.command == "run" and settings.telegram_bot_token is None
     if no_token and not _is_terminal():
         # A deployment that forgot its token must not look healthy.
@@ -187,13 +187,13 @@ def _main(args: argparse.Namespace, settings: Settings) -> int:
         try:
             asyncio.run(serve(settings))
         except StartError as exc:
-            print(f"newsbot: {redact(str(exc), secrets_of(settings))}", file=sys.stderr)
+            print(f"newsbot: {redact(str(exc), secrets)}", file=sys.stderr)
             return 1
         return 0
     except KeyboardInterrupt:
         return 130
     except (OSError, DBAPIError) as exc:
-        reason = redact(str(exc.orig if isinstance(exc, DBAPIError) else exc), secrets_of(settings))
+        reason = redact(str(exc.orig if isinstance(exc, DBAPIError) else exc), secrets)
         print(f"newsbot: database or network error: {reason}", file=sys.stderr)
         return 1
 

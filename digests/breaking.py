@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import uuid
@@ -276,7 +277,7 @@ class PushProgress:
 class PushOutcome:
     report: RoundReport
     rows: int  # delivery rows that were due when the run began
-    remaining: int  # rows still PENDING at its end (waiting out a flood limit)
+    remaining: int  # rows not settled at its end (waiting out a flood limit, or in flight)
 
 
 ProgressReport = Callable[[PushProgress], Awaitable[None]]
@@ -347,7 +348,7 @@ class PushRunner:
             if last_report and (now - last_report[0]).total_seconds() < self._progress_every:
                 return
             last_report[:] = [now]
-            await self._report(push_id, done=False)
+            await self._report(push_id)
 
         report = await deliver(
             self._sessions,
@@ -360,33 +361,31 @@ class PushRunner:
             progress=progress if self._on_progress else None,
             stopping=self._stopping,
         )
-        remaining = await pending_ids(
-            self._sessions,
-            now=self._clock(),
-            kind=DeliveryKind.BREAKING,
-            article_id=article_id,
-            due_only=False,  # rows waiting out a flood limit are picked up by a later resume
-        )
-        async with self._sessions() as session:
-            # Rows still SENDING are another instance's sends in flight, or a crashed one's
-            # that may have arrived: the push ends once they are settled (the digest round
-            # reports a dead process's rows uncertain when their lease is over).
-            open_rows = (await tally(session, article_id)).pending
-        done = open_rows == 0
+        # Rows still open are waiting out a flood limit (a later resume sends them), another
+        # instance's sends in flight, or a crashed one's that may have arrived: the push ends
+        # once they are settled (the digest round reports a dead process's rows uncertain
+        # when their lease is over).
+        state = await self._state(push_id, done=False)
+        if state is None:
+            return None
+        done = state.tally.pending == 0
         if done:
             async with self._sessions.begin() as session:
                 await finish(session, push_id, now=self._clock())
-        await self._report(push_id, done=done)
-        return PushOutcome(report, rows=len(ids), remaining=len(remaining))
+        if self._on_progress is not None:
+            await self._on_progress(dataclasses.replace(state, done=done))
+        return PushOutcome(report, rows=len(ids), remaining=state.tally.pending)
 
-    async def _report(self, push_id: int, *, done: bool) -> None:
-        if self._on_progress is None:
-            return
+    async def _report(self, push_id: int) -> None:
+        if self._on_progress is not None and (state := await self._state(push_id, done=False)):
+            await self._on_progress(state)
+
+    async def _state(self, push_id: int, *, done: bool) -> PushProgress | None:
         async with self._sessions() as session:
             push = await session.get(BreakingPush, push_id)
             if push is None:
-                return
-            progress = PushProgress(
+                return None
+            return PushProgress(
                 push_id=push_id,
                 title=push.article.title,
                 tally=await tally(session, push.article_id),
@@ -394,4 +393,3 @@ class PushRunner:
                 admin_chat_id=push.admin_chat_id,
                 preview_message_id=push.preview_message_id,
             )
-        await self._on_progress(progress)

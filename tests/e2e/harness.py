@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,17 @@ class Errors(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if not record.name.startswith("telegram.ext.Updater"):
             self.records.append(record)
+
+
+@contextmanager
+def logged_errors() -> Iterator[list[logging.LogRecord]]:
+    """The ERROR records our code logs while the block runs (see Errors)."""
+    errors = Errors()
+    logging.getLogger().addHandler(errors)
+    try:
+        yield errors.records
+    finally:
+        logging.getLogger().removeHandler(errors)
 
 
 @asynccontextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from digests import messages
@@ -12,7 +11,7 @@ from digests.ingest import store_entries
 from digests.sections import list_sections
 from digests.settings import Settings
 from fakebotapi.server import FakeBotApiServer
-from tests.e2e.harness import Errors, Reader, e2e_settings, running_bot
+from tests.e2e.harness import Reader, e2e_settings, logged_errors, running_bot
 from tests.e2e.test_readers import NOW
 
 
@@ -51,15 +50,11 @@ async def test_150_categories_keep_the_chooser_and_sections_within_telegrams_lim
     assert expected > 1  # too long for one message
     fake_api.emulator.add_user(701, "Hal")
     reader = Reader(fake_api, 701)
-    errors = Errors()
-    logging.getLogger().addHandler(errors)
-    try:
+    with logged_errors() as errors:
         async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW):
             [chooser] = await reader.send("/start")
             assert len(chooser.buttons) == 92  # 91 sections and Done: within Telegram's 100
             parts = await reader.send("/sections", replies=expected)
             assert sum(part.text.count("/latest ") for part in parts) == 91
-    finally:
-        logging.getLogger().removeHandler(errors)
-    assert errors.records == []
+    assert errors == []
     assert [c.error for c in fake_api.emulator.calls if c.error is not None] == []

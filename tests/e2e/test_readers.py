@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import logging
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +19,7 @@ from digests.feeds import FeedEntry
 from digests.ingest import store_entries
 from digests.models import Chat
 from fakebotapi.server import FakeBotApiServer
-from tests.e2e.harness import SAMPLE, Errors, Reader, button, e2e_settings, running_bot
+from tests.e2e.harness import SAMPLE, Reader, button, e2e_settings, logged_errors, running_bot
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 POSITION = re.compile(r"(\d+) / (\d+)")
@@ -145,9 +144,7 @@ async def test_tampered_and_stale_buttons_get_a_short_answer(
     url = await seeded_db(tmp_path, story(1, "World"), story(2, "World", hours_ago=2))
     fake_api.emulator.add_user(503, "Cy")
     reader = Reader(fake_api, 503)
-    errors = Errors()
-    logging.getLogger().addHandler(errors)
-    try:
+    with logged_errors() as errors:
         async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW):
             [page] = await reader.send("/latest")
             before = reader.current(page).text
@@ -170,9 +167,7 @@ async def test_tampered_and_stale_buttons_get_a_short_answer(
             assert "Next" not in str(last.buttons)
             stale = await reader.press(last, "L:0:1:2:n", force=True)
             assert stale["text"] == "No more stories."
-    finally:
-        logging.getLogger().removeHandler(errors)
-    assert errors.records == []
+    assert errors == []
 
 
 async def test_old_stories_page_and_forged_ids_are_refused_on_every_database(
@@ -203,9 +198,7 @@ async def test_old_stories_page_and_forged_ids_are_refused_on_every_database(
         await engine.dispose()
     fake_api.emulator.add_user(509, "Ed")
     reader = Reader(fake_api, 509)
-    errors = Errors()
-    logging.getLogger().addHandler(errors)
-    try:
+    with logged_errors() as errors:
         async with running_bot(fake_api, e2e_settings(fake_api, db_url), now=NOW):
             [page] = await reader.send("/latest")
             await reader.press(page, button(page, "Next"))
@@ -224,9 +217,7 @@ async def test_old_stories_page_and_forged_ids_are_refused_on_every_database(
                 answer = await reader.press(page, data, force=True)
                 assert answer.get("text") == "This button no longer works.", data
             assert reader.current(page).text == before
-    finally:
-        logging.getLogger().removeHandler(errors)
-    assert errors.records == []
+    assert errors == []
     assert [c for c in fake_api.emulator.calls if c.error is not None] == []
 
 
@@ -243,9 +234,7 @@ async def test_while_the_database_is_away_readers_hear_so_and_it_recovers(
     url = await seeded_db(tmp_path, story(1, "World"), story(2, "World", hours_ago=2))
     fake_api.emulator.add_user(510, "Flo")
     reader = Reader(fake_api, 510)
-    errors = Errors()
-    logging.getLogger().addHandler(errors)
-    try:
+    with logged_errors() as errors:
         async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW) as app:
             [page] = await reader.send("/latest")
             services = app.bot_data
@@ -264,9 +253,7 @@ async def test_while_the_database_is_away_readers_hear_so_and_it_recovers(
                 await broken.dispose()
             [back] = await reader.send("/latest")  # the next message works again
             assert "Story 1" in back.text
-    finally:
-        logging.getLogger().removeHandler(errors)
-    assert errors.records == []
+    assert errors == []
 
 
 def edits(fake_api: FakeBotApiServer) -> int:
@@ -363,14 +350,18 @@ async def test_in_a_group_only_commands_for_this_bot_get_a_hint(
     assert len(member.bot_messages()) == 1  # updates of one chat are handled in order
 
 
-async def test_shell_with_piped_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
+async def shell_transcript(tmp_path: Path, lines: str, *, demo: bool) -> str:
+    """What `newsbot shell` prints for these piped lines (no token, a fresh database)."""
     out = io.StringIO()
-    stdin = io.StringIO("/start\n/latest\n2\n/sections\n")
     settings_ = e2e_settings(FakeBotApiServerStub(), f"sqlite:///{tmp_path / 'x.db'}")
     settings_ = settings_.model_copy(update={"telegram_bot_token": None})
-    assert await run_shell(settings_, demo=True, stdin=stdin, out=out) == 0
-    transcript = out.getvalue()
+    assert await run_shell(settings_, demo=demo, stdin=io.StringIO(lines), out=out) == 0
+    return out.getvalue()
+
+
+async def test_shell_with_piped_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    transcript = await shell_transcript(tmp_path, "/start\n/latest\n2\n/sections\n", demo=True)
     assert "> /start" in transcript
     assert "Welcome to The Daily Meridian" in transcript
     assert "[1]" in transcript and "Next ▶" in transcript
@@ -383,12 +374,7 @@ async def test_shell_says_so_when_a_pressed_button_is_gone(
 ) -> None:
     """An edit can take a keyboard away; its old numbers then get a line, not a traceback."""
     monkeypatch.chdir(tmp_path)
-    out = io.StringIO()
-    stdin = io.StringIO("/start\n/settings\n4\n4\n/help\n")
-    settings_ = e2e_settings(FakeBotApiServerStub(), f"sqlite:///{tmp_path / 'x.db'}")
-    settings_ = settings_.model_copy(update={"telegram_bot_token": None})
-    assert await run_shell(settings_, demo=False, stdin=stdin, out=out) == 0
-    transcript = out.getvalue()
+    transcript = await shell_transcript(tmp_path, "/start\n/settings\n4\n4\n/help\n", demo=False)
     assert "[4] Change time zone" in transcript
     assert "Your time zone is" in transcript  # the first press edited the menu away
     assert transcript.count("(that button is no longer there)") == 1
@@ -436,9 +422,7 @@ async def test_any_input_is_handled_and_nothing_refused(
     user = next(_users)
     fake_api.emulator.add_user(user, "Prop")
     reader = Reader(fake_api, user)
-    errors = Errors()
-    logging.getLogger().addHandler(errors)
-    try:
+    with logged_errors() as errors:
         async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW):
             [anchor] = await reader.send("/latest")
             for kind, value in steps:
@@ -449,8 +433,6 @@ async def test_any_input_is_handled_and_nothing_refused(
                 else:
                     data = value.encode()[:64].decode(errors="ignore") or "x"
                     await reader.press(anchor, data, force=True)  # waits for the answer
-    finally:
-        logging.getLogger().removeHandler(errors)
     refused = [(c.method, c.error) for c in fake_api.emulator.calls if c.error is not None]
     assert refused == []
-    assert errors.records == []
+    assert errors == []
