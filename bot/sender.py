@@ -34,9 +34,10 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.ext import ExtBot
 
-from bot.ratelimit import Priority, retry_after_seconds
+from bot.http import ANNOUNCE, SendWithdrawn, announces_sends
+from bot.ratelimit import Priority, RateLimiterClosedError, retry_after_seconds
 from bot.replies import NO_PREVIEW
-from digests.delivery import Outcome, SendPriority, SendResult
+from digests.delivery import BeforeSend, Outcome, SendPriority, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -90,19 +91,33 @@ class TelegramSender:
         self.observe = observe
 
     async def send(
-        self, chat_id: int, texts: Sequence[str], *, priority: SendPriority
+        self,
+        chat_id: int,
+        texts: Sequence[str],
+        *,
+        priority: SendPriority,
+        before_send: BeforeSend | None = None,
     ) -> SendResult:
-        result = await self._send_all(chat_id, texts, priority)
-        if self.observe is not None:
+        """Send the parts in order; `before_send` is awaited as each request leaves (see
+        digests.delivery.Sender): by the transport once the request has passed the rate
+        limiter and holds a connection, or here, first, with a transport that cannot."""
+        if before_send is not None and not announces_sends(self.bot.request):
+            if not await before_send():
+                return SendResult(Outcome.WITHDRAWN, error="withdrawn")
+            before_send = None
+        token = ANNOUNCE.set(before_send)
+        try:
+            result = await self._send_all(chat_id, texts, Priority(int(priority)))
+        finally:
+            ANNOUNCE.reset(token)
+        if self.observe is not None and result.outcome is not Outcome.WITHDRAWN:
             self.observe(priority, result.outcome)
         return result
 
-    async def _send_all(
-        self, chat_id: int, texts: Sequence[str], priority: SendPriority
-    ) -> SendResult:
+    async def _send_all(self, chat_id: int, texts: Sequence[str], limit: Priority) -> SendResult:
         sent: list[int] = []
         for text in texts:
-            result = await self._send_part(chat_id, text, priority)
+            result = await self._send_part(chat_id, text, limit)
             if isinstance(result, SendResult):
                 return SendResult(
                     result.outcome,
@@ -114,7 +129,7 @@ class TelegramSender:
             sent.append(result)
         return SendResult(Outcome.SENT, tuple(sent))
 
-    async def _send_part(self, chat_id: int, text: str, priority: SendPriority) -> int | SendResult:
+    async def _send_part(self, chat_id: int, text: str, limit: Priority) -> int | SendResult:
         delay = self.backoff
         for attempt in range(self.retries + 1):
             try:
@@ -123,9 +138,11 @@ class TelegramSender:
                     text,
                     parse_mode=ParseMode.HTML,
                     link_preview_options=NO_PREVIEW,
-                    rate_limit_args=Priority(int(priority)),
+                    rate_limit_args=limit,
                 )
                 return message.message_id
+            except (SendWithdrawn, RateLimiterClosedError) as exc:  # it never left
+                return SendResult(Outcome.WITHDRAWN, error=str(exc))
             except RetryAfter as exc:  # the limiter already waited out the short ones
                 wait = retry_after_seconds(exc)
                 return SendResult(Outcome.RETRY_LATER, retry_after=wait, error=f"429: {exc}")

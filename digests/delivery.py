@@ -3,11 +3,16 @@
 Every digest and breaking push is a row in `deliveries`, unique per (chat, kind, ref), written
 *before* anything is sent:
 
-    PENDING --claim--> SENDING --send--> SENT | EMPTY | BLOCKED | FAILED
-                                  \\--429--> PENDING (not_before = when Telegram allows)
+    PENDING --its request leaves the rate limiter--> SENDING --answer--> SENT | BLOCKED | FAILED
+       |                                                        \\--429--> PENDING (not_before)
+       \\--nothing to say--> EMPTY
 
-A row moves PENDING -> SENDING with a compare-and-set UPDATE, so of two workers (or a restart
-racing the old process) exactly one sends it. A row found still SENDING after `lease` belonged
+A worker first claims a batch of PENDING rows: it writes its claim (`claimed_by`) and holds
+them until `not_before` (the claim lease), while their requests queue in the rate limiter. A
+row moves PENDING -> SENDING only when its request is about to leave, with a compare-and-set
+UPDATE that needs the claim: of two workers (or a restart racing the old process) exactly one
+sends it, and a crash loses at most the requests on the wire. A claimed row whose worker died
+is free again once its claim lease is over. A row found still SENDING after `lease` belonged
 to a process that died mid-send: it may or may not have arrived, so it becomes UNCERTAIN and is
 reported, never blindly resent. A send whose answer never came back (read timeout, connection
 closed before the answer) is UNCERTAIN for the same reason. A PENDING row is safe to send by
@@ -20,14 +25,16 @@ import asyncio
 import enum
 import functools
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sqlalchemy import CursorResult, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests.db import SessionFactory
@@ -54,6 +61,7 @@ class Outcome(enum.StrEnum):
     BLOCKED = "blocked"  # 403 or chat not found: the chat is gone for us
     MIGRATED = "migrated"  # a group became a supergroup with a new id
     RETRY_LATER = "retry_later"  # 429 with a long wait, or certainly not sent: come back later
+    WITHDRAWN = "withdrawn"  # never went out: the row was no longer ours, or we are stopping
     UNCERTAIN = "uncertain"  # may have reached Telegram (no answer came back): never resent
     FAILED = "failed"  # permanent or exhausted: logged, the run goes on
 
@@ -67,11 +75,25 @@ class SendResult:
     error: str | None = None
 
 
+BeforeSend = Callable[[], Awaitable[bool]]
+"""Called by a Sender right before a request leaves: True means go, False means withdraw."""
+
+
 class Sender(Protocol):
-    """Sends Telegram-HTML messages to one chat; implemented by the Telegram adapter."""
+    """Sends Telegram-HTML messages to one chat; implemented by the Telegram adapter.
+
+    A Sender must await `before_send()` right before each request leaves (after any wait in
+    a rate limiter, and again before later parts and retries): the engine marks the row
+    SENDING there. When it returns False nothing may be sent, and the result is WITHDRAWN.
+    """
 
     async def send(
-        self, chat_id: int, texts: Sequence[str], *, priority: SendPriority
+        self,
+        chat_id: int,
+        texts: Sequence[str],
+        *,
+        priority: SendPriority,
+        before_send: BeforeSend | None = None,
     ) -> SendResult: ...
 
 
@@ -87,7 +109,12 @@ class DeliveryConfig:
     workers: int = 2  # batches at once: batch * workers bounds the sends in flight
     claim_limit: int = 500  # chats scheduled per claim transaction
     max_attempts: int = 5
-    lease: timedelta = timedelta(minutes=10)
+    # a claimed row waits in the rate limiter at most about this long before another worker
+    # may claim it (the one whose mark of SENDING succeeds sends it, so never both)
+    claim_lease: timedelta = timedelta(minutes=1)
+    # a SENDING row's request and its recording take well under this (retries of 429s
+    # included): a row still SENDING after it belonged to a dead process
+    lease: timedelta = timedelta(minutes=5)
 
 
 def delivery_config(settings: Settings) -> DeliveryConfig:
@@ -379,8 +406,12 @@ async def deliver(
 ) -> RoundReport:
     """Send the PENDING rows `ids`, `config.workers` batches at a time; one chat never stops it.
 
-    Each worker loops: one transaction records the outcomes of its previous batch and claims
-    the next one (PENDING -> SENDING), then that batch is sent concurrently.
+    Each worker claims a batch (the rows stay PENDING, held for `claim_lease`), renders it and
+    hands its sends to the sender at once. A row becomes SENDING only when its request leaves
+    the rate limiter, and its outcome is written as soon as the answer comes back, both
+    through one `_Journal` that groups the writes of concurrent sends into one transaction.
+    Once `stopping` is set, no batch is claimed and sends still waiting for their turn are
+    withdrawn: their rows are left PENDING, free for anyone at once.
     """
     report = RoundReport()
     if render is None:
@@ -388,43 +419,51 @@ async def deliver(
     queue: asyncio.Queue[list[int]] = asyncio.Queue()
     for start in range(0, len(ids), config.batch):
         queue.put_nowait(list(ids[start : start + config.batch]))
+    journal = _Journal(session_factory, now=now, config=config, report=report)
 
     async def worker() -> None:
-        sent: list[tuple[_ClaimedSend, SendResult]] = []
-        while True:
+        while not (stopping and stopping.is_set()):
             try:
-                # once the process is stopping, record what is in flight and claim no more:
-                # the rows left PENDING are anyone's to send later
-                batch: list[int] | None = (
-                    None if stopping and stopping.is_set() else queue.get_nowait()
-                )
+                batch = queue.get_nowait()
             except asyncio.QueueEmpty:
-                batch = None
-            async with session_factory.begin() as session:
-                if sent:
-                    await _record(session, sent, moment=now(), config=config, report=report)
-                jobs = (
-                    await _claim(session, batch, moment=now(), render=render, report=report)
-                    if batch
-                    else []
-                )
-            if sent and progress is not None:
-                await progress(report)
-            if batch is None:
                 return
-            # The batch is in flight now: a crash from here leaves these rows SENDING.
-            results = await asyncio.gather(
-                *(_send_one(session_factory, sender, job, priority=priority) for job in jobs)
-            )
-            sent = list(zip(jobs, results, strict=True))
+            try:
+                async with session_factory.begin() as session:
+                    jobs = await _claim(
+                        session,
+                        batch,
+                        moment=now(),
+                        render=render,
+                        report=report,
+                        claim=journal.claim,
+                        lease=config.claim_lease,
+                    )
+            except SQLAlchemyError as exc:  # the database is away: claim nothing more
+                log.warning("claiming a batch failed (%s): the rest waits for a later tick", exc)
+                report.errors.append(f"database: {exc}"[:500])
+                return
+            if jobs:
+                await _send_batch(session_factory, sender, jobs, journal, priority, stopping)
+            if progress is not None:
+                await progress(report)
 
-    await asyncio.gather(*(worker() for _ in range(max(1, config.workers))))
+    try:
+        await asyncio.gather(*(worker() for _ in range(max(1, config.workers))))
+    finally:
+        await journal.close()
     return report
+
+
+class _Stage(enum.Enum):
+    QUEUED = "queued"  # claimed; its request waits for its turn (nothing left yet)
+    RELEASING = "releasing"  # its turn came: being marked SENDING
+    ON_WIRE = "on_wire"  # marked SENDING: its request went out (or is going)
+    REFUSED = "refused"  # could not be marked SENDING: someone else's now, or no database
 
 
 @dataclass
 class _ClaimedSend:
-    """A delivery row this worker claimed (now SENDING), with the texts to send."""
+    """A delivery row this worker claimed, with the texts to send."""
 
     row_id: int
     chat_db_id: int
@@ -432,6 +471,97 @@ class _ClaimedSend:
     texts: list[str]
     done_ids: tuple[int, ...]  # message ids of parts sent by an earlier attempt
     attempts: int
+    stage: _Stage = _Stage.QUEUED
+
+
+async def _send_batch(
+    session_factory: SessionFactory,
+    sender: Sender,
+    jobs: list[_ClaimedSend],
+    journal: _Journal,
+    priority: SendPriority,
+    stopping: asyncio.Event | None,
+) -> None:
+    """Send a claimed batch concurrently; when the process starts stopping, withdraw the
+    sends still waiting for their turn (their rows stay PENDING)."""
+    sends = [
+        asyncio.create_task(_send_one(session_factory, sender, job, journal, priority=priority))
+        for job in jobs
+    ]
+    stop = asyncio.create_task(stopping.wait()) if stopping is not None else None
+    try:
+        every = asyncio.gather(*sends, return_exceptions=True)
+        if stop is not None:
+            watched: list[asyncio.Future[Any]] = [every, stop]
+            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            for send, job in zip(sends, jobs, strict=True):
+                if job.stage is _Stage.QUEUED:
+                    send.cancel()  # still waiting for its turn: it never leaves
+        await every
+        for send, job in zip(sends, jobs, strict=True):
+            if send.cancelled():
+                journal.record(job, SendResult(Outcome.WITHDRAWN, error="stopping"))
+    finally:
+        for send in sends:
+            send.cancel()  # does anything only when this worker itself is cancelled
+        if stop is not None:
+            stop.cancel()
+
+
+async def _send_one(
+    session_factory: SessionFactory,
+    sender: Sender,
+    job: _ClaimedSend,
+    journal: _Journal,
+    *,
+    priority: SendPriority,
+) -> None:
+    async def before_send() -> bool:
+        return await journal.release(job)
+
+    try:
+        result = await sender.send(
+            job.telegram_id, job.texts, priority=priority, before_send=before_send
+        )
+        if result.outcome is Outcome.MIGRATED and result.migrate_to is not None:
+            await _move_chat(session_factory, job, result.migrate_to)
+            sent_before = result.message_ids
+            retry = await sender.send(
+                job.telegram_id,
+                job.texts[len(sent_before) :],
+                priority=priority,
+                before_send=before_send,
+            )
+            result = SendResult(
+                retry.outcome,
+                sent_before + retry.message_ids,
+                retry.migrate_to,
+                retry.retry_after,
+                retry.error,
+            )
+    except Exception as exc:  # one bad subscriber never stops a run
+        log.exception("sending to chat %s failed unexpectedly", job.telegram_id)
+        result = SendResult(Outcome.FAILED, error=f"{type(exc).__name__}: {exc}"[:500])
+    journal.record(job, result)
+
+
+async def _move_chat(session_factory: SessionFactory, job: _ClaimedSend, new_id: int) -> None:
+    """A group was upgraded to a supergroup: follow it to its new id."""
+    log.info("chat %s migrated to %s", job.telegram_id, new_id)
+    async with session_factory.begin() as session:
+        clash = await session.scalar(select(Chat).where(Chat.telegram_id == new_id))
+        if clash is not None and clash.id != job.chat_db_id:
+            await session.delete(
+                clash
+            )  # the new id registered itself meanwhile: keep the old settings
+            await session.flush()
+        await session.execute(
+            update(Chat)
+            .where(Chat.id == job.chat_db_id)
+            .values(telegram_id=new_id, kind=ChatKind.SUPERGROUP)
+            .execution_options(synchronize_session=False)
+        )
+    job.telegram_id = new_id
 
 
 async def _claim(
@@ -441,13 +571,20 @@ async def _claim(
     moment: datetime,
     render: Renderer,
     report: RoundReport,
+    claim: str,
+    lease: timedelta,
 ) -> list[_ClaimedSend]:
-    """Render the batch's PENDING rows and move the ones with something to say to SENDING."""
+    """Render the batch's free PENDING rows and claim the ones with something to say: they
+    stay PENDING, held by `claim` until `lease` is over."""
+    free = (
+        Delivery.status == DeliveryStatus.PENDING,
+        or_(Delivery.not_before.is_(None), Delivery.not_before <= moment),
+    )
     rows = list(
         await session.execute(
             select(Delivery, Chat)
             .join(Chat, Chat.id == Delivery.chat_id)
-            .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
+            .where(Delivery.id.in_(ids), *free)
         )
     )
     report.lost_race += len(ids) - len(rows)
@@ -476,11 +613,8 @@ async def _claim(
     # claimed in the transaction that read them: of two workers only one wins
     claimed = await session.execute(
         update(Delivery)
-        .where(
-            Delivery.id.in_([job.row_id for job in jobs]),
-            Delivery.status == DeliveryStatus.PENDING,
-        )
-        .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1, updated_at=moment)
+        .where(Delivery.id.in_([job.row_id for job in jobs]), *free)
+        .values(claimed_by=claim, not_before=moment + lease, updated_at=moment)
         .returning(Delivery.id)
         .execution_options(synchronize_session=False)
     )
@@ -489,88 +623,167 @@ async def _claim(
     return [job for job in jobs if job.row_id in mine]
 
 
-async def _record(
-    session: AsyncSession,
-    sent: list[tuple[_ClaimedSend, SendResult]],
-    *,
-    moment: datetime,
-    config: DeliveryConfig,
-    report: RoundReport,
-) -> None:
-    """Write each send's outcome; chats that blocked the bot are deactivated."""
-    updates = [
-        _outcome(job, result, moment=moment, config=config, report=report) for job, result in sent
-    ]
-    gone = [
-        {
-            "id": job.chat_db_id,
-            "active": False,
-            "deactivated_reason": (result.error or "blocked")[:200],
-            "updated_at": moment,
-        }
-        for job, result in sent
-        if result.outcome is Outcome.BLOCKED
-    ]
-    await session.execute(_RECORD, updates)
-    if gone:
-        await session.execute(update(Chat), gone)
+class _Journal:
+    """One deliver() call's writes while it sends: rows moved to SENDING right before their
+    request leaves, and outcomes as they come back.
 
+    Writes queue here and one task flushes them, all that queued meanwhile in one
+    transaction: at 30 messages/s that is a transaction per send or two, and under a faster
+    flow the transactions grow instead of multiplying. A release waits for its flush (the
+    row must be SENDING before its request may leave); an outcome does not. If the database
+    fails, waiting releases are refused at once (those requests never leave, and their rows
+    stay PENDING for a later attempt) and outcomes are written again with a growing pause, up
+    to `WRITE_TRIES` times; after that they are dropped with an ERROR, and their rows, left
+    SENDING, are reported uncertain once their lease is over.
+    """
 
-async def _send_one(
-    session_factory: SessionFactory, sender: Sender, job: _ClaimedSend, *, priority: SendPriority
-) -> SendResult:
-    try:
-        result = await sender.send(job.telegram_id, job.texts, priority=priority)
-        if result.outcome is Outcome.MIGRATED and result.migrate_to is not None:
-            await _move_chat(session_factory, job, result.migrate_to)
-            sent_before = result.message_ids
-            retry = await sender.send(
-                job.telegram_id, job.texts[len(sent_before) :], priority=priority
+    WRITE_TRIES = 8
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        *,
+        now: Callable[[], datetime],
+        config: DeliveryConfig,
+        report: RoundReport,
+    ) -> None:
+        self.claim = uuid.uuid4().hex
+        self._sessions = sessions
+        self._now = now
+        self._config = config
+        self._report = report
+        self._releases: list[tuple[_ClaimedSend, asyncio.Future[bool]]] = []
+        self._outcomes: list[tuple[_ClaimedSend, SendResult]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def release(self, job: _ClaimedSend) -> bool:
+        """Move the job's row to SENDING now; False if it is not ours to send any more."""
+        if job.stage is _Stage.ON_WIRE:
+            return True  # a later part, or a retry of a request that certainly never arrived
+        if job.stage is not _Stage.QUEUED:
+            return False
+        job.stage = _Stage.RELEASING
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._releases.append((job, future))
+        self._wake()
+        won = await future
+        job.stage = _Stage.ON_WIRE if won else _Stage.REFUSED
+        return won
+
+    def record(self, job: _ClaimedSend, result: SendResult) -> None:
+        """Write a send's outcome (soon, grouped with others)."""
+        self._outcomes.append((job, result))
+        self._wake()
+
+    async def close(self) -> None:
+        """Wait until everything queued is written (or given up)."""
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.shield(self._flusher)
+
+    def _wake(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        failures = 0
+        while self._releases or self._outcomes:
+            releases, self._releases = self._releases, []
+            outcomes, self._outcomes = self._outcomes, []
+            tally = RoundReport()
+            try:
+                async with self._sessions.begin() as session:
+                    won = await self._mark_sending(session, [job for job, _ in releases])
+                    if outcomes:
+                        await self._write(session, outcomes, tally)
+            except Exception as exc:  # the database is away: refuse sends, keep outcomes
+                for _job, future in releases:
+                    if not future.done():
+                        future.set_result(False)
+                failures += 1
+                if failures >= self.WRITE_TRIES:
+                    log.error(
+                        "could not record %d sends (%s): their rows will be reported "
+                        "uncertain when their lease is over",
+                        len(outcomes),
+                        exc,
+                    )
+                    failures = 0
+                    continue
+                log.warning("recording sends failed (%s); trying again", exc)
+                self._outcomes[:0] = outcomes
+                await asyncio.sleep(min(0.25 * 2**failures, 5.0))
+                continue
+            failures = 0
+            self._report.add(tally)
+            for job, future in releases:
+                if not future.done():
+                    future.set_result(job.row_id in won)
+
+    async def _mark_sending(self, session: AsyncSession, jobs: list[_ClaimedSend]) -> set[int]:
+        if not jobs:
+            return set()
+        moved = await session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id.in_([job.row_id for job in jobs]),
+                Delivery.status == DeliveryStatus.PENDING,
+                Delivery.claimed_by == self.claim,
             )
-            result = SendResult(
-                retry.outcome,
-                sent_before + retry.message_ids,
-                retry.migrate_to,
-                retry.retry_after,
-                retry.error,
+            .values(
+                status=DeliveryStatus.SENDING,
+                attempts=Delivery.attempts + 1,
+                not_before=None,
+                updated_at=self._now(),
             )
-        return result
-    except Exception as exc:  # one bad subscriber never stops a run
-        log.exception("sending to chat %s failed unexpectedly", job.telegram_id)
-        return SendResult(Outcome.FAILED, error=f"{type(exc).__name__}: {exc}"[:500])
-
-
-async def _move_chat(session_factory: SessionFactory, job: _ClaimedSend, new_id: int) -> None:
-    """A group was upgraded to a supergroup: follow it to its new id."""
-    log.info("chat %s migrated to %s", job.telegram_id, new_id)
-    async with session_factory.begin() as session:
-        clash = await session.scalar(select(Chat).where(Chat.telegram_id == new_id))
-        if clash is not None and clash.id != job.chat_db_id:
-            await session.delete(
-                clash
-            )  # the new id registered itself meanwhile: keep the old settings
-            await session.flush()
-        await session.execute(
-            update(Chat)
-            .where(Chat.id == job.chat_db_id)
-            .values(telegram_id=new_id, kind=ChatKind.SUPERGROUP)
+            .returning(Delivery.id)
             .execution_options(synchronize_session=False)
         )
-    job.telegram_id = new_id
+        won = set(moved.scalars())
+        self._report.lost_race += len(jobs) - len(won)
+        return won
+
+    async def _write(
+        self,
+        session: AsyncSession,
+        outcomes: list[tuple[_ClaimedSend, SendResult]],
+        tally: RoundReport,
+    ) -> None:
+        """Each send's outcome; chats that blocked the bot are deactivated."""
+        moment = self._now()
+        updates = [
+            _outcome(job, result, moment=moment, config=self._config, report=tally)
+            | {"claim": self.claim}
+            for job, result in outcomes
+        ]
+        gone = [
+            {
+                "id": job.chat_db_id,
+                "active": False,
+                "deactivated_reason": (result.error or "blocked")[:200],
+                "updated_at": moment,
+            }
+            for job, result in outcomes
+            if result.outcome is Outcome.BLOCKED
+        ]
+        await session.execute(_RECORD, updates)
+        if gone:
+            await session.execute(update(Chat), gone)
 
 
 _RECORD = (
     update(_deliveries)
-    .where(_deliveries.c.id == bindparam("row_id"))
+    .where(_deliveries.c.id == bindparam("row_id"), _deliveries.c.claimed_by == bindparam("claim"))
     .values(
         status=bindparam("status"),
         updated_at=bindparam("updated_at"),
         message_ids=bindparam("message_ids"),
         not_before=bindparam("not_before"),
         error=bindparam("error"),
+        claimed_by=None,
     )
 )
-"""One statement, executed for many rows at once, that records each send's outcome."""
+"""One statement, executed for many rows at once, that records each send's outcome; only
+the claim that sent a row may record it."""
 
 
 def _outcome(
@@ -589,7 +802,12 @@ def _outcome(
         "not_before": None,
         "error": result.error[:500] if result.error else None,
     }
-    if result.outcome is Outcome.SENT:
+    if result.outcome is Outcome.WITHDRAWN or job.stage is _Stage.REFUSED:
+        # never left: free for anyone at once (a row someone else holds is not ours to write)
+        values["status"] = DeliveryStatus.PENDING
+        if job.stage is _Stage.ON_WIRE:  # earlier parts did go out: send the rest later
+            report.retry_later += 1
+    elif result.outcome is Outcome.SENT:
         values["status"] = DeliveryStatus.SENT
         report.sent += 1
     elif result.outcome is Outcome.BLOCKED:

@@ -177,8 +177,8 @@ class DeliveryKind(enum.StrEnum):
 
 
 class DeliveryStatus(enum.StrEnum):
-    PENDING = "pending"  # claimed, nothing sent yet
-    SENDING = "sending"  # a send is in flight; if the process dies here the outcome is unknown
+    PENDING = "pending"  # nothing sent yet (a worker may hold it under a short claim)
+    SENDING = "sending"  # its request left the rate limiter: if the process dies now, unknown
     SENT = "sent"
     EMPTY = "empty"  # digest window had no stories: nothing to send
     BLOCKED = "blocked"  # chat blocked the bot or is gone
@@ -224,7 +224,10 @@ class Delivery(Base):
     message_ids: Mapped[str | None] = mapped_column(String(400))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(String(500))
+    # PENDING: nobody sends it before this (a flood limit's wait, or a worker's claim)
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # PENDING: the worker holding it until not_before; only it may move it to SENDING
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

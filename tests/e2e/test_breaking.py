@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bot.http import CONNECTIONS
 from bot.sender import TelegramSender
 from digests.db import make_engine, make_session_factory
 from digests.delivery import delivery_config, run_digest_round
@@ -199,11 +200,13 @@ async def test_restart_mid_push_resumes_without_duplicates(
     real_call = emulator.call
     config = delivery_config(settings)
     stuck = asyncio.Event()
+    hung: list[object] = []
 
     async def hanging_call(method: str, params: Any = None) -> Any:
         # after 5 readers got it, every send hangs: the process is about to die mid-push
         if method == "sendMessage" and len(emulator.sent_log) >= 5 + 1:
             stuck.set()
+            hung.append(params)
             await asyncio.Event().wait()
         return await real_call(method, params)
 
@@ -212,9 +215,16 @@ async def test_restart_mid_push_resumes_without_duplicates(
         [preview] = await editor.send("/breaking Bridge closed after crash")
         await editor.press(preview, button(preview, "Send"))
         await asyncio.wait_for(stuck.wait(), 10)
-        # Both workers have claimed a batch and are sending it (no batch can finish now): no
-        # worker is inside a transaction, as a process killed mid-send leaves it.
-        await wait_for_rows(url, DeliveryStatus.SENDING, config.batch * config.workers)
+        # Every HTTP connection now holds a send that hangs, and no worker is inside a
+        # transaction, as a process killed mid-send leaves it. Only those requests left:
+        # they alone are SENDING; the rest of the claimed batches still wait their turn.
+        in_flight = CONNECTIONS
+        async with asyncio.timeout(10):
+            while len(hung) < in_flight:
+                await asyncio.sleep(0.01)
+        await wait_for_rows(url, DeliveryStatus.SENDING, in_flight)
+        await wait_for_rows(url, DeliveryStatus.SENT, 5)
+        assert len(hung) == in_flight
         pushes = [t for t in asyncio.all_tasks() if t.get_name().startswith("push-")]
         for task in pushes:  # kill -9: the sends in flight never complete
             task.cancel()
@@ -239,7 +249,7 @@ async def test_restart_mid_push_resumes_without_duplicates(
         assert "Push finished" in report and f"uncertain {left_sending}" in report, report
     delivered = {uid: len(fake_api.emulator.messages(uid)) for uid in readers}
     assert max(delivered.values()) == 1  # never twice
-    in_flight = config.batch * config.workers  # claimed when the process died
+    assert left_sending == in_flight  # the requests on the wire when it died
     assert len(readers) > in_flight
     assert sum(delivered.values()) >= len(readers) - in_flight  # only those may be missing
 

@@ -10,17 +10,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from digests.db import SessionFactory, make_engine, make_session_factory
 from digests.delivery import (
+    BeforeSend,
     DeliveryConfig,
     Outcome,
     SendPriority,
     SendResult,
     run_digest_round,
 )
-from digests.models import Article, Chat, ChatKind, Delivery, Section, Subscription
+from digests.models import (
+    Article,
+    Chat,
+    ChatKind,
+    Delivery,
+    DeliveryStatus,
+    Section,
+    Subscription,
+)
 
 NOW = datetime(2026, 11, 24, 8, 0, 30, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -36,8 +45,15 @@ class FakeSender:
     calls: int = 0
 
     async def send(
-        self, chat_id: int, texts: Sequence[str], *, priority: SendPriority
+        self,
+        chat_id: int,
+        texts: Sequence[str],
+        *,
+        priority: SendPriority,
+        before_send: BeforeSend | None = None,
     ) -> SendResult:
+        if before_send is not None and not await before_send():
+            return SendResult(Outcome.WITHDRAWN)
         self.calls += 1
         if self.hang_after is not None and self.calls > self.hang_after:
             await asyncio.Event().wait()
@@ -178,11 +194,16 @@ async def test_unexpected_error_for_one_chat_does_not_stop_the_round(
 
     class Exploding(FakeSender):
         async def send(
-            self, chat_id: int, texts: Sequence[str], *, priority: SendPriority
+            self,
+            chat_id: int,
+            texts: Sequence[str],
+            *,
+            priority: SendPriority,
+            before_send: BeforeSend | None = None,
         ) -> SendResult:
             if chat_id == chats[1]:
                 raise RuntimeError("boom")
-            return await super().send(chat_id, texts, priority=priority)
+            return await super().send(chat_id, texts, priority=priority, before_send=before_send)
 
     sender = Exploding()
     report = await run_digest_round(session_factory, sender, now=lambda: NOW, config=config())
@@ -294,11 +315,17 @@ async def test_a_stopping_round_finishes_its_batches_and_claims_no_more(
 
     class StopsMidRound(FakeSender):
         async def send(
-            self, chat_id: int, texts: Sequence[str], *, priority: SendPriority
+            self,
+            chat_id: int,
+            texts: Sequence[str],
+            *,
+            priority: SendPriority,
+            before_send: BeforeSend | None = None,
         ) -> SendResult:
+            result = await super().send(chat_id, texts, priority=priority, before_send=before_send)
             if self.calls == 5:
-                stopping.set()  # the signal arrives while the second batches are out
-            return await super().send(chat_id, texts, priority=priority)
+                stopping.set()  # the signal arrives while the first batches are out
+            return result
 
     sender = StopsMidRound()
     report = await run_digest_round(
@@ -311,3 +338,157 @@ async def test_a_stopping_round_finishes_its_batches_and_claims_no_more(
     assert counts["pending"] == len(chats) - counts["sent"]
     later = await run_digest_round(session_factory, FakeSender(), now=lambda: NOW, config=config())
     assert later.sent == counts["pending"]  # the next round sends the rest, once
+
+
+@dataclass
+class OneOnTheWire(FakeSender):
+    """A sender with a rate limiter in front: one request leaves at a time, and the row is
+    announced (before_send) only when its turn comes. `hang_after` sends, the wire hangs."""
+
+    wire: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    on_wire: int = 0
+
+    async def send(
+        self,
+        chat_id: int,
+        texts: Sequence[str],
+        *,
+        priority: SendPriority,
+        before_send: BeforeSend | None = None,
+    ) -> SendResult:
+        async with self.wire:
+            if before_send is not None and not await before_send():
+                return SendResult(Outcome.WITHDRAWN)
+            self.on_wire += 1
+            result = await super().send(chat_id, texts, priority=priority)
+            self.on_wire -= 1
+            return result
+
+
+async def test_a_crash_leaves_only_the_request_on_the_wire_sending(
+    session_factory: SessionFactory,
+) -> None:
+    """kill -9 while batches queue behind the limiter: only the one request that left is
+    SENDING (reported uncertain later); the claimed rows still waiting are sent by the next
+    process once their claim lease is over, and nobody gets two copies."""
+    chats = await seed(session_factory, chats=12)
+    crashing = OneOnTheWire(hang_after=3)
+    task = asyncio.create_task(
+        run_digest_round(session_factory, crashing, now=lambda: NOW, config=config())
+    )
+    while crashing.calls <= 3:  # the fourth send hangs on the wire; 7 more claimed rows wait
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # let the three answered sends be recorded
+    task.cancel()  # the process dies here
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    counts = await statuses(session_factory)
+    assert counts["sending"] == 1 == crashing.on_wire
+    assert counts["sent"] == 3
+    assert counts["pending"] == len(chats) - 4
+
+    # at once, a new process sends what nobody holds; the dead one's claims are not free yet
+    soon = await run_digest_round(session_factory, FakeSender(), now=lambda: NOW, config=config())
+    assert 0 < soon.sent < len(chats) - 4
+    # a minute later their claim lease is over: they are sent; the SENDING one is not resent
+    later = NOW + config().claim_lease + timedelta(seconds=1)
+    restarted = FakeSender()
+    report = await run_digest_round(session_factory, restarted, now=lambda: later, config=config())
+    assert soon.sent + report.sent == len(chats) - 4
+    much_later = NOW + config().lease + timedelta(seconds=1)
+    final = await run_digest_round(
+        session_factory, FakeSender(), now=lambda: much_later, config=config()
+    )
+    assert final.uncertain == 1 and final.sent == 0
+    after = await statuses(session_factory)
+    assert after == Counter({"sent": len(chats) - 1, "uncertain": 1})
+
+
+async def test_stopping_withdraws_the_sends_still_waiting_for_their_turn(
+    session_factory: SessionFactory,
+) -> None:
+    """SIGTERM while a batch queues behind the limiter: the request on the wire finishes and
+    is recorded; the ones still waiting never leave, and their rows are free at once."""
+    chats = await seed(session_factory, chats=12)
+    stopping = asyncio.Event()
+    gate = asyncio.Event()
+
+    class Slow(OneOnTheWire):
+        async def send(
+            self,
+            chat_id: int,
+            texts: Sequence[str],
+            *,
+            priority: SendPriority,
+            before_send: BeforeSend | None = None,
+        ) -> SendResult:
+            async with self.wire:
+                if before_send is not None and not await before_send():
+                    return SendResult(Outcome.WITHDRAWN)
+                self.calls += 1
+                if self.calls == 3:
+                    stopping.set()  # the signal arrives while this request is on the wire
+                    await gate.wait()
+                self.received.setdefault(chat_id, []).extend(texts)
+                return SendResult(Outcome.SENT, tuple(next(_ids) for _ in texts))
+
+    sender = Slow()
+    round_task = asyncio.create_task(
+        run_digest_round(
+            session_factory, sender, now=lambda: NOW, config=config(), stopping=stopping
+        )
+    )
+    await stopping.wait()
+    await asyncio.sleep(0.1)  # the answer on the wire comes back a little later
+    gate.set()
+    report = await asyncio.wait_for(round_task, 5)
+    counts = await statuses(session_factory)
+    assert counts["sending"] == 0
+    assert report.sent == counts["sent"] == sender.calls == 3
+    async with session_factory() as session:
+        held = await session.scalar(
+            select(func.count()).where(
+                Delivery.status == DeliveryStatus.PENDING,
+                (Delivery.claimed_by.is_not(None)) | (Delivery.not_before.is_not(None)),
+            )
+        )
+    assert held == 0  # nothing held by the stopped process: any instance may send them now
+    rest = await run_digest_round(session_factory, FakeSender(), now=lambda: NOW, config=config())
+    assert rest.sent == len(chats) - counts["sent"]
+
+
+async def test_a_row_claimed_again_after_its_lease_is_sent_by_one_worker_only(
+    session_factory: SessionFactory,
+) -> None:
+    """A worker whose claim ran out while its request waited loses the row to the one that
+    claimed it since: when its turn comes, it withdraws instead of sending a second copy."""
+    chats = await seed(session_factory, chats=1)
+    later = NOW + config().claim_lease + timedelta(seconds=1)
+    released = asyncio.Event()
+    waiting = asyncio.Event()
+
+    class WaitsLong(FakeSender):
+        async def send(
+            self,
+            chat_id: int,
+            texts: Sequence[str],
+            *,
+            priority: SendPriority,
+            before_send: BeforeSend | None = None,
+        ) -> SendResult:
+            waiting.set()
+            await released.wait()  # queued in the limiter for longer than the claim lease
+            return await super().send(chat_id, texts, priority=priority, before_send=before_send)
+
+    slow = WaitsLong()
+    first = asyncio.create_task(
+        run_digest_round(session_factory, slow, now=lambda: NOW, config=config())
+    )
+    await waiting.wait()
+    fast = FakeSender()
+    second = await run_digest_round(session_factory, fast, now=lambda: later, config=config())
+    released.set()
+    first_report = await first
+    assert second.sent == 1 and first_report.sent == 0 and first_report.lost_race == 1
+    assert len(fast.received[chats[0]]) == 1 and chats[0] not in slow.received
+    assert await statuses(session_factory) == Counter({"sent": 1})
