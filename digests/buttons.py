@@ -110,7 +110,8 @@ _SETTINGS = {choice.value for choice in SettingsChoice}
 
 SettingsButton = ToggleSection | ChooserPage | ChooserDone | Unsubscribe | SettingsChoice
 SETTINGS_BUTTONS = (ToggleSection, ChooserPage, ChooserDone, Unsubscribe, SettingsChoice)
-"""The buttons SETTINGS_PATTERN routes: they change a chat's settings."""
+"""The buttons SETTINGS_PATTERN routes: those of the screens that change a chat's settings
+(paging the section chooser included; in a group only its administrators may press them)."""
 
 ButtonData = (
     PageTurn | ToggleSection | ChooserPage | ChooserDone | Unsubscribe | SettingsChoice | PushChoice
