@@ -6,8 +6,13 @@ the Telegram adapter routes a press by that prefix alone (the `*_PATTERN`s below
 handler then decodes the rest, and anything that does not decode is a stale or tampered
 button that gets a short answer and changes nothing.
 
+Numbers are ASCII digits written without leading zeros, so each value has exactly one
+spelling. A chooser toggle sent before the chooser had pages carries no page number; it
+still works, and the chooser then opens on the page that holds the toggled section.
+
     L:<section id>:<published ts>:<article id>:<n|p>   /latest paging (0 = every section)
-    S:t:<section id>   S:done                          the section chooser
+    S:t:<section id>:<page>   S:p:<page>   S:done      the section chooser (paged)
+    S:t:<section id>                                   a chooser toggle from before paging
     U:all   U:cancel                                   /unsubscribe confirmation
     C:sections   C:digest   C:alerts   C:tz            the /settings menu
     B:send:<push id>   B:cancel:<push id>              an editor's breaking-push preview
@@ -33,9 +38,12 @@ MAX_ID = 2**31 - 1
 # 9999): a story from before 1970 has a negative time.
 MIN_TS = -62_135_596_800
 MAX_TS = 253_402_300_799
-_ID = r"([0-9]{1,10})"
-_PAGE = re.compile(rf"^L:{_ID}:(-?[0-9]{{1,12}}):{_ID}:([np])$")
-_TOGGLE = re.compile(rf"^S:t:{_ID}$")
+MAX_PAGE = 999  # chooser pages: far more than MAX_SECTIONS can fill
+_ID = r"(0|[1-9][0-9]{0,9})"
+_PAGE_NO = r"([1-9][0-9]{0,2})"
+_PAGE = re.compile(rf"^L:{_ID}:(0|-?[1-9][0-9]{{0,11}}):{_ID}:([np])$")
+_TOGGLE = re.compile(rf"^S:t:{_ID}(?::{_PAGE_NO})?$")
+_CHOOSER_PAGE = re.compile(rf"^S:p:{_PAGE_NO}$")
 _PUSH = re.compile(rf"^B:(send|cancel):{_ID}$")
 
 
@@ -56,7 +64,20 @@ class PageTurn:
 
 @dataclass(frozen=True)
 class ToggleSection:
+    """A section's button in the chooser: follow or unfollow it, then show `page` again.
+
+    `page` is None only for a button sent before the chooser had pages.
+    """
+
     section_id: int
+    page: int | None = 1
+
+
+@dataclass(frozen=True)
+class ChooserPage:
+    """◀ Previous / Next ▶ (or the page number between them) under the section chooser."""
+
+    page: int
 
 
 @dataclass(frozen=True)
@@ -87,11 +108,14 @@ class PushChoice:
 _UNSUBSCRIBE = {choice.value for choice in Unsubscribe}
 _SETTINGS = {choice.value for choice in SettingsChoice}
 
-SettingsButton = ToggleSection | ChooserDone | Unsubscribe | SettingsChoice
-SETTINGS_BUTTONS = (ToggleSection, ChooserDone, Unsubscribe, SettingsChoice)
-"""The buttons SETTINGS_PATTERN routes: they change a chat's settings."""
+SettingsButton = ToggleSection | ChooserPage | ChooserDone | Unsubscribe | SettingsChoice
+SETTINGS_BUTTONS = (ToggleSection, ChooserPage, ChooserDone, Unsubscribe, SettingsChoice)
+"""The buttons SETTINGS_PATTERN routes: those of the screens that change a chat's settings
+(paging the section chooser included; in a group only its administrators may press them)."""
 
-ButtonData = PageTurn | ToggleSection | ChooserDone | Unsubscribe | SettingsChoice | PushChoice
+ButtonData = (
+    PageTurn | ToggleSection | ChooserPage | ChooserDone | Unsubscribe | SettingsChoice | PushChoice
+)
 
 
 class BadButtonData(ValueError):
@@ -104,8 +128,12 @@ def encode(data: ButtonData) -> str:
     match data:
         case PageTurn(section_id, ts, article_id, direction):
             text = f"L:{section_id}:{ts}:{article_id}:{direction.value}"
-        case ToggleSection(section_id):
+        case ToggleSection(section_id, None):
             text = f"S:t:{section_id}"
+        case ToggleSection(section_id, page):
+            text = f"S:t:{section_id}:{page}"
+        case ChooserPage(page):
+            text = f"S:p:{page}"
         case ChooserDone():
             text = "S:done"
         case Unsubscribe():
@@ -134,7 +162,9 @@ def decode(text: str) -> ButtonData | None:
         if rest == "done":
             return ChooserDone()
         if (toggle := _TOGGLE.match(text)) and _ids_fit(int(toggle[1])):
-            return ToggleSection(int(toggle[1]))
+            return ToggleSection(int(toggle[1]), int(toggle[2]) if toggle[2] else None)
+        if turn := _CHOOSER_PAGE.match(text):
+            return ChooserPage(int(turn[1]))
     if prefix == "U" and rest in _UNSUBSCRIBE:
         return Unsubscribe(rest)
     if prefix == "C" and rest in _SETTINGS:

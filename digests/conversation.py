@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from digests import messages as msg
 from digests.buttons import (
     ChooserDone,
+    ChooserPage,
     PageTurn,
     SettingsButton,
     SettingsChoice,
@@ -59,10 +60,18 @@ class ReaderRequest:
         return " ".join(self.args).strip()
 
 
-async def _chooser(session: AsyncSession, chat: Chat) -> Reply:
-    sections = list(await session.scalars(select(Section).order_by(Section.name)))
+async def _chooser_sections(session: AsyncSession) -> list[Section]:
+    """Every section, in the chooser's order."""
+    return list(await session.scalars(select(Section).order_by(Section.name, Section.id)))
+
+
+async def _chooser(
+    session: AsyncSession, chat: Chat, *, page: int = 1, sections: list[Section] | None = None
+) -> Reply:
+    if sections is None:
+        sections = await _chooser_sections(session)
     followed = await followed_section_ids(session, chat)
-    return msg.chooser(sections, followed, intro=msg.CHOOSER_INTRO)
+    return msg.chooser(sections, followed, intro=msg.CHOOSER_INTRO, page=page)
 
 
 async def start(session: AsyncSession, chat: Chat, *, publisher: str, new: bool) -> list[Reply]:
@@ -201,14 +210,24 @@ async def settings_button(
             return ButtonAnswer(
                 edit=Reply(msg.followed_summary(await followed_sections(session, chat), chat))
             )
-        case ToggleSection(section_id):
+        case ToggleSection(section_id, page):
             state = await toggle(session, chat, section_id, now=request.now)
             if state is None:
                 return ButtonAnswer(answer=msg.SECTION_GONE)
+            every = await _chooser_sections(session)
+            if page is None:  # a button from before the chooser had pages
+                page = msg.chooser_page_of(every, section_id)
             return ButtonAnswer(
-                edit=await _chooser(session, chat),
+                edit=await _chooser(session, chat, page=page, sections=every),
                 answer=msg.following(state),
                 keyboard_only=True,  # the chooser may sit under the /start greeting: keep it
+            )
+        case ChooserPage(page):
+            every = await _chooser_sections(session)
+            return ButtonAnswer(
+                edit=await _chooser(session, chat, page=page, sections=every),
+                answer=msg.chooser_page_answer(page, msg.chooser_pages(len(every))),
+                keyboard_only=True,
             )
         case Unsubscribe.CANCEL:
             return ButtonAnswer(edit=Reply(msg.NOTHING_CHANGED))

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from digests.buttons import (
     ChooserDone,
+    ChooserPage,
     Direction,
     PushChoice,
     SettingsChoice,
@@ -94,22 +95,58 @@ def welcome(publisher: str, *, new: bool) -> str:
     )
 
 
-def chooser(sections: Sequence[Section], followed: set[int], *, intro: str) -> Reply:
-    """An inline keyboard of sections with ✓ on the followed ones."""
+CHOOSER_PAGE_SIZE = 24
+"""Section buttons on one page of the chooser: 12 rows of 2, which a phone shows without
+much scrolling; with the navigation row and Done that is 28 buttons, far within Telegram's
+100 whatever the number of sections."""
+CHOOSER_COLUMNS = 2
+
+
+def chooser_pages(count: int) -> int:
+    """How many pages the chooser needs for `count` sections (at least one)."""
+    return max(1, -(-count // CHOOSER_PAGE_SIZE))
+
+
+def chooser_page_of(sections: Sequence[Section], section_id: int) -> int:
+    """The chooser page that shows `section_id` (sections in the chooser's order); 1 if none."""
+    for index, section in enumerate(sections):
+        if section.id == section_id:
+            return index // CHOOSER_PAGE_SIZE + 1
+    return 1
+
+
+def chooser(sections: Sequence[Section], followed: set[int], *, intro: str, page: int = 1) -> Reply:
+    """One page of the section chooser: its sections with ✓ on the followed ones, in rows of
+    CHOOSER_COLUMNS; then ◀ Previous · page n/N · Next ▶ when there are several pages; then
+    Done. A page past the last (sections were removed since) shows the last one."""
     if not sections:
         return Reply(escape("There are no sections yet: stories have not been imported."))
-    rows: list[list[Button]] = []
-    row: list[Button] = []
-    for section in sections:
-        mark = "✓ " if section.id in followed else ""
-        row.append(Button(f"{mark}{section.name}", data=encode(ToggleSection(section.id))))
-        if len(row) == 2:
-            rows.append(row)
-            row = []
-    if row:
-        rows.append(row)
+    pages = chooser_pages(len(sections))
+    page = min(max(page, 1), pages)
+    start = (page - 1) * CHOOSER_PAGE_SIZE
+    shown = sections[start : start + CHOOSER_PAGE_SIZE]
+    buttons = [
+        Button(
+            f"{'✓ ' if section.id in followed else ''}{section.name}",
+            data=encode(ToggleSection(section.id, page)),
+        )
+        for section in shown
+    ]
+    rows = [buttons[i : i + CHOOSER_COLUMNS] for i in range(0, len(buttons), CHOOSER_COLUMNS)]
+    if pages > 1:
+        nav: list[Button] = []
+        if page > 1:
+            nav.append(Button("◀ Previous", data=encode(ChooserPage(page - 1))))
+        nav.append(Button(f"page {page}/{pages}", data=encode(ChooserPage(page))))
+        if page < pages:
+            nav.append(Button("Next ▶", data=encode(ChooserPage(page + 1))))
+        rows.append(nav)
     rows.append([Button("Done", data=encode(ChooserDone()))])
     return Reply(intro, rows)
+
+
+def chooser_page_answer(page: int, pages: int) -> str:
+    return f"Page {min(max(page, 1), pages)} of {pages}"
 
 
 def sections_list(infos: Sequence[SectionInfo], followed: set[int]) -> list[str]:
@@ -125,17 +162,31 @@ def sections_list(infos: Sequence[SectionInfo], followed: set[int]) -> list[str]
     return split_messages(lines, header=bold("Sections") + "\n")
 
 
+SLUGS_SHOWN = 40
+"""Section slugs suggested after an unknown name at most (each is up to 40 characters)."""
+
+
 def unknown_sections(unknown: Sequence[str], infos: Sequence[SectionInfo]) -> str:
     shown = [f"“{escape(truncate(name, 40))}”" for name in unknown[:5]]
     if len(unknown) > 5:
         shown.append(f"{len(unknown) - 5} more")
     names = ", ".join(shown)
-    real = ", ".join(escape(info.slug) for info in infos) or "none yet"
+    real = ", ".join(escape(info.slug) for info in infos[:SLUGS_SHOWN]) or "none yet"
+    if len(infos) > SLUGS_SHOWN:
+        real += escape(f" and {len(infos) - SLUGS_SHOWN} more: see /sections")
     return f"I don't know {names}. Sections: {real}."
 
 
+NAMES_SHOWN = 20
+"""Section names listed in one sentence at most: 20 of up to 80 characters keep a summary
+far within Telegram's 4096 whatever the number of sections; /sections lists them all."""
+
+
 def names(sections: Sequence[Section]) -> str:
-    return ", ".join(bold(section.name) for section in sections)
+    shown = ", ".join(bold(section.name) for section in sections[:NAMES_SHOWN])
+    if len(sections) > NAMES_SHOWN:
+        shown += escape(f" and {len(sections) - NAMES_SHOWN} more (see /sections)")
+    return shown
 
 
 def local_time(moment: datetime, tz: str, fmt: str = "%a %d %b %Y, %H:%M") -> str:

@@ -40,9 +40,10 @@ class Settings(BaseSettings):
     feed_poll_minutes: int = Field(default=10, ge=1, le=24 * 60)
     category_map: str = ""
     default_section: str = "General"
-    # Sections made from feed categories at most; more would not fit the section chooser
-    # (Telegram shows at most 100 buttons), so further categories go to DEFAULT_SECTION.
-    max_sections: int = Field(default=40, ge=1, le=90)
+    # Sections made from feed categories at most; further categories go to DEFAULT_SECTION.
+    # The section chooser pages its buttons (digests/messages.py), so this is no longer bound
+    # by Telegram's 100 buttons a message; 200 sections are 9 pages of the chooser.
+    max_sections: int = Field(default=40, ge=1, le=200)
     digest_grace_hours: float = Field(default=6.0, ge=0)
     digest_stories_per_section: int = Field(default=5, ge=1, le=50)
     send_rate_limit: float = Field(default=30.0, ge=0)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from digests.buttons import (
     MAX_BYTES,
     MAX_ID,
+    MAX_PAGE,
     MAX_TS,
     MIN_TS,
     PAGE_PATTERN,
@@ -19,6 +20,7 @@ from digests.buttons import (
     BadButtonData,
     ButtonData,
     ChooserDone,
+    ChooserPage,
     Direction,
     PageTurn,
     PushChoice,
@@ -31,9 +33,11 @@ from digests.buttons import (
 
 ids = st.integers(min_value=0, max_value=MAX_ID)
 times = st.integers(min_value=MIN_TS, max_value=MAX_TS)
+pages = st.integers(min_value=1, max_value=MAX_PAGE)
 every_button = st.one_of(
     st.builds(PageTurn, ids, times, ids, st.sampled_from(Direction)),
-    st.builds(ToggleSection, ids),
+    st.builds(ToggleSection, ids, pages | st.none()),
+    st.builds(ChooserPage, pages),
     st.just(ChooserDone()),
     st.sampled_from(Unsubscribe),
     st.sampled_from(SettingsChoice),
@@ -69,9 +73,27 @@ def test_data_over_64_bytes_is_refused_before_it_reaches_telegram() -> None:
         encode(PageTurn(0, 10**60, 0, Direction.OLDER))
 
 
+def test_chooser_buttons_carry_their_page_and_old_toggles_still_read() -> None:
+    assert encode(ToggleSection(MAX_ID, MAX_PAGE)) == "S:t:2147483647:999"
+    assert encode(ChooserPage(3)) == "S:p:3"
+    # a toggle sent before the chooser had pages: no page, still a toggle
+    assert decode("S:t:17") == ToggleSection(17, None)
+    assert encode(ToggleSection(17, None)) == "S:t:17"
+    assert ToggleSection(17) == ToggleSection(17, 1)
+
+
 @pytest.mark.parametrize(
     "data",
-    [ToggleSection(-1), ToggleSection(MAX_ID + 1), PushChoice(MAX_ID + 1, send=True)],
+    [
+        ToggleSection(-1),
+        ToggleSection(MAX_ID + 1),
+        ToggleSection(1, 0),
+        ToggleSection(1, MAX_PAGE + 1),
+        ChooserPage(0),
+        ChooserPage(-1),
+        ChooserPage(MAX_PAGE + 1),
+        PushChoice(MAX_ID + 1, send=True),
+    ],
 )
 def test_data_that_would_not_read_back_is_refused(data: ButtonData) -> None:
     with pytest.raises(BadButtonData, match="read back"):
@@ -110,6 +132,29 @@ def test_data_that_would_not_read_back_is_refused(data: ButtonData) -> None:
         "L:0:-99999999999:1:n",  # before the year 1
         "L:0:--1:1:n",
         "S:t:2147483648",
+        "S:t:1:",
+        "S:t:1:0",  # pages count from 1
+        "S:t:1:1000",  # beyond MAX_PAGE
+        "S:t:1:01",  # one spelling per number: no leading zeros
+        "S:t:01",
+        "S:t:1:1:1",
+        "S:t:1:x",
+        "S:t::1",
+        "S:t:1:-1",
+        "S:t:1:２",  # full-width digit
+        "S:p:",
+        "S:p:0",
+        "S:p:1000",
+        "S:p:007",
+        "S:p:-1",
+        "S:p:1:1",
+        "S:p:x",
+        "S:p:³",
+        "S:page:2",
+        "L:01:1:1:n",
+        "L:0:01:1:n",
+        "L:0:-0:1:n",
+        "B:send:01",
     ],
 )
 def test_stale_or_tampered_data_decodes_to_nothing(text: str) -> None:
@@ -118,6 +163,24 @@ def test_stale_or_tampered_data_decodes_to_nothing(text: str) -> None:
 
 @given(st.text(max_size=70))
 def test_decoding_never_raises(text: str) -> None:
+    found = decode(text)
+    if found is not None:
+        assert encode(found) == text
+
+
+numbers = st.from_regex(r"-?0{0,2}[0-9]{1,4}", fullmatch=True) | st.sampled_from(["", "１", "²"])
+near_misses = st.builds(
+    lambda prefix, fields, tail: prefix + ":".join(fields) + tail,
+    st.sampled_from(["S:t:", "S:p:", "B:send:", "B:cancel:", "L:"]),
+    st.lists(numbers, min_size=1, max_size=4),
+    st.sampled_from(["", ":n", ":p", ":"]),
+)
+
+
+@given(near_misses)
+def test_near_misses_decode_to_nothing_or_to_their_one_spelling(text: str) -> None:
+    """Digits in every position, with or without leading zeros, signs and extra fields: what
+    decodes writes back exactly as it came, so one button value has one data string."""
     found = decode(text)
     if found is not None:
         assert encode(found) == text

@@ -49,6 +49,15 @@ def test_lists_and_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "secret-token" not in str(settings.model_dump())
 
 
+def test_max_sections_goes_up_to_200_now_that_the_chooser_pages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MAX_SECTIONS", raising=False)
+    assert load_settings().max_sections == 40
+    monkeypatch.setenv("MAX_SECTIONS", "200")
+    assert load_settings().max_sections == 200
+
+
 def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     from pathlib import Path
 
@@ -69,6 +78,8 @@ def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: object) 
         ("DATABASE_URL", "mysql://x/y", "DATABASE_URL"),
         ("FEED_POLL_MINUTES", "0", "FEED_POLL_MINUTES"),
         ("CATEGORY_MAP", "novalue", "CATEGORY_MAP"),
+        ("MAX_SECTIONS", "0", "MAX_SECTIONS"),
+        ("MAX_SECTIONS", "201", "MAX_SECTIONS"),
     ],
 )
 def test_bad_values_name_the_variable(
