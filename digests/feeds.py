@@ -188,11 +188,11 @@ def _absolute_http_url(href: str | None, *, base: str | None) -> str | None:
     if not href or not href.strip():
         return None
     url = href.strip()
-    if base is not None:
-        url = urljoin(base, url)
     try:
+        if base is not None:
+            url = urljoin(base, url)
         parts = urlsplit(url)
-    except ValueError:  # e.g. a malformed IPv6 host
+    except ValueError:  # e.g. a malformed IPv6 host, which urljoin trips over too
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None

@@ -143,7 +143,7 @@ async def store_entries(
                 Article(
                     key=key,
                     link=entry.link,
-                    title=entry.title or entry.link or "(untitled)",
+                    title=_headline(entry) or "(untitled)",
                     summary=entry.summary,
                     published_at=min(published, now).replace(microsecond=0),
                     ingested_at=now,
@@ -157,7 +157,7 @@ async def store_entries(
             report.new += 1
             continue
         changed = False
-        title = entry.title or entry.link or article.title
+        title = _headline(entry) or article.title
         if (title, entry.summary) != (article.title, article.summary):
             article.title = title
             article.summary = entry.summary
@@ -212,6 +212,11 @@ async def _within_section_cap(
         for key, names in names_by_key.items()
     }
     return capped, len(refused)
+
+
+def _headline(entry: FeedEntry) -> str:
+    """The entry's title, or its link standing in for a missing one, within the column."""
+    return (entry.title or entry.link or "")[:TITLE_MAX]
 
 
 def _owns(source: str | None, article: Article) -> bool:

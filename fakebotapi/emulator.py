@@ -13,9 +13,10 @@ Messages sent with parse_mode HTML are read by `fakebotapi.telegram_html`.
 Beyond single calls it models what matters with several instances and a lossy network:
 setWebhook stores what Telegram stores (`webhook`), and a transport that delivers webhooks reads
 `updates_for_delivery()` and reports back with `confirm_update` / `record_webhook_error`;
-`NetworkFaults` and `withhold_next` decide which calls get a 502 or lose their answer (the call
-raises AnswerWithheld, which a transport turns into a dropped connection); `conflicts` counts
-pollers that ended each other; `RateLimits.private_burst` lets a private chat take short bursts.
+`NetworkFaults` and `withhold_next` decide which calls get a 502 or a 429 or lose their answer
+(the call raises AnswerWithheld, which a transport turns into a dropped connection); `conflicts`
+counts pollers that ended each other; `RateLimits.private_burst` lets a private chat take short
+bursts.
 """
 
 from __future__ import annotations
@@ -198,7 +199,9 @@ class NetworkFaults:
     Of the calls to `methods`, a fraction `bad_gateway_rate` is refused with 502 Bad Gateway
     before Telegram looks at it (nothing is stored), and a fraction `unanswered_rate` is carried
     out but its answer never reaches the bot: "drop" closes the connection, "hang" holds it open
-    until the client gives up.
+    until the client gives up. A fraction `flood_rate` is refused with 429 Too Many Requests and
+    `flood_retry_after` seconds to wait (a flood-control storm, whatever the real rate limits
+    say); nothing is stored either.
     """
 
     bad_gateway_rate: float = 0.0
@@ -206,13 +209,17 @@ class NetworkFaults:
     unanswered_mode: WithholdMode = "drop"
     seed: int | None = 0
     methods: frozenset[str] = frozenset({"sendMessage"})
+    flood_rate: float = 0.0
+    flood_retry_after: int = 30
 
     def __post_init__(self) -> None:
-        rates = (self.bad_gateway_rate, self.unanswered_rate)
+        rates = (self.bad_gateway_rate, self.unanswered_rate, self.flood_rate)
         if not all(0.0 <= rate <= 1.0 for rate in rates) or sum(rates) > 1.0:
             raise ValueError("fault rates must lie in [0, 1] and add up to at most 1")
         if self.unanswered_mode not in ("drop", "hang"):
             raise ValueError(f"unknown unanswered_mode {self.unanswered_mode!r}")
+        if self.flood_retry_after < 1:
+            raise ValueError("flood_retry_after must be at least 1 second")
 
 
 class SentRecord(NamedTuple):
@@ -1079,15 +1086,20 @@ class BotApiEmulator:
             raise rule.error.copy()
 
     def _draw_fault(self, method: str) -> WithholdMode | None:
-        """Draws this call's fate on the lossy network: 502 now, a lost answer later, or none."""
+        """Draws this call's fate on the lossy network: 502 or 429 now, a lost answer later, or
+        none. (The 429 band comes last, so a seed draws the same 502s and lost answers with or
+        without it.)"""
         faults = self._faults
-        if method not in faults.methods or not (faults.bad_gateway_rate or faults.unanswered_rate):
+        rates = (faults.bad_gateway_rate, faults.unanswered_rate, faults.flood_rate)
+        if method not in faults.methods or not any(rates):
             return None
         draw = self._rng.random()
         if draw < faults.bad_gateway_rate:
             raise ApiError(502, BAD_GATEWAY)
         if draw < faults.bad_gateway_rate + faults.unanswered_rate:
             return faults.unanswered_mode
+        if draw < sum(rates):
+            raise too_many_requests(faults.flood_retry_after)
         return None
 
     def _take_withhold(self, method: str, p: _Params) -> WithholdMode | None:

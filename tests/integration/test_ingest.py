@@ -349,3 +349,28 @@ async def test_categories_beyond_the_section_limit_go_to_the_default_section(
     async with session_factory() as session:
         sections = {s.name: s.stories for s in await list_sections(session)}
     assert sections == {"Topic 1": 1, "Topic 2": 1, "Topic 3": 1, "General": 2}
+
+
+async def test_an_untitled_story_with_a_long_link_is_titled_within_the_column(
+    session_factory: SessionFactory,
+) -> None:
+    """The link stands in for a missing title, cut to the title's size: PostgreSQL refused
+    the whole entry and SQLite kept a title longer than its column (found by the feed fuzzer)."""
+    link = "https://x.example/" + "w" * 1000
+    entries = [FeedEntry("untitled", link, "", "s", NOW, ("World",))]
+    async with session_factory.begin() as session:
+        report = await store_entries(
+            session, entries, now=NOW, category_map={}, default_section="General", source="f"
+        )
+    assert (report.new, report.warnings) == (1, [])
+    changed = [replace(entries[0], link=link + "/moved")]
+    async with session_factory.begin() as session:
+        again = await store_entries(
+            session, changed, now=NOW, category_map={}, default_section="General", source="f"
+        )
+    assert again.updated == 1
+    async with session_factory() as session:
+        article = await session.scalar(select(Article).where(Article.key == "untitled"))
+    assert article is not None
+    assert article.link == link + "/moved"
+    assert article.title == (link + "/moved")[:TITLE_MAX]

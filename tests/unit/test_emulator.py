@@ -973,6 +973,28 @@ async def test_set_faults_replaces_and_reseeds(emu: BotApiEmulator) -> None:
     assert await outcomes(emu, 20) == ["ok"] * 20
 
 
+async def test_drawn_floods_refuse_with_the_chosen_retry_after() -> None:
+    emu = faulty(flood_rate=0.4, flood_retry_after=3600, seed=5)
+    seen = await outcomes(emu, 100)
+    assert set(seen) == {"ok", "429"}
+    assert 20 <= seen.count("429") <= 60
+    assert emu.too_many_requests == seen.count("429")
+    assert len(emu.messages(USER)) == len(emu.sent_log) == seen.count("ok")
+    refusals = [c.error for c in emu.calls if c.error is not None]
+    assert {e.retry_after for e in refusals} == {3600}
+    assert refusals[0].to_json()["parameters"] == {"retry_after": 3600}
+
+
+async def test_a_flood_band_leaves_the_other_faults_draws_alone() -> None:
+    """Adding 429s changes no 502 or lost answer that the same seed drew without them."""
+    plain = await outcomes(faulty(bad_gateway_rate=0.2, unanswered_rate=0.2, seed=9), 200)
+    flooded = await outcomes(
+        faulty(bad_gateway_rate=0.2, unanswered_rate=0.2, flood_rate=0.3, seed=9), 200
+    )
+    assert [o if o != "429" else "ok" for o in flooded] == plain
+    assert flooded.count("429") > 0
+
+
 @pytest.mark.parametrize(
     "faults",
     [
@@ -980,10 +1002,12 @@ async def test_set_faults_replaces_and_reseeds(emu: BotApiEmulator) -> None:
         {"unanswered_rate": 1.5},
         {"bad_gateway_rate": 0.6, "unanswered_rate": 0.6},
         {"unanswered_mode": "later"},
+        {"flood_rate": 0.5, "bad_gateway_rate": 0.6},
+        {"flood_rate": 0.1, "flood_retry_after": 0},
     ],
 )
 def test_impossible_faults_are_refused(faults: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match="fault rates|unanswered_mode"):
+    with pytest.raises(ValueError, match="fault rates|unanswered_mode|flood_retry_after"):
         NetworkFaults(**faults)
 
 

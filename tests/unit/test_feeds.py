@@ -260,6 +260,20 @@ def test_only_http_links_are_kept_and_categories_are_cleaned() -> None:
     assert b.link == "https://t.example/b"
 
 
+def test_a_malformed_ipv6_link_is_dropped_not_raised_when_resolved_against_the_source() -> None:
+    """urljoin raises ValueError on "http://[::1/x" as urlsplit does (found by the feed fuzzer)."""
+    feed = parse_feed(
+        rss(
+            "<item><guid>v6</guid><title>Bad host</title><link>http://[::1/broken</link></item>"
+            "<item><title>Fine</title><link>/fine</link></item>"
+        ),
+        source="https://t.example/feeds/all.xml",
+    )
+    bad, fine = feed.entries
+    assert (bad.title, bad.link) == ("Bad host", None)
+    assert fine.link == "https://t.example/fine"
+
+
 def test_long_titles_are_capped() -> None:
     words = " ".join(["headline"] * 60)
     feed = parse_feed(rss(f"<item><title>{words}</title></item>"), source="x.xml")
