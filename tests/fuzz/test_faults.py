@@ -40,7 +40,7 @@ from bot.context import NewsApp
 from bot.http import BoundedHTTPXRequest
 from bot.sender import TelegramSender
 from digests import breaking
-from digests.breaking import PushRunner
+from digests.breaking import PushOutcome, PushRunner
 from digests.db import SessionFactory, make_engine, make_session_factory
 from digests.delivery import DeliveryConfig, delivery_config, run_digest_round
 from digests.models import (
@@ -147,22 +147,25 @@ class Rig:
     def emulator(self) -> BotApiEmulator:
         return self.server.emulator
 
-    async def round(self) -> list[Exception]:
+    async def round(self) -> list[Exception | str]:
         """One digest tick and one push resume, at the same time, as the job queue runs them;
         a tick that fails is logged by the job queue and the next one tries again. Returns
-        what they raised."""
+        what they raised or reported as errors."""
         sender = TelegramSender(self.app.bot, backoff=0.01, max_backoff=0.05)
         results = await asyncio.gather(
             run_digest_round(self.sessions, sender, now=self.clock, config=self.config),
             self.runner.run(self.push_id),
             return_exceptions=True,
         )
-        failures = []
+        failures: list[Exception | str] = []
         for result in results:
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result
                 failures.append(result)
+            else:  # the run went on and reported what it could not do
+                report = result.report if isinstance(result, PushOutcome) else result
+                failures.extend(report.errors if report is not None else ())
         return failures
 
     async def statuses(self) -> dict[tuple[int, DeliveryKind], DeliveryStatus]:
