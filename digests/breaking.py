@@ -18,6 +18,7 @@ from digests import messages as msg
 from digests.buttons import PushChoice
 from digests.db import SessionFactory
 from digests.delivery import (
+    INTERRUPTED,
     DeliveryConfig,
     RoundReport,
     Sender,
@@ -206,6 +207,7 @@ class PushTally:
     failed: int
     pending: int
     uncertain: int
+    interrupted: int = 0  # of the uncertain: in flight when their process died
 
     @property
     def total(self) -> int:
@@ -227,6 +229,15 @@ async def tally(session: AsyncSession, article_id: int) -> PushTally:
         failed=rows.get(DeliveryStatus.FAILED, 0) + rows.get(DeliveryStatus.EMPTY, 0),
         pending=rows.get(DeliveryStatus.PENDING, 0) + rows.get(DeliveryStatus.SENDING, 0),
         uncertain=rows.get(DeliveryStatus.UNCERTAIN, 0),
+        interrupted=await session.scalar(
+            select(func.count()).where(
+                Delivery.kind == DeliveryKind.BREAKING,
+                Delivery.ref == str(article_id),
+                Delivery.status == DeliveryStatus.UNCERTAIN,
+                Delivery.error.startswith(INTERRUPTED),
+            )
+        )
+        or 0,
     )
 
 

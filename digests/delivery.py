@@ -48,6 +48,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+INTERRUPTED = "interrupted mid-send"
+"""How an UNCERTAIN row's error begins when its process died while sending it."""
+
+
 class SendPriority(enum.IntEnum):
     """Who goes first when sending is throttled (same order as the bot's rate limiter)."""
 
@@ -128,6 +132,7 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
         grace=timedelta(hours=settings.digest_grace_hours),
         per_section=settings.digest_stories_per_section,
         batch=batch,
+        lease=timedelta(seconds=settings.send_lease_seconds),
     )
 
 
@@ -317,7 +322,7 @@ async def mark_interrupted(
                 )
                 .values(
                     status=DeliveryStatus.UNCERTAIN,
-                    error="interrupted mid-send: may or may not have arrived; not resent",
+                    error=f"{INTERRUPTED}: may or may not have arrived; not resent",
                     updated_at=now,
                 )
                 .execution_options(synchronize_session=False)

@@ -405,7 +405,12 @@ def push_preview(draft: Draft) -> Reply:
 def push_progress(progress: PushProgress) -> str:
     """The preview message, edited as the push goes out."""
     counts = progress.tally
-    head = "✅ Push finished" if progress.done else "📤 Pushing…"
+    if not progress.done:
+        head = "📤 Pushing…"
+    elif counts.interrupted:
+        head = f"⚠️ Push interrupted, {counts.interrupted} uncertain"
+    else:
+        head = "✅ Push finished"
     return "\n".join(
         [
             bold(head),

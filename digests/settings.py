@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     max_sections: int = Field(default=40, ge=1, le=200)
     digest_grace_hours: float = Field(default=6.0, ge=0)
     digest_stories_per_section: int = Field(default=5, ge=1, le=50)
+    # a send found still in flight this long after it left belonged to a process that died:
+    # it is reported uncertain (never resent); it must outlast a send's retries of 429s
+    send_lease_seconds: int = Field(default=300, ge=30, le=86_400)
     send_rate_limit: float = Field(default=30.0, ge=0)
     private_chat_rate_limit: float = Field(default=1.0, ge=0)
     group_rate_limit_per_min: float = Field(default=20.0, ge=0)
