@@ -22,6 +22,7 @@ anyone: nothing left yet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import functools
 import logging
@@ -35,7 +36,7 @@ from sqlalchemy import CursorResult, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from digests.db import SessionFactory
 from digests.digest import DigestBuilder, DigestRequest
@@ -660,6 +661,7 @@ class _Journal:
         self._releases: list[tuple[_ClaimedSend, asyncio.Future[bool]]] = []
         self._outcomes: list[tuple[_ClaimedSend, SendResult]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._conn: AsyncConnection | None = None
 
     async def release(self, job: _ClaimedSend) -> bool:
         """Move the job's row to SENDING now; False if it is not ours to send any more."""
@@ -684,6 +686,22 @@ class _Journal:
         """Wait until everything queued is written (or given up)."""
         while self._flusher is not None and not self._flusher.done():
             await asyncio.shield(self._flusher)
+        await self._disconnect()
+
+    async def _connection(self) -> AsyncConnection:
+        """One connection of its own for all the flushes (a plain connection, not a session:
+        the engine flushes several times a second, and each must cost little)."""
+        if self._conn is None:
+            engine = self._sessions.kw["bind"]
+            assert isinstance(engine, AsyncEngine)
+            self._conn = await engine.connect()
+        return self._conn
+
+    async def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # a dead connection is gone either way
+                await conn.close()
 
     def _wake(self) -> None:
         if self._flusher is None or self._flusher.done():
@@ -696,11 +714,13 @@ class _Journal:
             outcomes, self._outcomes = self._outcomes, []
             tally = RoundReport()
             try:
-                async with self._sessions.begin() as session:
-                    won = await self._mark_sending(session, [job for job, _ in releases])
+                connection = await self._connection()
+                async with connection.begin():
+                    won = await self._mark_sending(connection, [job for job, _ in releases])
                     if outcomes:
-                        await self._write(session, outcomes, tally)
+                        await self._write(connection, outcomes, tally)
             except Exception as exc:  # the database is away: refuse sends, keep outcomes
+                await self._disconnect()
                 for _job, future in releases:
                     if not future.done():
                         future.set_result(False)
@@ -724,24 +744,19 @@ class _Journal:
                 if not future.done():
                     future.set_result(job.row_id in won)
 
-    async def _mark_sending(self, session: AsyncSession, jobs: list[_ClaimedSend]) -> set[int]:
+    async def _mark_sending(
+        self, connection: AsyncConnection, jobs: list[_ClaimedSend]
+    ) -> set[int]:
         if not jobs:
             return set()
-        moved = await session.execute(
-            update(Delivery)
-            .where(
-                Delivery.id.in_([job.row_id for job in jobs]),
-                Delivery.status == DeliveryStatus.PENDING,
-                Delivery.claimed_by == self.claim,
-            )
-            .values(
-                status=DeliveryStatus.SENDING,
-                attempts=Delivery.attempts + 1,
-                not_before=None,
-                updated_at=self._now(),
-            )
-            .returning(Delivery.id)
-            .execution_options(synchronize_session=False)
+        moved = await connection.execute(
+            _MARK_SENDING,
+            {
+                "ids": [job.row_id for job in jobs],
+                "claim": self.claim,
+                "sending": DeliveryStatus.SENDING,
+                "moment": self._now(),
+            },
         )
         won = set(moved.scalars())
         self._report.lost_race += len(jobs) - len(won)
@@ -749,7 +764,7 @@ class _Journal:
 
     async def _write(
         self,
-        session: AsyncSession,
+        connection: AsyncConnection,
         outcomes: list[tuple[_ClaimedSend, SendResult]],
         tally: RoundReport,
     ) -> None:
@@ -762,18 +777,46 @@ class _Journal:
         ]
         gone = [
             {
-                "id": job.chat_db_id,
-                "active": False,
-                "deactivated_reason": (result.error or "blocked")[:200],
+                "chat_row": job.chat_db_id,
+                "reason": (result.error or "blocked")[:200],
                 "updated_at": moment,
             }
             for job, result in outcomes
             if result.outcome is Outcome.BLOCKED
         ]
-        await session.execute(_RECORD, updates)
+        await connection.execute(_RECORD, updates)
         if gone:
-            await session.execute(update(Chat), gone)
+            await connection.execute(_DEACTIVATE, gone)
 
+
+_DEACTIVATE = (
+    update(_chats)
+    .where(_chats.c.id == bindparam("chat_row"))
+    .values(
+        active=False,
+        deactivated_reason=bindparam("reason"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+"""Chats that blocked the bot (or are gone) stop getting anything."""
+
+_MARK_SENDING = (
+    update(_deliveries)
+    .where(
+        _deliveries.c.id.in_(bindparam("ids", expanding=True)),
+        _deliveries.c.status == DeliveryStatus.PENDING,
+        _deliveries.c.claimed_by == bindparam("claim"),
+    )
+    .values(
+        status=bindparam("sending"),
+        attempts=_deliveries.c.attempts + 1,
+        not_before=None,
+        updated_at=bindparam("moment"),
+    )
+    .returning(_deliveries.c.id)
+)
+"""PENDING -> SENDING for the rows whose requests leave now, if this claim still holds them:
+one plain statement, compiled once (the engine sends several each second)."""
 
 _RECORD = (
     update(_deliveries)
