@@ -36,6 +36,12 @@ async def digest_tick(context: NewsContext) -> None:
 
 
 def _log_round(report: RoundReport) -> None:
+    if report.interrupted:
+        log.warning(
+            "digest round: %d sends were interrupted by a crash (kill -9, power loss) and "
+            "may or may not have arrived: reported uncertain, not resent",
+            report.interrupted,
+        )
     if report.scheduled or report.sent or report.failed or report.blocked or report.uncertain:
         log.info(
             "digest round: %d scheduled, %d sent, %d empty, %d blocked, %d failed, "

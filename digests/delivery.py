@@ -147,6 +147,7 @@ class RoundReport:
     failed: int = 0
     retry_later: int = 0
     uncertain: int = 0
+    interrupted: int = 0  # of the uncertain: found in flight, their process dead
     lost_race: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -160,6 +161,7 @@ class RoundReport:
             "failed",
             "retry_later",
             "uncertain",
+            "interrupted",
             "lost_race",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -927,6 +929,7 @@ async def run_digest_round(
     report = await schedule_due_digests(session_factory, now=now(), config=config)
     uncertain = await mark_interrupted(session_factory, now=now(), lease=config.lease)
     report.uncertain += len(uncertain)
+    report.interrupted += len(uncertain)
     ids = await pending_ids(session_factory, now=now(), kind=DeliveryKind.DIGEST)
     if ids:
         report.add(

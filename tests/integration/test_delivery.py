@@ -399,7 +399,7 @@ async def test_a_crash_leaves_only_the_request_on_the_wire_sending(
     final = await run_digest_round(
         session_factory, FakeSender(), now=lambda: much_later, config=config()
     )
-    assert final.uncertain == 1 and final.sent == 0
+    assert final.uncertain == final.interrupted == 1 and final.sent == 0
     after = await statuses(session_factory)
     assert after == Counter({"sent": len(chats) - 1, "uncertain": 1})
 
