@@ -108,7 +108,9 @@ async def run_worker(args: argparse.Namespace) -> dict[str, Any]:
                 db,
                 f"digest round: {digest['messages']:,} messages in {digest['seconds']:.1f} s; "
                 f"bare sequential {scenario1['bare_sequential']['rate']:.0f}/s, "
-                f"concurrent {scenario1['bare_concurrent']['rate']:.0f}/s",
+                f"concurrent {scenario1['bare_concurrent']['rate']:.0f}/s; "
+                f"{digest['report']['transactions']:,} transactions while sending "
+                "(claims, marks of SENDING as requests leave, outcomes)",
             )
 
             _say(db, f"scenario 2: digest round for {args.limited_chats} chats, limits on ...")

@@ -149,6 +149,7 @@ class RoundReport:
     uncertain: int = 0
     interrupted: int = 0  # of the uncertain: found in flight, their process dead
     lost_race: int = 0
+    transactions: int = 0  # written while sending: claims, and journal flushes (see _Journal)
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: RoundReport) -> None:
@@ -163,6 +164,7 @@ class RoundReport:
             "uncertain",
             "interrupted",
             "lost_race",
+            "transactions",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors)
@@ -450,6 +452,7 @@ async def deliver(
                 log.warning("claiming a batch failed (%s): the rest waits for a later tick", exc)
                 report.errors.append(f"database: {exc}"[:500])
                 return
+            report.transactions += 1
             if jobs:
                 await _send_batch(session_factory, sender, jobs, journal, priority, stopping)
             if progress is not None:
@@ -741,6 +744,7 @@ class _Journal:
                 await asyncio.sleep(min(0.25 * 2**failures, 5.0))
                 continue
             failures = 0
+            tally.transactions += 1
             self._report.add(tally)
             for job, future in releases:
                 if not future.done():
