@@ -21,7 +21,7 @@ Figures per run, all from the fake server's send log and the delivery rows:
 - *in flight at death*: rows SENDING right after the kill, and how many of those did arrive;
 - *claimed, waiting*: rows the dead process held but had not sent (sent after the restart);
 - the editor's final report line, as `digests.messages.push_progress` renders it.
-Writes bench/results-crash.json.
+Writes bench/results-crash-<db>.json.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ from digests.breaking import PushProgress, tally
 from digests.db import SessionFactory, make_engine, make_session_factory, upgrade
 from digests.models import BreakingPush, Delivery, DeliveryKind, DeliveryStatus, PushStatus
 
-RESULTS = Path(__file__).with_name("results-crash.json")
+HERE = Path(__file__).parent
 MAX_MISSING = 2
 
 
@@ -307,8 +307,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lease", type=int, default=30, help="SEND_LEASE_SECONDS (30 or more)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES, help="an admin connection")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    return parser.parse_args(argv)
+    parser.add_argument("--out", type=Path, help="default: bench/results-crash-<db>.json")
+    args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = HERE / f"results-crash-{args.db}.json"
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
