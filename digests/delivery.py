@@ -418,8 +418,9 @@ async def deliver(
 
     Each worker claims a batch (the rows stay PENDING, held for `claim_lease`), renders it and
     hands its sends to the sender at once. A row becomes SENDING only when its request leaves
-    the rate limiter, and its outcome is written as soon as the answer comes back, both
-    through one `_Journal` that groups the writes of concurrent sends into one transaction.
+    (past the rate limiter and the wait for an HTTP connection), and its outcome is written as
+    soon as the answer comes back, both through one `_Journal` that groups the writes of
+    concurrent sends into one transaction.
     Once `stopping` is set, no batch is claimed and sends still waiting for their turn are
     withdrawn: their rows are left PENDING, free for anyone at once.
     """
@@ -456,7 +457,10 @@ async def deliver(
             if jobs:
                 await _send_batch(session_factory, sender, jobs, journal, priority, stopping)
             if progress is not None:
-                await progress(report)
+                try:
+                    await progress(report)
+                except Exception:  # showing progress never stops the sending
+                    log.warning("reporting progress failed", exc_info=True)
 
     try:
         await asyncio.gather(*(worker() for _ in range(max(1, config.workers))))
