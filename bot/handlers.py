@@ -40,12 +40,16 @@ def _title(chat: TgChat) -> str | None:
 
 
 async def _is_group_admin(update: Update, context: NewsContext) -> bool:
-    """In a group only administrators may change settings; in a private chat the reader may."""
+    """In a group or channel only administrators may change settings; in a private chat the
+    reader may."""
     chat, user, message = update.effective_chat, update.effective_user, update.effective_message
     if chat is None or chat.type == TgChat.PRIVATE:
         return True
-    if message is not None and message.sender_chat is not None:
-        return message.sender_chat.id == chat.id  # an anonymous administrator
+    if update.callback_query is None and message is not None and message.sender_chat is not None:
+        # Written on behalf of the chat itself: an anonymous administrator, or a channel's
+        # post. A button press is judged by who pressed it: the message it sits on is the
+        # bot's, and in a channel that one names the channel as its sender too.
+        return message.sender_chat.id == chat.id
     if user is None:
         return False
     try:

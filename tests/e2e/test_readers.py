@@ -17,7 +17,7 @@ from bot.shell import run_shell
 from digests.db import make_engine, make_session_factory, upgrade
 from digests.feeds import FeedEntry
 from digests.ingest import store_entries
-from digests.models import Chat
+from digests.models import Chat, Section, Subscription
 from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import SAMPLE, Reader, button, e2e_settings, logged_errors, running_bot
 
@@ -315,6 +315,38 @@ async def test_only_group_admins_change_group_settings(
         assert "✓ World" in [b["text"] for b in member.current(chooser).buttons]
         [timezone] = await member.send("/timezone Europe/Paris")
         assert "Only the group's administrators" in timezone.text
+
+
+async def test_only_a_channels_administrators_change_its_settings(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    """A channel's reader pressing a forged section button under the bot's post in the channel
+    is not its administrator, though the post names the channel as its sender."""
+    url = await seeded_db(tmp_path, story(1, "World"))
+    emulator, channel = fake_api.emulator, -1009000
+    emulator.add_channel(channel, "Meridian live", admins=[611], subscribers=[612])
+    bot = emulator.bot_username
+    reader = Reader(fake_api, 612, chat_id=channel)
+    admin = Reader(fake_api, 611, chat_id=channel)
+    async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW) as app:
+        emulator.post_in_channel(channel, f"/frob@{bot}")
+        hint = await emulator.wait_for(lambda: emulator.last_message(channel))
+        async with app.bot_data.sessions() as session:
+            world = await session.scalar(select(Section.id).where(Section.slug == "world"))
+        answer = await reader.press(hint, f"S:t:{world}", force=True)
+        assert "administrators" in answer["text"]
+        answer = await admin.press(hint, "C:alerts", force=True)
+        assert answer.get("text") is None  # the channel's administrator may
+    engine = make_engine(url)
+    try:
+        async with make_session_factory(engine)() as session:
+            stored = await session.scalar(select(Chat).where(Chat.telegram_id == channel))
+            assert stored is not None and stored.alerts is False
+            assert await session.scalar(select(Subscription.chat_id)) is None
+    finally:
+        await engine.dispose()
+    refused = [c for c in emulator.calls if c.error is not None]
+    assert refused == []
 
 
 async def test_unknown_commands_and_text_get_a_hint(
