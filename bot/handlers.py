@@ -213,7 +213,7 @@ async def page_button(update: Update, context: NewsContext, query: CallbackQuery
         chat = await find_chat(session, tg_chat.id)
         result = await conversation.turn_page_button(session, chat, turn, _request(svc, context))
     if result.edit is not None:
-        await edit(query, result.edit)
+        await edit(context, query, result.edit)
     return result.answer
 
 
@@ -229,7 +229,7 @@ async def settings_button(update: Update, context: NewsContext, query: CallbackQ
         chat = await _ensure_chat(session, svc, tg_chat)
         result = await conversation.settings_button(session, chat, choice, _request(svc, context))
     if result.edit is not None:
-        await edit(query, result.edit, keyboard_only=result.keyboard_only)
+        await edit(context, query, result.edit, keyboard_only=result.keyboard_only)
     return result.answer
 
 

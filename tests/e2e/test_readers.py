@@ -18,6 +18,7 @@ from digests.db import make_engine, make_session_factory, upgrade
 from digests.feeds import FeedEntry
 from digests.ingest import store_entries
 from digests.models import Chat, Section, Subscription
+from fakebotapi.emulator import StoredMessage
 from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import SAMPLE, Reader, button, e2e_settings, logged_errors, running_bot
 
@@ -292,6 +293,37 @@ async def test_html_in_titles_is_escaped(fake_api: FakeBotApiServer, tmp_path: P
         [digest] = await reader.send("/digest now")
         assert title in digest.text
     refused = [c for c in fake_api.emulator.calls if c.error is not None]
+    assert refused == []
+
+
+async def test_a_double_tap_is_judged_by_what_the_first_tap_made_the_message_show(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    """Two quick taps both carry the message as it was before the first tap's edit: the
+    second must neither repeat that edit (Telegram refuses it: "message is not modified")
+    nor skip the edit it needs (a section tapped twice must lose its ✓ again)."""
+    url = await seeded_db(tmp_path, *(story(n, "World", hours_ago=n) for n in range(1, 4)))
+    emulator = fake_api.emulator
+    emulator.add_user(507, "Gus")
+    reader = Reader(fake_api, 507)
+
+    async def double_tap(message: StoredMessage, data: str) -> None:
+        taps = [emulator.press_button(507, message.message_id, data) for _ in range(2)]
+        await emulator.wait_for(lambda: all(map(emulator.is_answered, taps)))
+
+    async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW):
+        [page] = await reader.send("/latest")
+        await double_tap(page, button(page, "Next"))
+        assert "Story 2" in reader.current(page).text
+        assert reader.current(page).edit_count == 1
+        [chooser] = await reader.send("/start")
+        await double_tap(chooser, button(chooser, "World"))  # on, then off again
+        assert "✓ World" not in [b["text"] for b in reader.current(chooser).buttons]
+        [sections] = await reader.send("/sections")
+        assert "✓ World" not in sections.text
+        await reader.press(reader.current(chooser), button(reader.current(chooser), "World"))
+        assert "✓ World" in [b["text"] for b in reader.current(chooser).buttons]
+    refused = [(c.method, c.error) for c in emulator.calls if c.error is not None]
     assert refused == []
 
 
