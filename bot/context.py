@@ -19,6 +19,7 @@ from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, Job
 from bot.budget import SharedBudget
 from bot.metrics import Metrics
 from bot.ratelimit import PriorityArg
+from bot.shown import ShownMessages
 from digests.breaking import PushRunner
 from digests.db import SessionFactory
 from digests.readers import Defaults
@@ -39,6 +40,8 @@ class Services:
     feed_poll: asyncio.Lock = field(default_factory=asyncio.Lock)
     # set when the process begins to stop: deliveries claim no more rows
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # what the bot's edits made its messages show, for presses that carry an older copy
+    shown: ShownMessages = field(default_factory=ShownMessages)
 
     @property
     def sessions(self) -> SessionFactory:

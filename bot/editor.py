@@ -92,7 +92,7 @@ async def push_button(update: Update, context: NewsContext, query: CallbackQuery
     async with svc.sessions.begin() as session:
         pressed = await breaking.press(session, choice, now=svc.clock())
     if pressed.answer.edit is not None:
-        await edit(query, pressed.answer.edit)
+        await edit(context, query, pressed.answer.edit)
     if pressed.start:
         start_push(context, choice.push_id)
     return pressed.answer.answer

@@ -40,12 +40,16 @@ def _title(chat: TgChat) -> str | None:
 
 
 async def _is_group_admin(update: Update, context: NewsContext) -> bool:
-    """In a group only administrators may change settings; in a private chat the reader may."""
+    """In a group or channel only administrators may change settings; in a private chat the
+    reader may."""
     chat, user, message = update.effective_chat, update.effective_user, update.effective_message
     if chat is None or chat.type == TgChat.PRIVATE:
         return True
-    if message is not None and message.sender_chat is not None:
-        return message.sender_chat.id == chat.id  # an anonymous administrator
+    if update.callback_query is None and message is not None and message.sender_chat is not None:
+        # Written on behalf of the chat itself: an anonymous administrator, or a channel's
+        # post. A button press is judged by who pressed it: the message it sits on is the
+        # bot's, and in a channel that one names the channel as its sender too.
+        return message.sender_chat.id == chat.id
     if user is None:
         return False
     try:
@@ -209,7 +213,7 @@ async def page_button(update: Update, context: NewsContext, query: CallbackQuery
         chat = await find_chat(session, tg_chat.id)
         result = await conversation.turn_page_button(session, chat, turn, _request(svc, context))
     if result.edit is not None:
-        await edit(query, result.edit)
+        await edit(context, query, result.edit)
     return result.answer
 
 
@@ -225,7 +229,7 @@ async def settings_button(update: Update, context: NewsContext, query: CallbackQ
         chat = await _ensure_chat(session, svc, tg_chat)
         result = await conversation.settings_button(session, chat, choice, _request(svc, context))
     if result.edit is not None:
-        await edit(query, result.edit, keyboard_only=result.keyboard_only)
+        await edit(context, query, result.edit, keyboard_only=result.keyboard_only)
     return result.answer
 
 

@@ -19,6 +19,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
 from bot.context import NewsContext
+from bot.shown import Content
 from digests import messages as msg
 from digests.db import unavailable
 from digests.messages import Button, Reply
@@ -60,18 +61,26 @@ async def send(update: Update, reply: Reply | str) -> Message | None:
     )
 
 
-async def edit(query: CallbackQuery, reply: Reply, *, keyboard_only: bool = False) -> None:
+async def edit(
+    context: NewsContext, query: CallbackQuery, reply: Reply, *, keyboard_only: bool = False
+) -> None:
     """Edit the message a button belongs to (only its buttons with `keyboard_only`); an
-    unchanged message is not an error."""
-    shown = query.message if isinstance(query.message, Message) else None
-    if shown is not None and _unchanged(shown, reply, keyboard_only=keyboard_only):
+    unchanged message is not an error.
+
+    The query carries the message as it was when pressed; when an earlier press was edited in
+    since (a double tap), what that edit made it show counts (see bot/shown.py)."""
+    pressed_on = query.message if isinstance(query.message, Message) else None
+    shown = context.bot_data.shown
+    if pressed_on is not None and _unchanged(
+        shown.current(pressed_on), reply, keyboard_only=keyboard_only
+    ):
         log.debug("edit skipped: the message already shows this")
         return
     try:
         if keyboard_only:
-            await query.edit_message_reply_markup(reply_markup=markup(reply.buttons))
+            result = await query.edit_message_reply_markup(reply_markup=markup(reply.buttons))
         else:
-            await query.edit_message_text(
+            result = await query.edit_message_text(
                 reply.text,
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup(reply.buttons),
@@ -81,14 +90,17 @@ async def edit(query: CallbackQuery, reply: Reply, *, keyboard_only: bool = Fals
         if "not modified" not in exc.message.lower():
             raise
         log.debug("edit skipped: message not modified")
+        return
+    if pressed_on is not None and isinstance(result, Message):
+        shown.edited(pressed_on, result)
 
 
-def _unchanged(shown: Message, reply: Reply, *, keyboard_only: bool) -> bool:
+def _unchanged(current: Content, reply: Reply, *, keyboard_only: bool) -> bool:
     """Would the edit change nothing? Telegram refuses such an edit ("message is not
     modified"), and it costs a request from the chat's budget for nothing."""
-    if shown.reply_markup != markup(reply.buttons):
+    if current.keyboard != markup(reply.buttons):
         return False
-    return keyboard_only or (shown.text or "").strip() == visible_text(reply.text).strip()
+    return keyboard_only or current.text == visible_text(reply.text).strip()
 
 
 ButtonHandler = Callable[[Update, NewsContext, CallbackQuery], Coroutine[Any, Any, str | None]]

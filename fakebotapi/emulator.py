@@ -3,8 +3,9 @@
 `BotApiEmulator` holds users, chats, messages and pending updates as plain JSON dicts and answers
 Bot API calls through `call(method, params)`. It knows no transport: the loopback HTTP server in
 `fakebotapi/server.py` and `fakebotapi.request.EmulatorRequest` (in-process, no sockets) both
-wrap it. Tests drive the user's side with `user_sends` and `press_button`, then assert on what
-the bot sent with `messages`, `last_message` and `wait_for`.
+wrap it. Tests drive the user's side with `user_sends`, `user_edits`, `press_button` and, in a
+channel (`add_channel`), `post_in_channel` and `edit_channel_post`, then assert on what the bot
+sent with `messages`, `last_message` and `wait_for`.
 
 Method names and required parameters come from `fakebotapi/botapi_methods.json`, a compact copy
 of the official method list; refusals carry Telegram's own codes and descriptions.
@@ -345,8 +346,9 @@ class _User:
 @dataclass
 class _Chat:
     id: int
-    type: str  # "private", "group" or "supergroup"
+    type: str  # "private", "group", "supergroup" or "channel"
     title: str | None = None
+    username: str | None = None
     creator: int | None = None
     admins: list[int] = field(default_factory=list)
     members: list[int] = field(default_factory=list)
@@ -869,6 +871,41 @@ class BotApiEmulator:
         self._chats[chat_id] = chat
         return self._chat_json(chat)
 
+    def add_channel(
+        self,
+        chat_id: int,
+        title: str,
+        admins: list[int] | tuple[int, ...] = (),
+        subscribers: list[int] | tuple[int, ...] = (),
+        *,
+        username: str | None = None,
+    ) -> JSONDict:
+        """A channel with the bot among its administrators (Telegram lets a bot into a channel
+        only as one). Without a creator given, the first admin created it; `subscribers` read it.
+
+        Unknown user ids become users named "User <id>". Admins post with `post_in_channel`;
+        a post carries the channel as `sender_chat` and no `from`, as Telegram sends it.
+        """
+        if chat_id >= 0:
+            raise ValueError("channel chat ids are negative")
+        admin_ids = list(admins)
+        creator = admin_ids.pop(0) if admin_ids else None
+        for user_id in [*admin_ids, *subscribers, *([creator] if creator else [])]:
+            if user_id not in self._users:
+                self.add_user(user_id, f"User {user_id}")
+        chat = _Chat(
+            chat_id,
+            "channel",
+            title=title,
+            username=username,
+            creator=creator,
+            admins=admin_ids,
+            members=[m for m in subscribers if m != creator and m not in admin_ids],
+            bot_status="administrator",
+        )
+        self._chats[chat_id] = chat
+        return self._chat_json(chat)
+
     def has_user(self, user_id: int) -> bool:
         return user_id in self._users
 
@@ -914,31 +951,71 @@ class BotApiEmulator:
             chat = self._private_chat(user_id)
         else:
             chat = self._group(chat_id)
+            if chat.type == "channel":
+                raise ValueError(f"chat {chat_id} is a channel: its admins post_in_channel")
             if chat.migrated_to is not None:
                 raise ValueError(f"chat {chat_id} was migrated to {chat.migrated_to}")
             if not chat.has_member(user_id):
                 raise ValueError(f"user {user_id} is not a member of chat {chat_id}")
-        entities = [
-            {
-                "type": "bot_command",
-                "offset": utf16_len(text[: m.start()]),
-                "length": utf16_len(m.group()),
-            }
-            for m in _BOT_COMMAND_RE.finditer(text)
-        ]
+        return self._user_message(chat, user_id, text, "message")
+
+    def post_in_channel(self, chat_id: int, text: str) -> JSONDict:
+        """An administrator posts `text` in the channel; the bot, an administrator too, gets a
+        channel_post update (the post names the channel as its sender, no user)."""
+        chat = self._group(chat_id)
+        if chat.type != "channel":
+            raise ValueError(f"chat {chat_id} is not a channel")
+        return self._user_message(chat, chat.id, text, "channel_post")
+
+    def user_edits(
+        self, user_id: int, message_id: int, text: str, chat_id: int | None = None
+    ) -> JSONDict:
+        """The user edits their message `message_id` to read `text`; the bot gets an
+        edited_message update if Telegram would deliver the message as it now reads."""
+        self._user(user_id)
+        chat = self._chats.get(user_id if chat_id is None else chat_id)
+        if chat is None or chat.type == "channel":
+            raise ValueError(f"no private chat or group {chat_id or user_id}")
+        return self._edit_user_message(chat, user_id, message_id, text, "edited_message")
+
+    def edit_channel_post(self, chat_id: int, message_id: int, text: str) -> JSONDict:
+        """An administrator edits the channel's post `message_id` to read `text`; the bot gets
+        an edited_channel_post update."""
+        chat = self._group(chat_id)
+        if chat.type != "channel":
+            raise ValueError(f"chat {chat_id} is not a channel")
+        return self._edit_user_message(chat, chat.id, message_id, text, "edited_channel_post")
+
+    def _user_message(self, chat: _Chat, sender_id: int, text: str, kind: str) -> JSONDict:
         message = self._store(
             chat,
-            sender_id=user_id,
+            sender_id=sender_id,
             from_bot=False,
             raw_text=text,
             text=text,
-            entities=entities,
+            entities=_command_entities(text),
             parse_mode=None,
             reply_markup=None,
         )
         payload = self._message_json(message)
         if self._bot_sees(chat, text):
-            self._push_update("message", payload)
+            self._push_update(kind, payload)
+        else:
+            self._notify()
+        return payload
+
+    def _edit_user_message(
+        self, chat: _Chat, sender_id: int, message_id: int, text: str, kind: str
+    ) -> JSONDict:
+        message = chat.find(message_id)
+        if message is None or message.from_bot or message.sender_id != sender_id:
+            raise ValueError(f"no message {message_id} of {sender_id} in chat {chat.id}")
+        message.raw_text = message.text = text
+        message.entities = _command_entities(text)
+        self._mark_edited(message)
+        payload = self._message_json(message)
+        if self._bot_sees(chat, text):
+            self._push_update(kind, payload)
         else:
             self._notify()
         return payload
@@ -1198,7 +1275,7 @@ class BotApiEmulator:
             return True
         if chat.bot_status == "kicked":
             return False
-        if not self.privacy_mode:
+        if chat.type == "channel" or not self.privacy_mode:  # an admin of a channel sees it all
             return True
         command = _BOT_COMMAND_RE.match(text)
         if command is not None:
@@ -1219,7 +1296,10 @@ class BotApiEmulator:
 
     def _chat_json(self, chat: _Chat) -> JSONDict:
         if chat.type != "private":
-            return {"id": chat.id, "type": chat.type, "title": chat.title}
+            group: JSONDict = {"id": chat.id, "type": chat.type, "title": chat.title}
+            if chat.username:
+                group["username"] = chat.username
+            return group
         user = self._users[chat.id]
         out: JSONDict = {"id": chat.id, "type": "private", "first_name": user.first_name}
         if user.last_name:
@@ -1230,13 +1310,15 @@ class BotApiEmulator:
 
     def _message_json(self, message: StoredMessage, *, with_reply: bool = True) -> JSONDict:
         chat = self._chats[message.chat_id]
-        sender = self._bot_json() if message.from_bot else self._users[message.sender_id].to_json()
-        out: JSONDict = {
-            "message_id": message.message_id,
-            "from": sender,
-            "chat": self._chat_json(chat),
-            "date": message.date,
-        }
+        out: JSONDict = {"message_id": message.message_id}
+        if chat.type == "channel":  # a post is the channel's, whoever wrote it: no "from"
+            out["sender_chat"] = self._chat_json(chat)
+        elif message.from_bot:
+            out["from"] = self._bot_json()
+        else:
+            out["from"] = self._users[message.sender_id].to_json()
+        out["chat"] = self._chat_json(chat)
+        out["date"] = message.date
         if with_reply and message.reply_to_message_id is not None:
             replied = chat.find(message.reply_to_message_id)
             if replied is not None:
@@ -1317,7 +1399,7 @@ class BotApiEmulator:
             if sending and user.blocked:
                 raise ApiError(403, "Forbidden: bot was blocked by the user")
         elif chat.bot_status == "kicked":
-            kind = "supergroup" if chat.type == "supergroup" else "group"
+            kind = chat.type if chat.type in ("supergroup", "channel") else "group"
             raise ApiError(403, f"Forbidden: bot was kicked from the {kind} chat")
         return chat
 
@@ -1745,3 +1827,15 @@ def _is_button_url(url: Any) -> bool:
     if scheme not in _BUTTON_URL_SCHEMES:
         return False
     return scheme not in ("http", "https") or bool(parts.hostname)
+
+
+def _command_entities(text: str) -> list[JSONDict]:
+    """The bot_command entities Telegram marks in a user's plain text."""
+    return [
+        {
+            "type": "bot_command",
+            "offset": utf16_len(text[: m.start()]),
+            "length": utf16_len(m.group()),
+        }
+        for m in _BOT_COMMAND_RE.finditer(text)
+    ]

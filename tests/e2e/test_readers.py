@@ -17,7 +17,8 @@ from bot.shell import run_shell
 from digests.db import make_engine, make_session_factory, upgrade
 from digests.feeds import FeedEntry
 from digests.ingest import store_entries
-from digests.models import Chat
+from digests.models import Chat, Section, Subscription
+from fakebotapi.emulator import StoredMessage
 from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import SAMPLE, Reader, button, e2e_settings, logged_errors, running_bot
 
@@ -295,6 +296,37 @@ async def test_html_in_titles_is_escaped(fake_api: FakeBotApiServer, tmp_path: P
     assert refused == []
 
 
+async def test_a_double_tap_is_judged_by_what_the_first_tap_made_the_message_show(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    """Two quick taps both carry the message as it was before the first tap's edit: the
+    second must neither repeat that edit (Telegram refuses it: "message is not modified")
+    nor skip the edit it needs (a section tapped twice must lose its ✓ again)."""
+    url = await seeded_db(tmp_path, *(story(n, "World", hours_ago=n) for n in range(1, 4)))
+    emulator = fake_api.emulator
+    emulator.add_user(507, "Gus")
+    reader = Reader(fake_api, 507)
+
+    async def double_tap(message: StoredMessage, data: str) -> None:
+        taps = [emulator.press_button(507, message.message_id, data) for _ in range(2)]
+        await emulator.wait_for(lambda: all(map(emulator.is_answered, taps)))
+
+    async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW):
+        [page] = await reader.send("/latest")
+        await double_tap(page, button(page, "Next"))
+        assert "Story 2" in reader.current(page).text
+        assert reader.current(page).edit_count == 1
+        [chooser] = await reader.send("/start")
+        await double_tap(chooser, button(chooser, "World"))  # on, then off again
+        assert "✓ World" not in [b["text"] for b in reader.current(chooser).buttons]
+        [sections] = await reader.send("/sections")
+        assert "✓ World" not in sections.text
+        await reader.press(reader.current(chooser), button(reader.current(chooser), "World"))
+        assert "✓ World" in [b["text"] for b in reader.current(chooser).buttons]
+    refused = [(c.method, c.error) for c in emulator.calls if c.error is not None]
+    assert refused == []
+
+
 async def test_only_group_admins_change_group_settings(
     fake_api: FakeBotApiServer, tmp_path: Path
 ) -> None:
@@ -315,6 +347,38 @@ async def test_only_group_admins_change_group_settings(
         assert "✓ World" in [b["text"] for b in member.current(chooser).buttons]
         [timezone] = await member.send("/timezone Europe/Paris")
         assert "Only the group's administrators" in timezone.text
+
+
+async def test_only_a_channels_administrators_change_its_settings(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    """A channel's reader pressing a forged section button under the bot's post in the channel
+    is not its administrator, though the post names the channel as its sender."""
+    url = await seeded_db(tmp_path, story(1, "World"))
+    emulator, channel = fake_api.emulator, -1009000
+    emulator.add_channel(channel, "Meridian live", admins=[611], subscribers=[612])
+    bot = emulator.bot_username
+    reader = Reader(fake_api, 612, chat_id=channel)
+    admin = Reader(fake_api, 611, chat_id=channel)
+    async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW) as app:
+        emulator.post_in_channel(channel, f"/frob@{bot}")
+        hint = await emulator.wait_for(lambda: emulator.last_message(channel))
+        async with app.bot_data.sessions() as session:
+            world = await session.scalar(select(Section.id).where(Section.slug == "world"))
+        answer = await reader.press(hint, f"S:t:{world}", force=True)
+        assert "administrators" in answer["text"]
+        answer = await admin.press(hint, "C:alerts", force=True)
+        assert answer.get("text") is None  # the channel's administrator may
+    engine = make_engine(url)
+    try:
+        async with make_session_factory(engine)() as session:
+            stored = await session.scalar(select(Chat).where(Chat.telegram_id == channel))
+            assert stored is not None and stored.alerts is False
+            assert await session.scalar(select(Subscription.chat_id)) is None
+    finally:
+        await engine.dispose()
+    refused = [c for c in emulator.calls if c.error is not None]
+    assert refused == []
 
 
 async def test_unknown_commands_and_text_get_a_hint(

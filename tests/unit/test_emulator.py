@@ -23,6 +23,7 @@ USER = 1001
 OTHER = 1002
 GROUP = -4001
 SUPERGROUP = -1001234567890
+CHANNEL = -1009876543210
 
 
 class FakeClock:
@@ -465,6 +466,76 @@ async def test_group_privacy_delivers_only_commands_and_mentions(emu: BotApiEmul
     emu.add_user(1003, "Outsider")
     with pytest.raises(ValueError, match="not a member"):
         emu.user_sends(1003, "hi", chat_id=GROUP)
+
+
+async def test_edited_messages_reach_the_bot_as_telegram_sends_them(emu: BotApiEmulator) -> None:
+    sent = emu.user_sends(USER, "/latest wrold")
+    edited = emu.user_edits(USER, sent["message_id"], "/latest world")
+    assert edited["text"] == "/latest world"
+    assert edited["entities"] == [{"type": "bot_command", "offset": 0, "length": 7}]
+    assert edited["from"]["id"] == USER
+    assert "edit_date" in edited
+    updates = await emu.call("getUpdates", {})
+    assert [next(k for k in u if k != "update_id") for u in updates] == [
+        "message",
+        "edited_message",
+    ]
+    assert updates[1]["edited_message"]["message_id"] == sent["message_id"]
+    shown = emu.messages(USER, include_user=True)
+    assert [m.text for m in shown] == ["/latest world"]  # the chat shows the new text
+    with pytest.raises(ValueError, match="no message"):
+        emu.user_edits(OTHER, sent["message_id"], "not yours", chat_id=USER)
+    mine = await send(emu, "the bot's")
+    with pytest.raises(ValueError, match="no message"):
+        emu.user_edits(USER, mine, "not yours either")
+
+
+async def test_group_privacy_applies_to_edits(emu: BotApiEmulator) -> None:
+    emu.add_group(GROUP, "Readers", admins=[USER], members=[OTHER])
+    chatter = emu.user_sends(OTHER, "chatting", chat_id=GROUP)
+    emu.user_edits(OTHER, chatter["message_id"], "still chatting", chat_id=GROUP)
+    emu.user_edits(OTHER, chatter["message_id"], "/help", chat_id=GROUP)
+    [update] = await emu.call("getUpdates", {})
+    assert update["edited_message"]["text"] == "/help"
+    assert update["edited_message"]["chat"]["id"] == GROUP
+
+
+async def test_channel_posts_come_from_the_channel(emu: BotApiEmulator) -> None:
+    chat = emu.add_channel(CHANNEL, "Meridian", admins=[USER], subscribers=[OTHER], username="mer")
+    assert chat == {"id": CHANNEL, "type": "channel", "title": "Meridian", "username": "mer"}
+    post = emu.post_in_channel(CHANNEL, "/start")
+    assert "from" not in post
+    assert post["sender_chat"] == chat
+    assert post["entities"] == [{"type": "bot_command", "offset": 0, "length": 6}]
+    emu.post_in_channel(CHANNEL, "no command, still seen")  # the bot is an admin: no privacy
+    emu.edit_channel_post(CHANNEL, post["message_id"], "/help")
+    updates = await emu.call("getUpdates", {})
+    assert [u.get("channel_post", u.get("edited_channel_post"))["text"] for u in updates] == [
+        "/start",
+        "no command, still seen",
+        "/help",
+    ]
+    assert "edited_channel_post" in updates[2]
+    reply = await emu.call("sendMessage", {"chat_id": CHANNEL, "text": "hi"})
+    assert "from" not in reply
+    assert reply["sender_chat"]["id"] == CHANNEL
+    members = [
+        (await emu.call("getChatMember", {"chat_id": CHANNEL, "user_id": u}))["status"]
+        for u in (USER, OTHER, emu.bot_id)
+    ]
+    assert members == ["creator", "member", "administrator"]
+    query_id = emu.press_button(OTHER, reply["message_id"], "x", chat_id=CHANNEL, force=True)
+    [update] = await emu.call("getUpdates", {"offset": updates[-1]["update_id"] + 1})
+    assert update["callback_query"]["id"] == query_id
+    assert update["callback_query"]["from"]["id"] == OTHER
+    with pytest.raises(ValueError, match="channel"):
+        emu.user_sends(USER, "hi", chat_id=CHANNEL)
+    emu.add_group(GROUP, "Readers", admins=[USER])
+    with pytest.raises(ValueError, match="not a channel"):
+        emu.post_in_channel(GROUP, "hi")
+    emu.kick_bot(CHANNEL)
+    error = await refusal(emu, "sendMessage", chat_id=CHANNEL, text="hi")
+    assert error.description == "Forbidden: bot was kicked from the channel chat"
 
 
 async def test_button_press_becomes_a_callback_query(emu: BotApiEmulator) -> None:
