@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from pydantic import SecretStr
@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from digests.db import make_engine, make_session_factory, upgrade
+from digests.feedstate import Backoff
 from digests.ingest import IngestReport, ingest_sources
 from digests.settings import Settings, SettingsError, load_settings
 
@@ -106,6 +107,9 @@ async def _ingest(settings: Settings, sources: Sequence[str]) -> int:
             default_section=settings.default_section,
             max_sections=settings.max_sections,
             on_report=show,
+            # an operator's run is a request to try now; failures still count and back off
+            backoff=Backoff(base=timedelta(minutes=settings.feed_poll_minutes)),
+            respect_backoff=False,
         )
     finally:
         await engine.dispose()

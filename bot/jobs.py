@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
 from bot.context import NewsContext
 from bot.sender import TelegramSender
 from digests.delivery import RoundReport, delivery_config, queue_depth, run_digest_round
+from digests.feedstate import Backoff
 from digests.ingest import ingest_sources
 
 log = logging.getLogger(__name__)
@@ -70,4 +72,7 @@ async def poll_feeds(context: NewsContext) -> None:
             category_map=svc.settings.categories,
             default_section=svc.settings.default_section,
             max_sections=svc.settings.max_sections,
+            backoff=Backoff(base=timedelta(minutes=svc.settings.feed_poll_minutes)),
+            respect_backoff=True,
+            on_report=svc.metrics.observe_feed,
         )

@@ -15,6 +15,8 @@ from prometheus_client.registry import Collector
 
 from bot.ratelimit import Priority, PriorityRateLimiter
 from digests.delivery import Outcome, SendPriority
+from digests.feedstate import public_url
+from digests.ingest import IngestReport
 
 _KIND = {SendPriority.BREAKING: "breaking", SendPriority.BULK: "digest"}
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -67,6 +69,13 @@ class Metrics:
             "1 while this instance is the one polling Telegram for updates",
             registry=self.registry,
         )
+        self.feed_failures = Gauge(
+            "newsbot_feed_failures",
+            "Failures in a row of each polled feed as of the last poll (0: it works); the "
+            "label is the URL without user, password or query",
+            ["feed"],
+            registry=self.registry,
+        )
         self.started = time.monotonic()
         self.last_tick: float | None = None
         self.is_poller = False
@@ -93,6 +102,11 @@ class Metrics:
         self.sends.labels(kind, outcome.value).inc()
         if outcome is Outcome.UNCERTAIN:
             self.uncertain.labels(kind).inc()
+
+    def observe_feed(self, report: IngestReport) -> None:
+        # a file source keeps no count: its failure shows as 1
+        failures = report.failures or (0 if report.ok else 1)
+        self.feed_failures.labels(public_url(report.source)).set(failures)
 
     def watch_limiter(self, limiter: PriorityRateLimiter) -> None:
         self.registry.register(_LimiterCollector(limiter))

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests.db import SessionFactory
 from digests.feeds import FeedEntry, FeedError, parse_feed
-from digests.fetch import fetch_source
+from digests.feedstate import Backoff, load_state, record_failure, record_success, tracked
+from digests.fetch import fetch_conditional
 from digests.htmltext import without_controls
 from digests.models import KEY_MAX, LINK_MAX, SECTION_NAME_MAX, TITLE_MAX, Article, Section
 from digests.naming import section_names, slugify
@@ -74,6 +75,9 @@ class IngestReport:
     unchanged: int = 0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    not_modified: bool = False  # the server answered 304 to our validators: nothing parsed
+    backing_off: str | None = None  # not fetched: the feed failed lately and waits
+    failures: int = 0  # failures in a row, as of this report
 
     @property
     def ok(self) -> bool:
@@ -82,6 +86,10 @@ class IngestReport:
     def line(self) -> str:
         if self.error is not None:
             return f"{self.source}: error: {self.error}"
+        if self.backing_off is not None:
+            return f"{self.source}: {self.backing_off}"
+        if self.not_modified:
+            return f"{self.source}: not modified"
         text = f"{self.source}: {self.new} new, {self.updated} updated, {self.unchanged} unchanged"
         if self.warnings:
             text += " (warning: " + "; ".join(self.warnings) + ")"
@@ -242,14 +250,52 @@ async def ingest_source(
     category_map: Mapping[str, str],
     default_section: str,
     max_sections: int | None = None,
+    backoff: Backoff = Backoff(),  # noqa: B008 - frozen, so sharing the default is safe
+    respect_backoff: bool = True,
 ) -> IngestReport:
-    """Fetch, parse and store one source; a failure is reported, never raised."""
+    """Fetch, parse and store one source; a failure is reported, never raised. An http(s)
+    feed is fetched conditionally, and while it backs off after failures it is skipped unless
+    respect_backoff is False (an operator's explicit run)."""
+    kept = tracked(source)
+    state = await load_state(session_factory, source) if kept else None
+    if state is not None and respect_backoff and state.next_attempt_at is not None:
+        if now() < state.next_attempt_at:
+            return IngestReport(
+                source=source,
+                failures=state.failures,
+                backing_off=(
+                    f"backing off until {state.next_attempt_at:%H:%M} UTC after "
+                    f"{state.failures} {'failure' if state.failures == 1 else 'failures'}: "
+                    f"{state.last_error}"
+                ),
+            )
     try:
-        data = await fetch_source(source, client=client)
+        fetched = await fetch_conditional(
+            source,
+            client=client,
+            etag=state.etag if state else None,
+            last_modified=state.last_modified if state else None,
+        )
         # A large feed takes seconds to parse: off the event loop, replies go on meanwhile.
-        parsed = await asyncio.to_thread(parse_feed, data, source=source)
+        if fetched.body is not None:
+            parsed = await asyncio.to_thread(parse_feed, fetched.body, source=source)
     except FeedError as exc:
-        return IngestReport(source=source, error=str(exc))
+        if not kept:
+            return IngestReport(source=source, error=str(exc))
+        failed = await record_failure(
+            session_factory, source, now=now(), error=str(exc), backoff=backoff
+        )
+        return IngestReport(source=source, error=str(exc), failures=failed.failures)
+    remember = functools.partial(
+        record_success,
+        session_factory,
+        source,
+        etag=fetched.etag,
+        last_modified=fetched.last_modified,
+    )
+    if fetched.body is None:
+        await remember(now=now())
+        return IngestReport(source=source, not_modified=True)
     store = functools.partial(
         _store,
         session_factory,
@@ -273,6 +319,8 @@ async def ingest_source(
             log.warning("ingest of %s: storing entry by entry: %s", source, exc.orig)
             report = await _store_each(store, parsed.entries, source=source)
         report.warnings.extend(parsed.warnings)
+        if kept:  # only once stored: a validator must not stand for stories we lack
+            await remember(now=now())
         return report
     raise AssertionError("unreachable")
 
@@ -336,8 +384,11 @@ async def ingest_sources(
     client: httpx.AsyncClient | None = None,
     on_report: Callable[[IngestReport], None] | None = None,
     max_sections: int | None = None,
+    backoff: Backoff = Backoff(),  # noqa: B008 - frozen, so sharing the default is safe
+    respect_backoff: bool = True,
 ) -> list[IngestReport]:
-    """Ingest each source in turn; one broken source never stops the others."""
+    """Ingest each source in turn; one broken source never stops the others. The scheduled
+    poll respects each feed's backoff; an operator's run (respect_backoff=False) tries all."""
     owned = client is None
     http = client or httpx.AsyncClient(follow_redirects=True)
     reports = []
@@ -351,6 +402,8 @@ async def ingest_sources(
                 category_map=category_map,
                 default_section=default_section,
                 max_sections=max_sections,
+                backoff=backoff,
+                respect_backoff=respect_backoff,
             )
             if report.ok:
                 log.info("ingest %s", report.line())

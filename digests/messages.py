@@ -436,8 +436,12 @@ _OUTCOMES = (
 )
 
 
+_FAILING_SHOWN = 8  # lines of at most ~350 characters: the reply stays within Telegram's limit
+
+
 def stats(found: Stats) -> str:
-    """/stats: chats, subscribers and stories per section, the last day's deliveries."""
+    """/stats: chats, subscribers and stories per section, the last day's deliveries, and the
+    feeds that fail with their last error."""
     lines = [
         bold("Statistics"),
         "",
@@ -454,6 +458,22 @@ def stats(found: Stats) -> str:
             for name, statuses in _OUTCOMES
         ]
         lines.append(escape(f"{label}: " + ", ".join(parts)))
+    if found.failing:
+        lines += ["", bold("Failing feeds")]
+        for feed in found.failing[:_FAILING_SHOWN]:
+            retry = (
+                f", next try {feed.next_attempt_at:%H:%M} UTC"
+                if feed.next_attempt_at is not None
+                else ""
+            )
+            noun = "failure" if feed.failures == 1 else "failures"
+            lines.append(
+                escape(
+                    f"• {feed.url[:120]}: {feed.failures} {noun}{retry}: {feed.last_error[:200]}"
+                )
+            )
+        if len(found.failing) > _FAILING_SHOWN:
+            lines.append(escape(f"… and {len(found.failing) - _FAILING_SHOWN} more"))
     return "\n".join(lines)
 
 

@@ -39,6 +39,7 @@ KEY_MAX = 600
 LINK_MAX = 2000
 TITLE_MAX = 400
 SECTION_NAME_MAX = 80
+VALIDATOR_MAX = 400  # an ETag or Last-Modified longer than this is not remembered
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -262,3 +263,20 @@ class BreakingPush(Base):
 
     article: Mapped[Article] = relationship(lazy="joined")
     section: Mapped[Section | None] = relationship(lazy="joined")
+
+
+class FeedSource(Base):
+    """What polling remembers of an http(s) feed: its validators and its failures."""
+
+    __tablename__ = "feed_sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(LINK_MAX), unique=True)
+    etag: Mapped[str | None] = mapped_column(String(VALIDATOR_MAX))
+    last_modified: Mapped[str | None] = mapped_column(String(VALIDATOR_MAX))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

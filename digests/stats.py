@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from digests.feedstate import failing_feeds, public_url
 from digests.models import Chat, Delivery, DeliveryKind, Subscription
 from digests.sections import list_sections
 
@@ -18,6 +19,15 @@ class Stats:
     inactive_chats: int
     sections: list[tuple[str, int, int]]  # name, subscribers (active chats), stories
     last_day: dict[str, dict[str, int]]  # kind -> status -> count
+    failing: list[FailingFeed] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FailingFeed:
+    url: str  # without user, password or query
+    failures: int
+    last_error: str
+    next_attempt_at: datetime | None
 
 
 async def collect_stats(session: AsyncSession, *, now: datetime) -> Stats:
@@ -47,4 +57,8 @@ async def collect_stats(session: AsyncSession, *, now: datetime) -> Stats:
         .group_by(Delivery.kind, Delivery.status)
     ):
         last_day[str(kind)][str(status)] = int(n)
-    return Stats(chats.get(True, 0), chats.get(False, 0), sections, last_day)
+    failing = [
+        FailingFeed(public_url(row.url), row.failures, row.last_error or "", row.next_attempt_at)
+        for row in await failing_feeds(session)
+    ]
+    return Stats(chats.get(True, 0), chats.get(False, 0), sections, last_day, failing)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import pytest
 
 SAMPLE = Path(__file__).parents[2] / "digests" / "data" / "sample_feed.xml"
 BROKEN = Path(__file__).parents[1] / "data" / "feeds" / "not_a_feed.html"
@@ -123,3 +128,40 @@ def test_a_closed_standard_input_is_no_crash(tmp_path: Path) -> None:
         )
         assert result.returncode == code, (command, result.stderr)
         assert "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.fixture
+def failing_feed() -> Iterator[tuple[str, list[str]]]:
+    """A loopback feed URL that always answers 503, and the paths it was asked for."""
+    asked: list[str] = []
+
+    class Failing(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/feed", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_ingest_tries_a_feed_that_is_backing_off(
+    db_url: str, tmp_path: Path, failing_feed: tuple[str, list[str]]
+) -> None:
+    url, asked = failing_feed
+    env = {"DATABASE_URL": db_url, "NO_PROXY": "*", "no_proxy": "*"}
+    first = newsbot("ingest", url, env=env, cwd=tmp_path)
+    second = newsbot("ingest", url, env=env, cwd=tmp_path)
+    assert asked == ["/feed", "/feed"]  # the second run was within the backoff window
+    assert f"{url}: error: HTTP 503 Service Unavailable" in second.stdout
+    assert (first.returncode, second.returncode) == (1, 1)
