@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from bot.sender import TelegramSender
 from digests.db import make_engine, make_session_factory
 from digests.delivery import delivery_config, run_digest_round
-from digests.models import Article, Chat, ChatKind, Section, Subscription
+from digests.models import Article, Chat, ChatKind, FeedSource, Section, Subscription
 from fakebotapi.emulator import ApiError, too_many_requests
 from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import e2e_settings, running_bot
@@ -223,5 +223,19 @@ async def test_feed_polling_job_ingests_feed_urls(
             async with asyncio.timeout(10):
                 while not await polled():
                     await asyncio.sleep(0.1)
+
+            # the missing feed is remembered as failing, its next try put off by one poll
+            # interval; the working one is not
+            async def sources() -> dict[str, FeedSource]:
+                async with factory() as session:
+                    return {row.url: row for row in await session.scalars(select(FeedSource))}
+
+            async with asyncio.timeout(10):
+                while f"{base}/missing" not in (found := await sources()):
+                    await asyncio.sleep(0.1)
+            missing = found[f"{base}/missing"]
+            assert missing.failures == 1 and "404" in (missing.last_error or "")
+            assert missing.next_attempt_at == NOW + timedelta(minutes=1)
+            assert found[f"{base}/rss"].failures == 0
         finally:
             await engine.dispose()
