@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -35,14 +35,26 @@ NOW = datetime(2026, 11, 24, 8, 0, 30, tzinfo=UTC)
 _ids = itertools.count(1)
 
 
+Hook = Callable[[int], Awaitable[None]]
+
+
 @dataclass
 class FakeSender:
-    """Records what each chat would receive; scripted outcomes per chat id."""
+    """Records what each chat would receive; scripted outcomes per chat id.
+
+    Like the real sender it announces each send (`before_send`) when the request leaves:
+    after `before_turn` (its wait in the rate limiter) and, with `one_at_a_time`, once the
+    previous request is done; `on_wire` runs while the request is out."""
 
     received: dict[int, list[str]] = field(default_factory=dict)
     script: dict[int, list[SendResult]] = field(default_factory=dict)
     hang_after: int | None = None  # block forever after this many sends (a "kill -9")
+    one_at_a_time: bool = False  # a limiter in front: one request out at a time
+    before_turn: Hook | None = None
+    on_wire: Hook | None = None
     calls: int = 0
+    out: int = 0  # requests on the wire now
+    _wire: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
 
     async def send(
         self,
@@ -52,11 +64,25 @@ class FakeSender:
         priority: SendPriority,
         before_send: BeforeSend | None = None,
     ) -> SendResult:
+        if self.before_turn is not None:
+            await self.before_turn(chat_id)
+        if not self.one_at_a_time:
+            return await self._leave(chat_id, texts, before_send)
+        async with self._wire:
+            return await self._leave(chat_id, texts, before_send)
+
+    async def _leave(
+        self, chat_id: int, texts: Sequence[str], before_send: BeforeSend | None
+    ) -> SendResult:
         if before_send is not None and not await before_send():
             return SendResult(Outcome.WITHDRAWN)
         self.calls += 1
+        self.out += 1
         if self.hang_after is not None and self.calls > self.hang_after:
             await asyncio.Event().wait()
+        if self.on_wire is not None:
+            await self.on_wire(chat_id)
+        self.out -= 1
         scripted = self.script.get(chat_id)
         if scripted:
             result = scripted.pop(0)
@@ -192,20 +218,11 @@ async def test_unexpected_error_for_one_chat_does_not_stop_the_round(
 ) -> None:
     chats = await seed(session_factory, chats=4)
 
-    class Exploding(FakeSender):
-        async def send(
-            self,
-            chat_id: int,
-            texts: Sequence[str],
-            *,
-            priority: SendPriority,
-            before_send: BeforeSend | None = None,
-        ) -> SendResult:
-            if chat_id == chats[1]:
-                raise RuntimeError("boom")
-            return await super().send(chat_id, texts, priority=priority, before_send=before_send)
+    async def explode(chat_id: int) -> None:
+        if chat_id == chats[1]:
+            raise RuntimeError("boom")
 
-    sender = Exploding()
+    sender = FakeSender(before_turn=explode)
     report = await run_digest_round(session_factory, sender, now=lambda: NOW, config=config())
     assert report.failed == 1 and report.sent == 3
 
@@ -313,21 +330,13 @@ async def test_a_stopping_round_finishes_its_batches_and_claims_no_more(
     chats = await seed(session_factory, chats=20)
     stopping = asyncio.Event()
 
-    class StopsMidRound(FakeSender):
-        async def send(
-            self,
-            chat_id: int,
-            texts: Sequence[str],
-            *,
-            priority: SendPriority,
-            before_send: BeforeSend | None = None,
-        ) -> SendResult:
-            result = await super().send(chat_id, texts, priority=priority, before_send=before_send)
-            if self.calls == 5:
-                stopping.set()  # the signal arrives while the first batches are out
-            return result
+    sender = FakeSender()
 
-    sender = StopsMidRound()
+    async def stop_at_the_fifth(_chat_id: int) -> None:
+        if sender.calls == 5:
+            stopping.set()  # the signal arrives while the first batches are out
+
+    sender.on_wire = stop_at_the_fifth
     report = await run_digest_round(
         session_factory, sender, now=lambda: NOW, config=config(), stopping=stopping
     )
@@ -340,31 +349,6 @@ async def test_a_stopping_round_finishes_its_batches_and_claims_no_more(
     assert later.sent == counts["pending"]  # the next round sends the rest, once
 
 
-@dataclass
-class OneOnTheWire(FakeSender):
-    """A sender with a rate limiter in front: one request leaves at a time, and the row is
-    announced (before_send) only when its turn comes. `hang_after` sends, the wire hangs."""
-
-    wire: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
-    on_wire: int = 0
-
-    async def send(
-        self,
-        chat_id: int,
-        texts: Sequence[str],
-        *,
-        priority: SendPriority,
-        before_send: BeforeSend | None = None,
-    ) -> SendResult:
-        async with self.wire:
-            if before_send is not None and not await before_send():
-                return SendResult(Outcome.WITHDRAWN)
-            self.on_wire += 1
-            result = await super().send(chat_id, texts, priority=priority)
-            self.on_wire -= 1
-            return result
-
-
 async def test_a_crash_leaves_only_the_request_on_the_wire_sending(
     session_factory: SessionFactory,
 ) -> None:
@@ -372,7 +356,7 @@ async def test_a_crash_leaves_only_the_request_on_the_wire_sending(
     SENDING (reported uncertain later); the claimed rows still waiting are sent by the next
     process once their claim lease is over, and nobody gets two copies."""
     chats = await seed(session_factory, chats=12)
-    crashing = OneOnTheWire(hang_after=3)
+    crashing = FakeSender(hang_after=3, one_at_a_time=True)
     task = asyncio.create_task(
         run_digest_round(session_factory, crashing, now=lambda: NOW, config=config())
     )
@@ -383,7 +367,7 @@ async def test_a_crash_leaves_only_the_request_on_the_wire_sending(
     with pytest.raises(asyncio.CancelledError):
         await task
     counts = await statuses(session_factory)
-    assert counts["sending"] == 1 == crashing.on_wire
+    assert counts["sending"] == 1 == crashing.out
     assert counts["sent"] == 3
     assert counts["pending"] == len(chats) - 4
 
@@ -413,26 +397,14 @@ async def test_stopping_withdraws_the_sends_still_waiting_for_their_turn(
     stopping = asyncio.Event()
     gate = asyncio.Event()
 
-    class Slow(OneOnTheWire):
-        async def send(
-            self,
-            chat_id: int,
-            texts: Sequence[str],
-            *,
-            priority: SendPriority,
-            before_send: BeforeSend | None = None,
-        ) -> SendResult:
-            async with self.wire:
-                if before_send is not None and not await before_send():
-                    return SendResult(Outcome.WITHDRAWN)
-                self.calls += 1
-                if self.calls == 3:
-                    stopping.set()  # the signal arrives while this request is on the wire
-                    await gate.wait()
-                self.received.setdefault(chat_id, []).extend(texts)
-                return SendResult(Outcome.SENT, tuple(next(_ids) for _ in texts))
+    sender = FakeSender(one_at_a_time=True)
 
-    sender = Slow()
+    async def slow_third_answer(_chat_id: int) -> None:
+        if sender.calls == 3:
+            stopping.set()  # the signal arrives while this request is on the wire
+            await gate.wait()
+
+    sender.on_wire = slow_third_answer
     round_task = asyncio.create_task(
         run_digest_round(
             session_factory, sender, now=lambda: NOW, config=config(), stopping=stopping
@@ -467,20 +439,11 @@ async def test_a_row_claimed_again_after_its_lease_is_sent_by_one_worker_only(
     released = asyncio.Event()
     waiting = asyncio.Event()
 
-    class WaitsLong(FakeSender):
-        async def send(
-            self,
-            chat_id: int,
-            texts: Sequence[str],
-            *,
-            priority: SendPriority,
-            before_send: BeforeSend | None = None,
-        ) -> SendResult:
-            waiting.set()
-            await released.wait()  # queued in the limiter for longer than the claim lease
-            return await super().send(chat_id, texts, priority=priority, before_send=before_send)
+    async def wait_long(_chat_id: int) -> None:
+        waiting.set()
+        await released.wait()  # queued in the limiter for longer than the claim lease
 
-    slow = WaitsLong()
+    slow = FakeSender(before_turn=wait_long)
     first = asyncio.create_task(
         run_digest_round(session_factory, slow, now=lambda: NOW, config=config())
     )
