@@ -30,8 +30,6 @@ import argparse
 import asyncio
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +43,7 @@ from bench.audience import (
     push_status,
     row_statuses,
 )
-from bench.databases import DEFAULT_POSTGRES, postgres_database
+from bench.databases import DEFAULT_POSTGRES, database
 from bench.fake_server import ServerProcess
 from bench.procs import (
     RUNNING,
@@ -73,15 +71,6 @@ MAX_MISSING = 2
 
 def _say(tag: str, message: str) -> None:
     print(f"[{tag}] {message}", flush=True)
-
-
-@asynccontextmanager
-async def _database(kind: str, folder: Path, admin_url: str) -> AsyncIterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / 'newsbot.db'}"
-        return
-    async with postgres_database(admin_url) as url:
-        yield url
 
 
 async def _claimed_waiting(factory: SessionFactory, article_id: int) -> int:
@@ -123,7 +112,7 @@ async def one_run(number: int, args: argparse.Namespace) -> dict[str, Any]:
     bots: list[Child] = []
     with tempfile.TemporaryDirectory(prefix="newsbot-crash-") as tmp:
         folder = Path(tmp)
-        async with _database(args.db, folder, args.postgres_url) as url:
+        async with database(args.db, postgres_url=args.postgres_url) as url:
             engine = make_engine(url)
             try:
                 await upgrade(engine)
