@@ -40,6 +40,7 @@ from digests.db import SessionFactory, make_engine, make_session_factory
 from digests.htmltext import without_controls
 from digests.ingest import IngestReport, ingest_sources
 from digests.models import KEY_MAX, LINK_MAX, SECTION_NAME_MAX, TITLE_MAX, Article, Section
+from tests.fakes.loopback import serving
 from tests.fuzz.conftest import fuzz_scale
 from tests.fuzz.feed_corpus import FEEDS, GOOD_FEED, XXE_PATH, corpus
 
@@ -124,15 +125,9 @@ async def feed_server() -> AsyncIterator[FeedServer]:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", serve)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
+    async with serving(app) as base:
+        server.base = base
         yield server
-    finally:
-        await runner.cleanup()
 
 
 def _row(article: Article) -> tuple[object, ...]:

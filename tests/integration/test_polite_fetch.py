@@ -20,6 +20,7 @@ from digests.feedstate import Backoff
 from digests.ingest import IngestReport, ingest_sources
 from digests.models import Article, FeedSource
 from digests.stats import collect_stats
+from tests.fakes.loopback import serving
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 BASE = timedelta(minutes=10)
@@ -62,15 +63,9 @@ async def feed() -> AsyncIterator[Feed]:
 
     app = web.Application()
     app.router.add_get("/feed", serve)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}/feed"
-    try:
+    async with serving(app) as base:
+        state.url = f"{base}/feed"
         yield state
-    finally:
-        await runner.cleanup()
 
 
 class Clock:
