@@ -116,7 +116,7 @@ def progress_shower(bot: Bot) -> Callable[[breaking.PushProgress], Coroutine[Any
     """Show a push's progress by editing the editor's preview message."""
 
     async def show(progress: breaking.PushProgress) -> None:
-        if progress.preview_message_id is None:
+        if progress.preview_message_id is None or progress.admin_chat_id is None:
             return
         try:
             await bot.edit_message_text(

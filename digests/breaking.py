@@ -280,7 +280,7 @@ class PushProgress:
     title: str
     tally: PushTally
     done: bool
-    admin_chat_id: int
+    admin_chat_id: int | None  # None for a push made through the HTTP API
     preview_message_id: int | None
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.engine import Dialect
@@ -40,6 +41,9 @@ LINK_MAX = 2000
 TITLE_MAX = 400
 SECTION_NAME_MAX = 80
 VALIDATOR_MAX = 400  # an ETag or Last-Modified longer than this is not remembered
+IMAGE_CAPTION_MAX = 300  # a photo credit or caption, as the publisher wrote it
+AUTHOR_MAX = 200
+IDEMPOTENCY_KEY_MAX = 255
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -111,6 +115,10 @@ class Article(Base):
     # False when the feed gave no date we could read: published_at is then an estimate
     # (placed after the feed's dated stories), and readers see "date unknown".
     date_known: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # the story's lead photo (an http(s) URL Telegram fetches) and its caption or credit
+    image_url: Mapped[str | None] = mapped_column(String(LINK_MAX))
+    image_caption: Mapped[str | None] = mapped_column(String(IMAGE_CAPTION_MAX))
+    author: Mapped[str | None] = mapped_column(String(AUTHOR_MAX))
 
     sections: Mapped[list[Section]] = relationship(
         secondary=article_sections, lazy="selectin", order_by=Section.id
@@ -229,6 +237,12 @@ class Delivery(Base):
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # PENDING: the worker holding it until not_before; only it may move it to SENDING
     claimed_by: Mapped[str | None] = mapped_column(String(32))
+    # how the message went out: "photo" for a photo with a caption, None for text
+    media: Mapped[str | None] = mapped_column(String(16))
+    # the last correction or withdrawal (push_actions.id) applied to the sent message
+    action_id: Mapped[int | None] = mapped_column(
+        ForeignKey("push_actions.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -240,6 +254,11 @@ class PushStatus(enum.StrEnum):
     SENDING = "sending"  # confirmed: delivery rows exist; resumed after a restart
     DONE = "done"
     CANCELLED = "cancelled"
+
+
+class PushOrigin(enum.StrEnum):
+    TELEGRAM = "telegram"  # an editor's /breaking
+    API = "api"  # the publisher's HTTP API
 
 
 class BreakingPush(Base):
@@ -255,14 +274,90 @@ class BreakingPush(Base):
             PushStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
         )
     )
-    created_by: Mapped[int] = mapped_column(BigInteger)
-    admin_chat_id: Mapped[int] = mapped_column(BigInteger)
+    # the editor's Telegram user id and chat; None for a push made through the HTTP API
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    admin_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     preview_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    origin: Mapped[PushOrigin] = mapped_column(
+        Enum(
+            PushOrigin, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+        ),
+        default=PushOrigin.TELEGRAM,
+        server_default=PushOrigin.TELEGRAM.value,
+    )
+    # True: the audience is the readers of any of the article's sections (API pushes);
+    # False: section_id's readers, or every reader with alerts on when it is None
+    to_article_sections: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     article: Mapped[Article] = relationship(lazy="joined")
     section: Mapped[Section | None] = relationship(lazy="joined")
+
+
+class PushActionKind(enum.StrEnum):
+    CORRECT = "correct"  # edit every sent message to the article as it is now, with a note
+    WITHDRAW = "withdraw"  # delete every sent message Telegram still lets us delete
+
+
+class PushAction(Base):
+    """A correction or withdrawal of a sent push: one pass over its delivered messages."""
+
+    __tablename__ = "push_actions"
+    __table_args__ = (Index("ix_push_actions_push_id", "push_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    push_id: Mapped[int] = mapped_column(ForeignKey("breaking_pushes.id", ondelete="CASCADE"))
+    kind: Mapped[PushActionKind] = mapped_column(
+        Enum(
+            PushActionKind,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        )
+    )
+    note: Mapped[str | None] = mapped_column(Text)  # the "Corrected: ..." text readers see
+    done: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    edited: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # or deleted
+    failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    too_old: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    origin: Mapped[PushOrigin] = mapped_column(
+        Enum(
+            PushOrigin, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+        ),
+        default=PushOrigin.TELEGRAM,
+    )
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    admin_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    report_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    push: Mapped[BreakingPush] = relationship(lazy="joined")
+
+
+class ApiRequest(Base):
+    """An HTTP API request made with an Idempotency-Key, and the answer it got: a retry with
+    the same key gets that answer again instead of acting twice."""
+
+    __tablename__ = "api_requests"
+    __table_args__ = (
+        UniqueConstraint("owner", "key", name="uq_api_requests_owner_key"),
+        Index("ix_api_requests_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))  # a digest of the caller's token
+    key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_MAX))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(LINK_MAX))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # a digest of the request body
+    status_code: Mapped[int | None] = mapped_column(Integer)  # None: the first is still running
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class FeedSource(Base):
