@@ -1,7 +1,6 @@
-"""The bot's HTTP server (Starlette on uvicorn): Telegram's webhook, /healthz and /metrics.
-
-One ASGI app, so the publisher's HTTP API can join it later. It runs in polling mode too,
-so that containers and load balancers always have a health check.
+"""The bot's HTTP server (Starlette on uvicorn): Telegram's webhook, /healthz, /metrics and,
+when API_TOKENS is set, the publisher's HTTP API under /api/v1 (bot/api.py).
+It runs in polling mode too, so that containers and load balancers always have a health check.
 """
 
 from __future__ import annotations
@@ -19,9 +18,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from telegram import Update
 
+from bot.api import PREFIX, build_api
 from bot.context import NewsApp
 from digests.db import ping
 
@@ -54,7 +54,7 @@ def build_web_app(application: NewsApp) -> Starlette:
     """The ASGI app for one bot: the webhook route (when WEBHOOK_URL is set) and the probes."""
     svc = application.bot_data
     settings = svc.settings
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", _health(application), methods=["GET"]),
         Route("/metrics", _metrics(application), methods=["GET"]),
     ]
@@ -62,6 +62,8 @@ def build_web_app(application: NewsApp) -> Starlette:
         assert settings.webhook_secret is not None  # settings refuse a URL without a secret
         secret = settings.webhook_secret.get_secret_value().encode()
         routes.append(Route(settings.webhook_path, _webhook(application, secret), methods=["POST"]))
+    if settings.api_tokens:
+        routes.append(Mount(PREFIX, app=build_api(application)))
     return Starlette(routes=routes)
 
 

@@ -40,6 +40,7 @@ from digests.models import (
     PushStatus,
     Section,
     Subscription,
+    article_sections,
 )
 from digests.render import truncate
 from digests.sections import get_or_create_sections, resolve_sections
@@ -116,19 +117,41 @@ async def draft_breaking(
     return Draft(push, await count_audience(session, push.section_id))
 
 
-def _audience(section_id: int | None) -> Select[int]:
+def _audience(section_ids: Sequence[int] | Select[int] | None) -> Select[int]:
+    """Active chats with alerts on that follow one of the sections (every such chat when
+    `section_ids` is None)."""
     query = select(Chat.id).where(Chat.active.is_(True), Chat.alerts.is_(True))
-    if section_id is not None:
+    if section_ids is not None:
         query = query.where(
-            Chat.id.in_(select(Subscription.chat_id).where(Subscription.section_id == section_id))
+            Chat.id.in_(
+                select(Subscription.chat_id).where(Subscription.section_id.in_(section_ids))
+            )
         )
     return query
 
 
+def _audience_of_push(push: BreakingPush) -> Select[int]:
+    if push.to_article_sections:  # a push made through the API: the story's own sections
+        return _audience(
+            select(article_sections.c.section_id).where(
+                article_sections.c.article_id == push.article_id
+            )
+        )
+    return _audience(None if push.section_id is None else [push.section_id])
+
+
+async def _count(session: AsyncSession, query: Select[int]) -> int:
+    return int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
 async def count_audience(session: AsyncSession, section_id: int | None) -> int:
     """Active chats with alerts on that follow the section (every such chat with none)."""
-    subquery = _audience(section_id).subquery()
-    return int(await session.scalar(select(func.count()).select_from(subquery)) or 0)
+    return await _count(session, _audience(None if section_id is None else [section_id]))
+
+
+async def count_audience_of(session: AsyncSession, *, article_sections: Sequence[int]) -> int:
+    """Active chats with alerts on that follow any of these sections."""
+    return await _count(session, _audience(list(article_sections)))
 
 
 async def confirm(session: AsyncSession, push_id: int, *, now: datetime) -> BreakingPush | None:
@@ -147,7 +170,7 @@ async def confirm(session: AsyncSession, push_id: int, *, now: datetime) -> Brea
 
 async def create_rows(session: AsyncSession, push: BreakingPush, *, now: datetime) -> None:
     """A PENDING row per target chat; the unique key makes this safe to repeat."""
-    chat_ids = list(await session.scalars(_audience(push.section_id)))
+    chat_ids = list(await session.scalars(_audience_of_push(push)))
     await insert_deliveries(
         session,
         [

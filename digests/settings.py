@@ -15,6 +15,8 @@ from digests.schedule import check_timezone, parse_hhmm
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_API_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{1,512}")  # what an Authorization: Bearer allows
+API_TOKEN_MIN = 16
 
 
 def _split_csv(value: object) -> object:
@@ -63,6 +65,8 @@ class Settings(BaseSettings):
     http_host: str = "0.0.0.0"  # noqa: S104 - the bot's own server listens on every interface
     http_port: int = Field(default=8080, ge=0, le=65535)
     redis_url: SecretStr | None = None
+    # bearer tokens of the publisher's HTTP API (comma-separated); no token, no API
+    api_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = ()
 
     @field_validator("telegram_bot_token", mode="before")
     @classmethod
@@ -144,6 +148,25 @@ class Settings(BaseSettings):
                 if not re.fullmatch(r"-?\d+", str(item)):
                     raise ValueError(f"{item!r} is not a numeric Telegram user id")
             return tuple(int(item) for item in items)
+        return items
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _parse_api_tokens(cls, value: object) -> object:
+        items = _split_csv(value.get_secret_value() if isinstance(value, SecretStr) else value)
+        if isinstance(items, list):
+            for item in items:
+                text = item.get_secret_value() if isinstance(item, SecretStr) else str(item)
+                if len(text) < API_TOKEN_MIN or not _API_TOKEN.fullmatch(text):
+                    # never echo the token: the message names only what is wrong with it
+                    raise ValueError(
+                        f"each token needs at least {API_TOKEN_MIN} characters of "
+                        "A-Z a-z 0-9 . _ ~ + / = -"
+                    )
+            return tuple(
+                SecretStr(str(i.get_secret_value() if isinstance(i, SecretStr) else i))
+                for i in items
+            )
         return items
 
     @field_validator("feed_urls", mode="before")
