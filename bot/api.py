@@ -52,6 +52,7 @@ class PushConflict(Problem):
 
 def _problems(*codes: int, **extra: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
     described = {
+        400: "The body could not be read (not UTF-8 JSON).",
         401: "No valid bearer token (Authorization: Bearer <one of API_TOKENS>).",
         404: "No such story or push.",
         409: "Already done, or a request with the same Idempotency-Key is still running.",
@@ -161,8 +162,8 @@ def build_api(application: NewsApp) -> FastAPI:
                     await newsroom.replay_of(session, owner=owner, key=key, print_=print_)
                 )
         except newsroom.KeyReused:
-            raise HTTPException(
-                422, "this Idempotency-Key was used for a different request"
+            raise _invalid(
+                ("header", "Idempotency-Key"), "this key was used for a different request"
             ) from None
         except newsroom.KeyInFlight:
             raise HTTPException(
@@ -176,7 +177,9 @@ def build_api(application: NewsApp) -> FastAPI:
         "/articles",
         status_code=201,
         response_model=ArticleOut,
-        responses=_problems(401, 409, 503, s200={"model": ArticleOut, "description": "Updated."}),
+        responses=_problems(
+            400, 401, 409, 503, s200={"model": ArticleOut, "description": "Updated."}
+        ),
         summary="Create or update a story (by guid, else URL)",
     )
     async def post_article(
@@ -222,6 +225,7 @@ def build_api(application: NewsApp) -> FastAPI:
         status_code=202,
         response_model=PushOut,
         responses=_problems(
+            400,
             401,
             404,
             503,

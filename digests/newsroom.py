@@ -74,8 +74,8 @@ def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
         raise ValueError("must be an http(s) URL")
-    if any(ch.isspace() for ch in value):
-        raise ValueError("must not contain spaces")
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise ValueError("must not contain spaces or control characters")
     return value
 
 
@@ -154,7 +154,7 @@ class PushIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     article_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
-    guid: Annotated[str, StringConstraints(min_length=1, max_length=KEY_MAX)] | None = None
+    guid: Key | None = None
     url: Url | None = None
     dry_run: bool = Field(
         default=False, description="Only answer the audience and the preview; send nothing."
@@ -386,6 +386,7 @@ class UnknownSection(Exception):
 async def list_articles(session: AsyncSession, *, section: str | None, limit: int) -> list[Article]:
     """The newest stories, of one section (by slug or name) or of all."""
     query = select(Article).order_by(Article.published_at.desc(), Article.id.desc()).limit(limit)
+    section = without_controls(section or "").strip()
     if section:
         found = await session.scalar(
             select(Section).where(
