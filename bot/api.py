@@ -127,6 +127,16 @@ def build_api(application: NewsApp) -> FastAPI:
     )
     api.state.tokens = tokens
 
+    @api.middleware("http")
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"  # never the raw path
+        svc.metrics.api_requests.labels(request.method, template, str(response.status_code)).inc()
+        return response
+
     async def once(
         request: Request, owner: str, key: str | None, body: BaseModel, action: Action
     ) -> Response:

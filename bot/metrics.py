@@ -76,6 +76,12 @@ class Metrics:
             ["feed"],
             registry=self.registry,
         )
+        self.api_requests = Counter(
+            "newsbot_api_requests",
+            "Newsroom API requests by method, route (its template) and status code",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
         self.started = time.monotonic()
         self.last_tick: float | None = None
         self.is_poller = False

@@ -96,6 +96,11 @@ async def test_every_endpoint_needs_a_valid_token(fake_api: FakeBotApiServer, db
         # the second token works as well as the first; the document needs no token
         ok = await http.get("/articles", headers={"Authorization": f"Bearer {OTHER}"})
         assert ok.status_code == 200
+        metrics = (await http.get(str(http.base_url).removesuffix("/api/v1/") + "/metrics")).text
+        assert (
+            'newsbot_api_requests_total{method="POST",route="/articles",status="401"} 4.0'
+            in metrics
+        )
         document = (await http.get("/openapi.json")).json()
         assert {"/articles", "/pushes", "/pushes/{push_id}"} <= set(document["paths"])
         assert document["servers"] == [{"url": "/api/v1"}]
