@@ -208,7 +208,8 @@ def build_api(application: NewsApp) -> FastAPI:
                 raise _invalid(("body", "sections"), str(exc)) from None
             await session.refresh(saved.article)  # as stored: times in UTC
             await session.refresh(saved.article, ["sections"])
-            return (201 if saved.created else 200), ArticleOut.of(saved.article)
+            [answer] = await newsroom.article_answers(session, [saved.article])
+            return (201 if saved.created else 200), answer
 
         return await once(request, owner, key, body, action)
 
@@ -228,7 +229,7 @@ def build_api(application: NewsApp) -> FastAPI:
                 found = await newsroom.list_articles(session, section=section, limit=limit)
             except newsroom.UnknownSection:
                 raise HTTPException(404, "no such section") from None
-            return ArticleList(articles=[ArticleOut.of(article) for article in found])
+            return ArticleList(articles=await newsroom.article_answers(session, found))
 
     @api.post(
         "/pushes",

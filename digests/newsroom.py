@@ -184,9 +184,13 @@ class ArticleOut(BaseModel):
     image_caption: str | None
     author: str | None
     source: str | None
+    push_id: int | None = Field(
+        description="Its breaking push, if it was pushed: after an update, "
+        "POST /pushes/{push_id}/correct edits the messages readers got."
+    )
 
     @classmethod
-    def of(cls, article: Article) -> ArticleOut:
+    def of(cls, article: Article, push_id: int | None) -> ArticleOut:
         return cls(
             id=article.id,
             guid=article.key,
@@ -200,7 +204,28 @@ class ArticleOut(BaseModel):
             image_caption=article.image_caption,
             author=article.author,
             source=article.source,
+            push_id=push_id,
         )
+
+
+async def pushes_of(session: AsyncSession, article_ids: Sequence[int]) -> dict[int, int]:
+    """The push (sending or done) of each of these stories that has one."""
+    if not article_ids:
+        return {}
+    rows = await session.execute(
+        select(BreakingPush.article_id, func.min(BreakingPush.id))
+        .where(
+            BreakingPush.article_id.in_(article_ids),
+            BreakingPush.status.in_([PushStatus.SENDING, PushStatus.DONE]),
+        )
+        .group_by(BreakingPush.article_id)
+    )
+    return {article_id: push_id for article_id, push_id in rows}
+
+
+async def article_answers(session: AsyncSession, articles: Sequence[Article]) -> list[ArticleOut]:
+    pushed = await pushes_of(session, [article.id for article in articles])
+    return [ArticleOut.of(article, pushed.get(article.id)) for article in articles]
 
 
 class ArticleList(BaseModel):

@@ -130,6 +130,7 @@ async def test_stories_are_created_updated_and_listed(
         assert first["published_at"].startswith("2026-11-24T08:30:00")  # stored as UTC
         assert first["image_caption"] == photo["image_caption"]
         assert first["author"] == "Dana Levi"
+        assert first["push_id"] is None
 
         changed = story(1, title="Story 1, updated", sections=["World", "Politics"], **photo)
         updated = await http.post("/articles", json=changed, headers=AUTH)
@@ -241,6 +242,8 @@ async def test_a_push_reaches_its_sections_readers_once(
             "uncertain": 0,
         }
 
+        listed = (await http.get("/articles", headers=AUTH)).json()["articles"]
+        assert {a["guid"]: a["push_id"] for a in listed} == {"cms-1": push["id"], "cms-2": None}
         again = await http.post(
             "/pushes", json={"url": "https://meridian.example/story/1"}, headers=AUTH
         )
