@@ -68,6 +68,7 @@ async def test_generated_requests_get_no_server_error(
                 "20",
                 "--report-dir",
                 str(tmp_path / "schemathesis"),
+                cwd=tmp_path,  # its cache of crashes goes there, not into the repository
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
