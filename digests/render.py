@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 
 MAX_MESSAGE = 4096
 
@@ -57,6 +58,30 @@ def truncate(text: str, limit: int) -> str:
     if space > limit // 2:
         cut = cut[:space]
     return cut.rstrip(" ,.;:-") + "…"
+
+
+MAX_CAPTION = 1024
+
+
+def fit_visible(build: Callable[[str], str], text: str, limit: int) -> str | None:
+    """`build(text)`, with the plain `text` cut (at a word, with an ellipsis) as little as
+    needed for the result to show at most `limit` characters as Telegram counts them; `text`
+    is cut before `build` escapes it, so no tag or entity is ever cut. `build("")` must leave
+    the text out; None when even that is too long."""
+    whole = build(text)
+    over = visible_length(whole) - limit
+    if over <= 0:
+        return whole
+    if visible_length(build("")) > limit:
+        return None
+    keep = len(text) - over
+    while keep > 1:
+        candidate = build(truncate(text, keep))
+        over = visible_length(candidate) - limit
+        if over <= 0:
+            return candidate
+        keep -= over
+    return build("")
 
 
 def split_messages(blocks: list[str], *, header: str = "", limit: int = MAX_MESSAGE) -> list[str]:
