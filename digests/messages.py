@@ -21,7 +21,6 @@ from digests.buttons import (
     Unsubscribe,
     encode,
 )
-from digests.delivery import Photo
 from digests.models import DeliveryKind, DeliveryStatus
 from digests.render import (
     MAX_CAPTION,
@@ -36,6 +35,7 @@ from digests.render import (
 
 if TYPE_CHECKING:
     from digests.breaking import Draft, PushProgress
+    from digests.delivery import Photo
     from digests.digest import DigestSection, DigestStory
     from digests.models import Article, Chat, Section
     from digests.paging import Page
@@ -419,6 +419,8 @@ def breaking_message(article: Article) -> str | Photo:
     """The breaking news as readers get it: the story's photo with the story as its caption
     (the summary cut to fit 1,024 characters) when it has a photo, else breaking_story. The
     photo's fallback, sent if Telegram refuses the image, is the whole breaking_story."""
+    from digests.delivery import Photo  # here: digests.delivery imports this module
+
     text = breaking_story(article)
     if article.image_url is None:
         return text

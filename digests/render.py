@@ -69,19 +69,21 @@ def fit_visible(build: Callable[[str], str], text: str, limit: int) -> str | Non
     is cut before `build` escapes it, so no tag or entity is ever cut. `build("")` must leave
     the text out; None when even that is too long."""
     whole = build(text)
-    over = visible_length(whole) - limit
-    if over <= 0:
+    if visible_length(whole) <= limit:
         return whole
     if visible_length(build("")) > limit:
         return None
-    keep = len(text) - over
-    while keep > 1:
+    # the longest cut that fits (a binary search: cuts at words are only roughly monotonic,
+    # so only a cut that was seen to fit is ever kept)
+    fits, low, high = build(""), 1, len(text) - 1
+    while low <= high:
+        keep = (low + high) // 2
         candidate = build(truncate(text, keep))
-        over = visible_length(candidate) - limit
-        if over <= 0:
-            return candidate
-        keep -= over
-    return build("")
+        if visible_length(candidate) <= limit:
+            fits, low = candidate, keep + 1
+        else:
+            high = keep - 1
+    return fits
 
 
 def split_messages(blocks: list[str], *, header: str = "", limit: int = MAX_MESSAGE) -> list[str]:
