@@ -11,6 +11,13 @@ Method names and required parameters come from `fakebotapi/botapi_methods.json`,
 of the official method list; refusals carry Telegram's own codes and descriptions.
 Messages sent with parse_mode HTML are read by `fakebotapi.telegram_html`.
 
+Photos: sendPhoto takes a photo as an http(s) URL (or a file_id it issued) and stores it as
+`StoredMessage.photo`, its caption checked like text but against 1,024 characters;
+editMessageMedia turns a text message into a photo or swaps a photo, never the other way.
+The emulator never fetches a URL: `refuse_images(prefix)` makes it refuse matching URLs as
+Telegram refuses an image it cannot use, and URLs on a host under ".invalid" are always
+refused.
+
 Beyond single calls it models what matters with several instances and a lossy network:
 setWebhook stores what Telegram stores (`webhook`), and a transport that delivers webhooks reads
 `updates_for_delivery()` and reports back with `confirm_update` / `record_webhook_error`;
