@@ -1,4 +1,12 @@
-"""Turning domain replies into Telegram messages, and sending or editing them safely."""
+"""Turning domain replies into Telegram messages, and sending or editing them safely.
+
+A reply with a photo goes out as a photo with the reply's text as its caption; when Telegram
+refuses the image (see `image_refused`), the same reply goes out as text. Paging edits a
+message in place: editMessageMedia when the next page has a photo (a text message may become
+a photo), editMessageText between two text pages. Telegram never turns a photo back into a
+text message, so a photo page followed by a page without a photo (or whose photo is refused)
+is sent as a new text message, and the photo message is deleted (see `edit`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ from telegram import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputMediaPhoto,
     LinkPreviewOptions,
     Message,
     Update,
@@ -28,6 +37,33 @@ from digests.render import visible_text
 log = logging.getLogger(__name__)
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+_IMAGE_REFUSALS = (
+    "wrong file identifier",  # "wrong file identifier/HTTP URL specified"
+    "wrong remote file identifier",
+    "failed to get http url content",
+    "wrong type of the web page content",
+    "image_process_failed",
+    "photo_invalid_dimensions",
+    "photo_invalid",
+    "photo_save_file_invalid",
+    "photo_ext_invalid",
+    "photo_content_type_invalid",
+    "photo_content_url_empty",
+    "webpage_curl_failed",
+    "webpage_media_empty",
+    "media_empty",
+    "file is too big",
+)
+
+
+def image_refused(exc: BadRequest) -> bool:
+    """Whether a 400 answering a photo (sendPhoto, editMessageMedia) means Telegram could not
+    fetch or use its image. Such a request did nothing, so sending the message as text
+    instead is safe; any other 400 (a chat that is gone, a caption too long, a message not
+    modified) is not about the image and is handled as it always is."""
+    reason = exc.message.lower()
+    return any(marker in reason for marker in _IMAGE_REFUSALS)
 
 
 def markup(buttons: list[list[Button]]) -> InlineKeyboardMarkup | None:
@@ -47,12 +83,25 @@ def markup(buttons: list[list[Button]]) -> InlineKeyboardMarkup | None:
 
 
 async def send(update: Update, reply: Reply | str) -> Message | None:
-    """Reply in the chat the update came from."""
+    """Reply in the chat the update came from: as a photo when the reply has one and Telegram
+    takes its image, else as text."""
     if isinstance(reply, str):
         reply = Reply(reply)
     chat = update.effective_chat
     if chat is None:
         return None
+    if reply.photo is not None:
+        try:
+            return await chat.send_photo(
+                reply.photo,
+                caption=reply.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup(reply.buttons),
+            )
+        except BadRequest as exc:
+            if not image_refused(exc):
+                raise
+            log.info("chat %s: image %s refused (%s): sent as text", chat.id, reply.photo, exc)
     return await chat.send_message(
         reply.text,
         parse_mode=ParseMode.HTML,
@@ -68,31 +117,98 @@ async def edit(
     unchanged message is not an error.
 
     The query carries the message as it was when pressed; when an earlier press was edited in
-    since (a double tap), what that edit made it show counts (see bot/shown.py)."""
+    since (a double tap), what that edit made it show counts (see bot/shown.py).
+
+    A reply with a photo replaces the message's media and caption (editMessageMedia; a text
+    message becomes a photo). If Telegram refuses the image, a text message gets the reply as
+    text instead. A photo message cannot become text: when the reply has no photo, or its
+    photo is refused, the reply is sent as a new text message and the photo message is
+    deleted (it stays, without being edited, if Telegram no longer lets the bot delete it),
+    so the reader keeps one page of stories with working buttons."""
     pressed_on = query.message if isinstance(query.message, Message) else None
     shown = context.bot_data.shown
-    if pressed_on is not None and _unchanged(
-        shown.current(pressed_on), reply, keyboard_only=keyboard_only
-    ):
+    if pressed_on is not None and shown.is_replaced(pressed_on):
+        log.debug("edit skipped: a newer message replaced this photo page")
+        return
+    current = shown.current(pressed_on) if pressed_on is not None else None
+    if current is not None and _unchanged(current, reply, keyboard_only=keyboard_only):
         log.debug("edit skipped: the message already shows this")
         return
+    on_photo = current.is_photo if current is not None else False
+    result: Message | bool | None
     try:
         if keyboard_only:
             result = await query.edit_message_reply_markup(reply_markup=markup(reply.buttons))
+        elif reply.photo is not None:
+            result = await _edit_media(query, reply, on_photo=on_photo)
+            if result is None and not on_photo:  # refused image: the text page instead
+                result = await _edit_text(query, reply)
+        elif on_photo:
+            result = None
         else:
-            result = await query.edit_message_text(
-                reply.text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup(reply.buttons),
-                link_preview_options=NO_PREVIEW,
-            )
+            result = await _edit_text(query, reply)
     except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
+        if "not modified" in exc.message.lower():
+            log.debug("edit skipped: message not modified")
+            return
+        if pressed_on is not None and "message to edit not found" in exc.message.lower():
+            log.debug("edit skipped: the message was replaced by a newer page")
+            return
+        if not (on_photo and exc.message.lower().startswith("there is no text")):
             raise
-        log.debug("edit skipped: message not modified")
+        result = None  # what we took for text turned out to be a photo
+    if result is None and pressed_on is not None:
+        shown.replaced(pressed_on)  # first: a second tap on it must not send the page again
+        await _replace_photo(context, pressed_on, reply)
         return
     if pressed_on is not None and isinstance(result, Message):
-        shown.edited(pressed_on, result)
+        shown.edited(pressed_on, result, photo=reply.photo if not keyboard_only else None)
+
+
+async def _edit_text(query: CallbackQuery, reply: Reply) -> Message | bool:
+    return await query.edit_message_text(
+        reply.text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=markup(reply.buttons),
+        link_preview_options=NO_PREVIEW,
+    )
+
+
+async def _edit_media(
+    query: CallbackQuery, reply: Reply, *, on_photo: bool
+) -> Message | bool | None:
+    """editMessageMedia to the reply's photo; None when Telegram refuses the image."""
+    assert reply.photo is not None
+    try:
+        return await query.edit_message_media(
+            InputMediaPhoto(reply.photo, caption=reply.text, parse_mode=ParseMode.HTML),
+            reply_markup=markup(reply.buttons),
+        )
+    except BadRequest as exc:
+        if not image_refused(exc):
+            raise
+        log.info("image %s refused on an edit (%s): the page goes out as text", reply.photo, exc)
+        return None
+
+
+async def _replace_photo(context: NewsContext, photo_message: Message, reply: Reply) -> None:
+    """A photo page turned to a page shown as text: send it new, then delete the photo."""
+    await context.bot.send_message(
+        photo_message.chat_id,
+        reply.text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=markup(reply.buttons),
+        link_preview_options=NO_PREVIEW,
+    )
+    try:
+        await context.bot.delete_message(photo_message.chat_id, photo_message.message_id)
+    except BadRequest as exc:  # older than 48 hours, or gone already
+        log.info(
+            "chat %s: could not delete the photo page %s: %s",
+            photo_message.chat_id,
+            photo_message.message_id,
+            exc,
+        )
 
 
 def _unchanged(current: Content, reply: Reply, *, keyboard_only: bool) -> bool:
@@ -100,7 +216,9 @@ def _unchanged(current: Content, reply: Reply, *, keyboard_only: bool) -> bool:
     modified"), and it costs a request from the chat's budget for nothing."""
     if current.keyboard != markup(reply.buttons):
         return False
-    return keyboard_only or current.text == visible_text(reply.text).strip()
+    if keyboard_only:
+        return True
+    return current.photo == reply.photo and current.text == visible_text(reply.text).strip()
 
 
 ButtonHandler = Callable[[Update, NewsContext, CallbackQuery], Coroutine[Any, Any, str | None]]

@@ -19,11 +19,15 @@ the answer comes from how the request failed:
   - any other failure inside the HTTP layer, because we cannot tell either.
 - **Refused, with a definite answer**: 403 and "chat not found" mean the chat is gone
   (BLOCKED); ChatMigrated moves the chat to its new id; any other 400 is FAILED and logged.
+  A photo whose image Telegram refuses (a 400 that `image_refused` recognises) is the one
+  exception: nothing of it arrived, so its fallback text is sent instead, in the same send
+  (the row is SENDING already, and stays so until the text's answer is recorded).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 from collections.abc import Callable, Sequence
@@ -36,8 +40,8 @@ from telegram.ext import ExtBot
 
 from bot.http import ANNOUNCE, SendWithdrawn, announces_sends
 from bot.ratelimit import Priority, RateLimiterClosedError, retry_after_seconds
-from bot.replies import NO_PREVIEW
-from digests.delivery import BeforeSend, Outcome, SendPriority, SendResult
+from bot.replies import NO_PREVIEW, image_refused
+from digests.delivery import PHOTO, BeforeSend, Outcome, Part, Photo, SendPriority, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +97,7 @@ class TelegramSender:
     async def send(
         self,
         chat_id: int,
-        texts: Sequence[str],
+        texts: Sequence[Part],
         *,
         priority: SendPriority,
         before_send: BeforeSend | None = None,
@@ -114,10 +118,11 @@ class TelegramSender:
             self.observe(priority, result.outcome)
         return result
 
-    async def _send_all(self, chat_id: int, texts: Sequence[str], limit: Priority) -> SendResult:
+    async def _send_all(self, chat_id: int, texts: Sequence[Part], limit: Priority) -> SendResult:
         sent: list[int] = []
-        for text in texts:
-            result = await self._send_part(chat_id, text, limit)
+        media: str | None = None
+        for part in texts:
+            result = await self._send_part(chat_id, part, limit)
             if isinstance(result, SendResult):
                 return SendResult(
                     result.outcome,
@@ -125,21 +130,56 @@ class TelegramSender:
                     result.migrate_to,
                     result.retry_after,
                     result.error,
+                    media,
                 )
-            sent.append(result)
-        return SendResult(Outcome.SENT, tuple(sent))
+            message_id, as_photo = result
+            sent.append(message_id)
+            media = PHOTO if as_photo else media
+        return SendResult(Outcome.SENT, tuple(sent), media=media)
 
-    async def _send_part(self, chat_id: int, text: str, limit: Priority) -> int | SendResult:
+    async def _send_part(
+        self, chat_id: int, part: Part, limit: Priority
+    ) -> tuple[int, bool] | SendResult:
+        """One message: (its id, whether it went out as a photo), or why it did not go out."""
+        text = part
+        if isinstance(part, Photo):
+            sent = await self._send_one(chat_id, part, limit)
+            if not isinstance(sent, _ImageRefused):
+                return sent if isinstance(sent, SendResult) else (sent, True)
+            log.info(
+                "chat %s: Telegram refused the image %s (%s): sending the story as text",
+                chat_id,
+                part.url[:200],
+                sent.reason,
+            )
+            text = part.fallback
+        assert isinstance(text, str)
+        done = await self._send_one(chat_id, text, limit)
+        assert not isinstance(done, _ImageRefused)
+        return done if isinstance(done, SendResult) else (done, False)
+
+    async def _send_one(
+        self, chat_id: int, part: Part, limit: Priority
+    ) -> int | SendResult | _ImageRefused:
         delay = self.backoff
         for attempt in range(self.retries + 1):
             try:
-                message = await self.bot.send_message(
-                    chat_id,
-                    text,
-                    parse_mode=ParseMode.HTML,
-                    link_preview_options=NO_PREVIEW,
-                    rate_limit_args=limit,
-                )
+                if isinstance(part, Photo):
+                    message = await self.bot.send_photo(
+                        chat_id,
+                        part.url,
+                        caption=part.caption,
+                        parse_mode=ParseMode.HTML,
+                        rate_limit_args=limit,
+                    )
+                else:
+                    message = await self.bot.send_message(
+                        chat_id,
+                        part,
+                        parse_mode=ParseMode.HTML,
+                        link_preview_options=NO_PREVIEW,
+                        rate_limit_args=limit,
+                    )
                 return message.message_id
             except (SendWithdrawn, RateLimiterClosedError) as exc:  # it never left
                 return SendResult(Outcome.WITHDRAWN, error=str(exc))
@@ -152,6 +192,8 @@ class TelegramSender:
                 return SendResult(Outcome.MIGRATED, migrate_to=exc.new_chat_id, error=str(exc))
             except BadRequest as exc:
                 reason = exc.message.lower()
+                if isinstance(part, Photo) and image_refused(exc):
+                    return _ImageRefused(exc.message)
                 if any(marker in reason for marker in _GONE):
                     return SendResult(Outcome.BLOCKED, error=f"400: {exc.message}")
                 return SendResult(Outcome.FAILED, error=f"400: {exc.message}")
@@ -181,6 +223,13 @@ class TelegramSender:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
         raise AssertionError("unreachable")
+
+
+@dataclasses.dataclass(frozen=True)
+class _ImageRefused:
+    """Telegram answered a photo with a 400 about its image: nothing of it arrived."""
+
+    reason: str
 
 
 def _describe(exc: NetworkError) -> str:

@@ -5,11 +5,11 @@ both carry the message from before the first tap's edit. Judged by that copy, th
 either repeats the first one's edit, which Telegram refuses ("message is not modified"), or
 skips an edit it needs: a section tapped twice keeps its ✓ though it is no longer followed.
 
-So every edit is remembered with the copies of the message it replaced (text, buttons and
-Telegram's edit date); a press carrying one of those copies is judged against what the edit
-made the message show. A copy the bot did not replace itself (another instance's edit, a
-message from before a restart) is taken as it is. Bounded: the messages edited longest ago
-are forgotten first.
+So every edit is remembered with the copies of the message it replaced (text or caption,
+photo, buttons and Telegram's edit date); a press carrying one of those copies is judged
+against what the edit made the message show. A copy the bot did not replace itself (another
+instance's edit, a message from before a restart) is taken as it is. Bounded: the messages
+edited longest ago are forgotten first.
 """
 
 from __future__ import annotations
@@ -26,10 +26,18 @@ MAX_COPIES = 8  # outdated copies kept per message
 
 @dataclass(frozen=True)
 class Content:
-    """What a message shows: its text (as read, without markup) and its inline keyboard."""
+    """What a message shows: its text (a photo's caption; as read, without markup), its inline
+    keyboard, and its photo: None for a text message; for a photo the URL the bot's edit put
+    there, or, in a copy Telegram gave, "file:" and the photo's file_unique_id (which never
+    equals a URL: the bot cannot tell which URL that photo came from)."""
 
     text: str
     keyboard: InlineKeyboardMarkup | None
+    photo: str | None = None
+
+    @property
+    def is_photo(self) -> bool:
+        return self.photo is not None
 
 
 @dataclass(frozen=True)
@@ -38,10 +46,13 @@ class _Copy:
     edit_date: datetime | None
 
 
-def _copy(message: Message) -> _Copy:
+def _copy(message: Message, *, photo: str | None = None) -> _Copy:
     keyboard = (
         message.reply_markup if isinstance(message.reply_markup, InlineKeyboardMarkup) else None
     )
+    if message.photo:
+        shown = photo or f"file:{message.photo[-1].file_unique_id}"
+        return _Copy(Content((message.caption or "").strip(), keyboard, shown), message.edit_date)
     return _Copy(Content((message.text or "").strip(), keyboard), message.edit_date)
 
 
@@ -57,6 +68,17 @@ class ShownMessages:
     def __init__(self, max_messages: int = MAX_MESSAGES) -> None:
         self._max = max_messages
         self._edited: OrderedDict[tuple[int, int], _Edited] = OrderedDict()
+        self._replaced: OrderedDict[tuple[int, int], None] = OrderedDict()
+
+    def replaced(self, message: Message) -> None:
+        """The bot replaced this message by a new one (a photo page that turned to text)."""
+        self._replaced[(message.chat_id, message.message_id)] = None
+        while len(self._replaced) > self._max:
+            self._replaced.popitem(last=False)
+
+    def is_replaced(self, message: Message) -> bool:
+        """Whether a press on this message came after the bot replaced it (a double tap)."""
+        return (message.chat_id, message.message_id) in self._replaced
 
     def current(self, pressed_on: Message) -> Content:
         """What the message shows now, given the copy a callback query carried."""
@@ -66,13 +88,14 @@ class ShownMessages:
             return edited.latest.content
         return copy.content
 
-    def edited(self, pressed_on: Message, result: Message) -> None:
-        """The bot edited the message a press carried as `pressed_on`; it now is `result`."""
+    def edited(self, pressed_on: Message, result: Message, *, photo: str | None = None) -> None:
+        """The bot edited the message a press carried as `pressed_on`; it now is `result`
+        (showing the photo at URL `photo`, when the edit put one there)."""
         key = (pressed_on.chat_id, pressed_on.message_id)
         edited = self._edited.pop(key, None)
         outdated = [*(edited.outdated if edited else []), _copy(pressed_on)]
         if edited is not None:
             outdated.append(edited.latest)
-        self._edited[key] = _Edited(_copy(result), outdated[-MAX_COPIES:])
+        self._edited[key] = _Edited(_copy(result, photo=photo), outdated[-MAX_COPIES:])
         while len(self._edited) > self._max:
             self._edited.popitem(last=False)

@@ -20,6 +20,7 @@ from digests.db import SessionFactory
 from digests.delivery import (
     INTERRUPTED,
     DeliveryConfig,
+    Part,
     RoundReport,
     Sender,
     SendPriority,
@@ -364,7 +365,7 @@ class PushRunner:
             push = await session.get(BreakingPush, push_id)
             if push is None:
                 return None
-            text = msg.breaking_story(push.article)
+            message = msg.breaking_message(push.article)
             article_id = push.article_id
         ids = await pending_ids(
             self._sessions, now=self._clock(), kind=DeliveryKind.BREAKING, article_id=article_id
@@ -372,8 +373,8 @@ class PushRunner:
 
         async def render(
             _session: AsyncSession, pairs: list[tuple[Delivery, Chat]]
-        ) -> dict[int, list[str]]:
-            return {row.id: [text] for row, _chat in pairs}
+        ) -> dict[int, list[Part]]:
+            return {row.id: [message] for row, _chat in pairs}
 
         last_report: list[datetime] = []
 

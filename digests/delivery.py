@@ -72,12 +72,31 @@ class Outcome(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class Photo:
+    """A message that goes out as a photo: `url` is an http(s) URL Telegram fetches, `caption`
+    Telegram HTML within 1,024 visible characters, and `fallback` the whole message as
+    Telegram-HTML text, sent instead when Telegram refuses the image."""
+
+    url: str
+    caption: str
+    fallback: str
+
+
+Part = str | Photo
+"""One message of a delivery: Telegram-HTML text, or a photo with its caption."""
+
+PHOTO = "photo"
+"""SendResult.media (and deliveries.media) of a message that went out as a photo."""
+
+
+@dataclass(frozen=True)
 class SendResult:
     outcome: Outcome
     message_ids: tuple[int, ...] = ()  # of the parts that did go out
     migrate_to: int | None = None
     retry_after: float | None = None
     error: str | None = None
+    media: str | None = None  # PHOTO when a part went out as a photo; None for text only
 
 
 BeforeSend = Callable[[], Awaitable[bool]]
@@ -85,7 +104,10 @@ BeforeSend = Callable[[], Awaitable[bool]]
 
 
 class Sender(Protocol):
-    """Sends Telegram-HTML messages to one chat; implemented by the Telegram adapter.
+    """Sends Telegram-HTML messages (or photos) to one chat; implemented by the Telegram adapter.
+
+    A Photo whose image Telegram refuses goes out as its `fallback` text in the same send:
+    the refusal is a definite answer, so nothing of it arrived and sending the text is safe.
 
     A Sender must await `before_send()` right before each request leaves (after any wait in
     a rate limiter, and again before later parts and retries): the engine marks the row
@@ -95,14 +117,14 @@ class Sender(Protocol):
     async def send(
         self,
         chat_id: int,
-        texts: Sequence[str],
+        texts: Sequence[Part],
         *,
         priority: SendPriority,
         before_send: BeforeSend | None = None,
     ) -> SendResult: ...
 
 
-Renderer = Callable[[AsyncSession, list[tuple[Delivery, Chat]]], Awaitable[dict[int, list[str]]]]
+Renderer = Callable[[AsyncSession, list[tuple[Delivery, Chat]]], Awaitable[dict[int, list[Part]]]]
 """Messages for each (row, chat) of a batch, by delivery row id; [] means nothing to send."""
 
 
@@ -352,14 +374,14 @@ def digest_renderer(per_section: int) -> Renderer:
 
     async def render(
         session: AsyncSession, pairs: list[tuple[Delivery, Chat]]
-    ) -> dict[int, list[str]]:
+    ) -> dict[int, list[Part]]:
         requests = []
         for row, chat in pairs:
             assert row.window_start is not None
             assert row.window_end is not None
             requests.append(DigestRequest(chat.id, row.window_start, row.window_end, chat.timezone))
         built = await builder.build(session, requests)
-        return {row.id: built.get(chat.id, []) for row, chat in pairs}
+        return {row.id: list(built.get(chat.id, [])) for row, chat in pairs}
 
     return render
 
@@ -483,7 +505,7 @@ class _ClaimedSend:
     row_id: int
     chat_db_id: int
     telegram_id: int
-    texts: list[str]
+    texts: list[Part]
     done_ids: tuple[int, ...]  # message ids of parts sent by an earlier attempt
     attempts: int
     stage: _Stage = _Stage.QUEUED
@@ -553,6 +575,7 @@ async def _send_one(
                 retry.migrate_to,
                 retry.retry_after,
                 retry.error,
+                retry.media or result.media,
             )
     except Exception as exc:  # one bad subscriber never stops a run
         log.exception("sending to chat %s failed unexpectedly", job.telegram_id)
@@ -837,6 +860,7 @@ _RECORD = (
         message_ids=bindparam("message_ids"),
         not_before=bindparam("not_before"),
         error=bindparam("error"),
+        media=bindparam("media"),
         claimed_by=None,
     )
 )
@@ -859,6 +883,7 @@ def _outcome(
         "message_ids": _format_ids(job.done_ids + result.message_ids),
         "not_before": None,
         "error": result.error[:500] if result.error else None,
+        "media": result.media,
     }
     if result.outcome is Outcome.WITHDRAWN or job.stage is _Stage.REFUSED:
         # never left: free for anyone at once (a row someone else holds is not ours to write)

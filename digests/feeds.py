@@ -10,11 +10,13 @@ import time
 import xml.sax
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
 from digests.htmltext import html_to_text, plain_text
+from digests.models import IMAGE_CAPTION_MAX, LINK_MAX
 
 TITLE_MAX = 300
 SUMMARY_MAX = 600
@@ -34,6 +36,8 @@ class FeedEntry:
     summary: str
     published: datetime | None
     categories: tuple[str, ...]
+    image_url: str | None = None  # the lead photo: an absolute http(s) URL
+    image_caption: str | None = None  # its caption or credit, plain text
 
     @property
     def key(self) -> str:
@@ -127,6 +131,7 @@ def _entry(raw: object, *, base: str | None) -> FeedEntry | None:
     if not title and link is None:
         return None
     guid = (_text(raw, "id") or "").strip() or None
+    image = lead_image(raw, base=link or base)
     return FeedEntry(
         guid=guid,
         link=link,
@@ -134,6 +139,8 @@ def _entry(raw: object, *, base: str | None) -> FeedEntry | None:
         summary=_summary(raw),
         published=_time(_get(raw, "published_parsed")) or _time(_get(raw, "updated_parsed")),
         categories=_categories(raw),
+        image_url=image.url if image else None,
+        image_caption=image.caption if image else None,
     )
 
 
@@ -163,6 +170,120 @@ def _summary(raw: object) -> str:
         if text:
             return text
     return ""
+
+
+@dataclass(frozen=True)
+class LeadImage:
+    """An entry's lead photo: an absolute http(s) URL, and its caption (plain text) if any."""
+
+    url: str
+    caption: str | None
+
+
+_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp")
+
+
+def lead_image(raw: object, *, base: str | None) -> LeadImage | None:
+    """The entry's lead photo, from the first of: an image enclosure, a media:content image,
+    a media:thumbnail, the first <img> of its content or summary. Relative URLs are resolved
+    against `base` (the entry's link); only http(s) URLs within LINK_MAX are kept.
+
+    The caption is the media:credit ("Photo: X"), else the img's alt or title when the photo
+    is that img. (feedparser reads media:description as the entry's own description, so it
+    cannot be told apart from the story's text and is not used.)
+    """
+    candidates = [
+        _text(link, "href")
+        for link in _list(raw, "links")
+        if _text(link, "rel") == "enclosure" and _looks_like_image(link, "href")
+    ]
+    candidates += [
+        _text(media, "url")
+        for media in _list(raw, "media_content")
+        if _looks_like_image(media, "url", medium=True)
+    ]
+    candidates += [_text(thumb, "url") for thumb in _list(raw, "media_thumbnail")]
+    img = _first_img(raw)
+    candidates.append(img.src if img else None)
+    for href in candidates:
+        url = _absolute_http_url(href, base=base)
+        if url is None or len(url) > LINK_MAX:
+            continue
+        caption = _credit(raw)
+        if caption is None and img is not None and href == img.src:
+            caption = _caption_text(img.alt or img.title)
+        return LeadImage(url, caption)
+    return None
+
+
+def _looks_like_image(media: object, key: str, *, medium: bool = False) -> bool:
+    kind = (_text(media, "type") or "").strip().lower()
+    if kind:
+        return kind.startswith("image/")
+    if medium and (given := (_text(media, "medium") or "").strip().lower()):
+        return given == "image"
+    try:
+        path = urlsplit((_text(media, key) or "").strip()).path.lower()
+    except ValueError:
+        return False
+    return path.endswith(_IMAGE_EXTENSIONS)
+
+
+def _credit(raw: object) -> str | None:
+    for credit in _list(raw, "media_credit"):
+        name = _caption_text(_text(credit, "content"), prefix="Photo: ")
+        if name:
+            return name
+    return None
+
+
+def _caption_text(value: str | None, *, prefix: str = "") -> str | None:
+    if not value or not value.strip():
+        return None
+    text = plain_text(prefix + value, limit=IMAGE_CAPTION_MAX)
+    return text if text.strip() and text != prefix.strip() else None
+
+
+@dataclass(frozen=True)
+class _Img:
+    src: str
+    alt: str | None
+    title: str | None
+
+
+class _FirstImg(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: _Img | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.found is not None or tag != "img":
+            return
+        values = dict(attrs)
+        src = (values.get("src") or "").strip()
+        if src and not src.lower().startswith("data:"):
+            self.found = _Img(src, values.get("alt"), values.get("title"))
+
+    def parse_html_declaration(self, i: int) -> int:
+        try:
+            return super().parse_html_declaration(i)
+        except AssertionError:  # Python before 3.13.4 on malformed "<![": skip it
+            end = self.rawdata.find(">", i + 2)
+            return -1 if end < 0 else end + 1
+
+
+def _first_img(raw: object) -> _Img | None:
+    values = [_text(part, "value") for part in _list(raw, "content")]
+    values.append(_text(raw, "summary"))
+    for value in values:
+        if not value or "<img" not in value.lower():
+            continue
+        parser = _FirstImg()
+        parser.feed(value)
+        parser.close()
+        if parser.found is not None:
+            return parser.found
+    return None
 
 
 def _link(raw: object, *, base: str | None) -> str | None:

@@ -21,7 +21,15 @@ from digests.feeds import FeedEntry, FeedError, parse_feed
 from digests.feedstate import Backoff, load_state, record_failure, record_success, tracked
 from digests.fetch import fetch_conditional
 from digests.htmltext import without_controls
-from digests.models import KEY_MAX, LINK_MAX, SECTION_NAME_MAX, TITLE_MAX, Article, Section
+from digests.models import (
+    IMAGE_CAPTION_MAX,
+    KEY_MAX,
+    LINK_MAX,
+    SECTION_NAME_MAX,
+    TITLE_MAX,
+    Article,
+    Section,
+)
 from digests.naming import section_names, slugify
 from digests.sections import get_or_create_sections
 
@@ -42,7 +50,8 @@ def _hashed(value: str) -> str:
 def bounded(entry: FeedEntry) -> FeedEntry:
     """The entry as it can be stored on every database: control characters removed, text cut
     to its column's size; a guid or link too long to be a key becomes a stable hash of it
-    (dedupe still works), and a link too long to store is dropped rather than cut."""
+    (dedupe still works), and a link or image URL too long to store is dropped rather than
+    cut (so is an image URL that is not http(s)); an image caption is cut to its column."""
     guid = _clean(entry.guid) if entry.guid else None
     link = _clean(entry.link) if entry.link else None
     if guid and len(guid) > KEY_MAX:
@@ -51,6 +60,12 @@ def bounded(entry: FeedEntry) -> FeedEntry:
         guid = _hashed(link)  # the key a long link would have been
     if link and len(link) > LINK_MAX:
         link = None
+    image_url = _clean(entry.image_url).strip() if entry.image_url else None
+    if image_url and (
+        len(image_url) > LINK_MAX or not image_url.lower().startswith(("http://", "https://"))
+    ):
+        image_url = None
+    caption = _clean(entry.image_caption, IMAGE_CAPTION_MAX).strip() if entry.image_caption else ""
     return dataclasses.replace(
         entry,
         guid=guid or None,
@@ -62,6 +77,8 @@ def bounded(entry: FeedEntry) -> FeedEntry:
             for category in entry.categories
             if (cleaned := _clean(category, SECTION_NAME_MAX).strip())
         ),
+        image_url=image_url or None,
+        image_caption=(caption or None) if image_url else None,
     )
 
 
@@ -159,6 +176,8 @@ async def store_entries(
                     source=source,
                     is_breaking=False,
                     date_known=entry.published is not None,
+                    image_url=entry.image_url,
+                    image_caption=entry.image_caption,
                     sections=wanted_sections,
                 )
             )
@@ -172,6 +191,11 @@ async def store_entries(
             changed = True
         if entry.link and entry.link != article.link:
             article.link = entry.link
+            changed = True
+        if (entry.image_url, entry.image_caption) != (article.image_url, article.image_caption):
+            # the feed's photo as it is now: a new one, a new caption, or none any more
+            article.image_url = entry.image_url
+            article.image_caption = entry.image_caption
             changed = True
         if {s.id for s in article.sections} != {s.id for s in wanted_sections}:
             article.sections = wanted_sections

@@ -22,10 +22,20 @@ from digests.buttons import (
     encode,
 )
 from digests.models import DeliveryKind, DeliveryStatus
-from digests.render import bold, escape, italic, link, split_messages, truncate
+from digests.render import (
+    MAX_CAPTION,
+    bold,
+    escape,
+    fit_visible,
+    italic,
+    link,
+    split_messages,
+    truncate,
+)
 
 if TYPE_CHECKING:
     from digests.breaking import Draft, PushProgress
+    from digests.delivery import Photo
     from digests.digest import DigestSection, DigestStory
     from digests.models import Article, Chat, Section
     from digests.paging import Page
@@ -44,8 +54,12 @@ class Button:
 
 @dataclass(frozen=True)
 class Reply:
+    """A message: Telegram-HTML text and buttons; with `photo` (an http(s) URL) it goes out as
+    that photo with the text as its caption (then within 1,024 visible characters)."""
+
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
+    photo: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,17 +215,32 @@ def _published(article: Article, tz: str) -> str:
 
 
 def story_page(page: Page, *, tz: str) -> Reply:
-    """One story with ◀ Previous / Next ▶ buttons and its position."""
+    """One story with ◀ Previous / Next ▶ buttons and its position; with the story's photo
+    when it has one, its summary then cut to fit a caption (a story whose title and
+    sections alone would not fit one goes out as text)."""
     article = page.article
     section_names = ", ".join(section.name for section in article.sections) or "—"
     scope = page.section.name if page.section else "All sections"
-    parts = [
-        bold(article.title),
-        italic(f"{section_names} · {_published(article, tz)}"),
-    ]
-    if article.summary:
-        parts += ["", escape(truncate(article.summary, STORY_SUMMARY_MAX))]
-    parts += ["", escape(f"{scope}: {page.position} / {page.total}")]
+
+    def page_text(summary: str) -> str:
+        parts = [
+            bold(article.title),
+            italic(f"{section_names} · {_published(article, tz)}"),
+        ]
+        if summary:
+            parts += ["", escape(summary)]
+        parts += ["", escape(f"{scope}: {page.position} / {page.total}")]
+        return "\n".join(parts)
+
+    summary = truncate(article.summary, STORY_SUMMARY_MAX)
+    text = page_text(summary)
+    photo = article.image_url
+    if photo is not None:
+        caption = fit_visible(page_text, summary, MAX_CAPTION)
+        if caption is None:
+            photo = None
+        else:
+            text = caption
     nav: list[Button] = []
     if page.has_newer:
         nav.append(Button("◀ Previous", data=encode(page.turn(Direction.NEWER))))
@@ -222,7 +251,7 @@ def story_page(page: Page, *, tz: str) -> Reply:
         rows.append([Button("Open article", url=article.link)])
     if nav:
         rows.append(nav)
-    return Reply("\n".join(parts), rows)
+    return Reply(text, rows, photo=photo)
 
 
 def settings(chat: Chat, sections: Sequence[Section]) -> Reply:
@@ -374,12 +403,31 @@ PUSH_SENDING = "Sending…"
 
 def breaking_story(article: Article) -> str:
     """The breaking-news message readers get."""
+    return _breaking(article, article.summary)
+
+
+def _breaking(article: Article, summary: str) -> str:
     parts = [f"🚨 {bold('Breaking')}", "", bold(article.title)]
-    if article.summary:
-        parts += [escape(article.summary)]
+    if summary:
+        parts += [escape(summary)]
     if article.link:
         parts += ["", link(article.link, "Read more")]
     return "\n".join(parts)
+
+
+def breaking_message(article: Article) -> str | Photo:
+    """The breaking news as readers get it: the story's photo with the story as its caption
+    (the summary cut to fit 1,024 characters) when it has a photo, else breaking_story. The
+    photo's fallback, sent if Telegram refuses the image, is the whole breaking_story."""
+    from digests.delivery import Photo  # here: digests.delivery imports this module
+
+    text = breaking_story(article)
+    if article.image_url is None:
+        return text
+    caption = fit_visible(lambda summary: _breaking(article, summary), article.summary, MAX_CAPTION)
+    if caption is None:
+        return text
+    return Photo(url=article.image_url, caption=caption, fallback=text)
 
 
 def push_preview(draft: Draft) -> Reply:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 
 MAX_MESSAGE = 4096
 
@@ -57,6 +58,32 @@ def truncate(text: str, limit: int) -> str:
     if space > limit // 2:
         cut = cut[:space]
     return cut.rstrip(" ,.;:-") + "…"
+
+
+MAX_CAPTION = 1024
+
+
+def fit_visible(build: Callable[[str], str], text: str, limit: int) -> str | None:
+    """`build(text)`, with the plain `text` cut (at a word, with an ellipsis) as little as
+    needed for the result to show at most `limit` characters as Telegram counts them; `text`
+    is cut before `build` escapes it, so no tag or entity is ever cut. `build("")` must leave
+    the text out; None when even that is too long."""
+    whole = build(text)
+    if visible_length(whole) <= limit:
+        return whole
+    if visible_length(build("")) > limit:
+        return None
+    # the longest cut that fits (a binary search: cuts at words are only roughly monotonic,
+    # so only a cut that was seen to fit is ever kept)
+    fits, low, high = build(""), 1, len(text) - 1
+    while low <= high:
+        keep = (low + high) // 2
+        candidate = build(truncate(text, keep))
+        if visible_length(candidate) <= limit:
+            fits, low = candidate, keep + 1
+        else:
+            high = keep - 1
+    return fits
 
 
 def split_messages(blocks: list[str], *, header: str = "", limit: int = MAX_MESSAGE) -> list[str]:

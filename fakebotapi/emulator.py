@@ -11,6 +11,13 @@ Method names and required parameters come from `fakebotapi/botapi_methods.json`,
 of the official method list; refusals carry Telegram's own codes and descriptions.
 Messages sent with parse_mode HTML are read by `fakebotapi.telegram_html`.
 
+Photos: sendPhoto takes a photo as an http(s) URL (or a file_id it issued) and stores it as
+`StoredMessage.photo`, its caption checked like text but against 1,024 characters;
+editMessageMedia turns a text message into a photo or swaps a photo, never the other way.
+The emulator never fetches a URL: `refuse_images(prefix)` makes it refuse matching URLs as
+Telegram refuses an image it cannot use, and URLs on a host under ".invalid" are always
+refused.
+
 Beyond single calls it models what matters with several instances and a lossy network:
 setWebhook stores what Telegram stores (`webhook`), and a transport that delivers webhooks reads
 `updates_for_delivery()` and reports back with `confirm_update` / `record_webhook_error`;
@@ -25,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import hashlib
 import importlib.resources
 import json
 import math
@@ -44,6 +52,7 @@ _T = TypeVar("_T")
 
 TEST_TOKEN = "123456789:TEST-emulator-token"  # noqa: S105 - a fake bot's token, not a secret
 MAX_TEXT_UTF16 = 4096
+MAX_CAPTION_UTF16 = 1024
 MAX_CALLBACK_DATA_BYTES = 64
 MAX_BUTTONS = 100
 MAX_BUTTONS_PER_ROW = 8
@@ -64,6 +73,9 @@ WEBHOOK_CONFLICT = (
 )
 WEBHOOK_SET_CONFLICT = "Conflict: terminated by setWebhook request"
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+WRONG_FILE = "Bad Request: wrong file identifier/HTTP URL specified"
+URL_CONTENT_FAILED = "Bad Request: failed to get HTTP URL content"
+CAPTION_TOO_LONG = "Bad Request: message caption is too long"
 BAD_GATEWAY = "Bad Gateway"
 WEBHOOK_PORTS = frozenset({80, 88, 443, 8443})
 DEFAULT_MAX_CONNECTIONS = 40
@@ -292,7 +304,12 @@ def webhook_queue(update: Mapping[str, Any]) -> tuple[str, int]:
 
 @dataclass
 class StoredMessage:
-    """One message as the chat shows it: `text` is what the user reads, `raw_text` what was sent."""
+    """One message as the chat shows it: `text` is what the user reads, `raw_text` what was sent.
+
+    A photo message has `photo` (the URL or file_id it was sent with); its `text`, `raw_text`
+    and `entities` are then its caption's (`caption` reads it; Telegram's JSON calls them
+    caption and caption_entities).
+    """
 
     chat_id: int
     message_id: int
@@ -308,6 +325,12 @@ class StoredMessage:
     edit_count: int = 0
     edit_date: int | None = None
     deleted: bool = False
+    photo: str | None = None
+
+    @property
+    def caption(self) -> str | None:
+        """A photo's caption as the user reads it ("" for none); None for a text message."""
+        return self.text if self.photo is not None else None
 
     @property
     def buttons(self) -> list[JSONDict]:
@@ -395,6 +418,8 @@ _JSON_PARAMS = frozenset(
         "commands",
         "scope",
         "entities",
+        "caption_entities",
+        "media",
         "link_preview_options",
         "reply_parameters",
         "allowed_updates",
@@ -431,7 +456,16 @@ _CHAT_ACTIONS = frozenset(
 )
 _COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
 _BOT_COMMAND_RE = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{1,32})?")
-_RATE_LIMITED = frozenset({"sendMessage", "editMessageText", "editMessageReplyMarkup"})
+_RATE_LIMITED = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "editMessageText",
+        "editMessageCaption",
+        "editMessageMedia",
+        "editMessageReplyMarkup",
+    }
+)
 
 
 class _Params:
@@ -644,6 +678,7 @@ class BotApiEmulator:
         self._commands: dict[tuple[str, str], list[JSONDict]] = {}
         self._withholds: list[_WithholdRule] = []
         self._held: set[asyncio.Future[None]] = set()
+        self._refused_images: list[str] = []
         self._faults = faults if faults is not None else NetworkFaults()
         self._rng = random.Random(self._faults.seed)  # noqa: S311 - reproducible faults, not crypto
 
@@ -667,7 +702,10 @@ class BotApiEmulator:
             "getMyCommands": self._get_my_commands,
             "deleteMyCommands": self._delete_my_commands,
             "sendMessage": self._send_message,
+            "sendPhoto": self._send_photo,
             "editMessageText": self._edit_message_text,
+            "editMessageCaption": self._edit_message_caption,
+            "editMessageMedia": self._edit_message_media,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
             "deleteMessage": self._delete_message,
             "answerCallbackQuery": self._answer_callback_query,
@@ -763,6 +801,14 @@ class BotApiEmulator:
         if mode not in ("drop", "hang"):
             raise ValueError(f"unknown mode {mode!r}")
         self._withholds.append(_WithholdRule(self._method_name(method), chat_id, mode, times))
+
+    def refuse_images(self, *prefixes: str) -> None:
+        """Make sendPhoto and editMessageMedia refuse photos whose URL starts with one of
+        `prefixes`, with Telegram's 400 "wrong file identifier/HTTP URL specified" (the image
+        Telegram could not fetch or use). Photos on a host under ".invalid" (RFC 2606: it can
+        never resolve) are always refused, with "failed to get HTTP URL content". The
+        emulator itself never fetches a URL."""
+        self._refused_images.extend(prefixes)
 
     def set_faults(self, faults: NetworkFaults | None) -> None:
         """Replaces the drawn network faults (None: a faultless network) and reseeds the draw."""
@@ -1325,9 +1371,16 @@ class BotApiEmulator:
                 out["reply_to_message"] = self._message_json(replied, with_reply=False)
         if message.edit_date is not None:
             out["edit_date"] = message.edit_date
-        out["text"] = message.text
-        if message.entities:
-            out["entities"] = copy.deepcopy(message.entities)
+        if message.photo is not None:
+            out["photo"] = _photo_sizes(message.photo)
+            if message.text:
+                out["caption"] = message.text
+            if message.entities:
+                out["caption_entities"] = copy.deepcopy(message.entities)
+        else:
+            out["text"] = message.text
+            if message.entities:
+                out["entities"] = copy.deepcopy(message.entities)
         if message.reply_markup is not None and "inline_keyboard" in message.reply_markup:
             out["reply_markup"] = copy.deepcopy(message.reply_markup)
         return out
@@ -1409,8 +1462,30 @@ class BotApiEmulator:
         parse_mode = p.get_str("parse_mode") or None
         if not raw.strip():
             raise ApiError(400, "Bad Request: message text is empty")
-        if p.has("entities"):
-            given = p.get_json("entities")
+        text, entities = BotApiEmulator._formatted(
+            raw, parse_mode, p.get_json("entities") if p.has("entities") else None
+        )
+        if not text:
+            raise ApiError(400, "Bad Request: message text is empty")
+        if utf16_len(text) > MAX_TEXT_UTF16:
+            raise ApiError(400, "Bad Request: message is too long")
+        return raw, text, entities, parse_mode
+
+    @staticmethod
+    def _caption(
+        raw: str, parse_mode: str | None, given_entities: Any
+    ) -> tuple[str, list[JSONDict]]:
+        """A photo's caption as read (may be empty), checked like text against 1024."""
+        if not raw.strip():
+            return "", []
+        text, entities = BotApiEmulator._formatted(raw, parse_mode, given_entities)
+        if utf16_len(text) > MAX_CAPTION_UTF16:
+            raise ApiError(400, CAPTION_TOO_LONG)
+        return text, entities
+
+    @staticmethod
+    def _formatted(raw: str, parse_mode: str | None, given: Any) -> tuple[str, list[JSONDict]]:
+        if given is not None:
             if not isinstance(given, list) or not all(map(_is_entity, given)):
                 raise ApiError(400, "Bad Request: can't parse entities JSON object")
             text, entities = raw, given
@@ -1425,12 +1500,24 @@ class BotApiEmulator:
             text, entities = raw, []  # accepted as-is: the product sends HTML only
         else:
             raise ApiError(400, f"Bad Request: unsupported parse_mode {parse_mode!r}")
-        text, entities = strip_entities(text, entities)
-        if not text:
-            raise ApiError(400, "Bad Request: message text is empty")
-        if utf16_len(text) > MAX_TEXT_UTF16:
-            raise ApiError(400, "Bad Request: message is too long")
-        return raw, text, entities, parse_mode
+        return strip_entities(text, entities)
+
+    def _check_photo(self, photo: str) -> None:
+        """Refuse a photo Telegram could not use: not an http(s) URL nor a file_id it issued,
+        or one a test made it refuse (see refuse_images)."""
+        if photo.startswith(_FILE_ID_PREFIX):
+            return
+        try:
+            parts = urlsplit(photo)
+            host = (parts.hostname or "").lower()
+        except ValueError:
+            raise ApiError(400, WRONG_FILE) from None
+        if parts.scheme.lower() not in ("http", "https") or not host:
+            raise ApiError(400, WRONG_FILE)
+        if host == "invalid" or host.endswith(".invalid"):
+            raise ApiError(400, URL_CONTENT_FAILED)
+        if any(photo.startswith(prefix) for prefix in self._refused_images):
+            raise ApiError(400, WRONG_FILE)
 
     @staticmethod
     def _markup(p: _Params, *, inline_only: bool) -> JSONDict | None:
@@ -1680,8 +1767,86 @@ class BotApiEmulator:
             raise ApiError(400, "Bad Request: message to be replied not found")
         return message_id
 
+    def _send_photo(self, p: _Params) -> JSONDict:
+        chat = self._chat(p, sending=True)
+        photo = p.get_str("photo") or ""
+        parse_mode = p.get_str("parse_mode") or None
+        raw = p.get_str("caption") or ""
+        caption, entities = self._caption(
+            raw, parse_mode, p.get_json("caption_entities") if p.has("caption_entities") else None
+        )
+        markup = self._markup(p, inline_only=False)
+        reply_to = self._reply_target(chat, p)
+        self._throttle(chat.id)
+        self._check_photo(photo)
+        message = self._store(
+            chat,
+            sender_id=self.bot_id,
+            from_bot=True,
+            raw_text=raw,
+            text=caption,
+            entities=entities,
+            parse_mode=parse_mode,
+            reply_markup=markup,
+            reply_to=reply_to,
+        )
+        message.photo = photo
+        self._count_send("sendPhoto", chat.id)
+        return self._message_json(message)
+
+    def _edit_message_media(self, p: _Params) -> JSONDict:
+        chat, message = self._message_for_edit(p)
+        media = p.get_json("media")
+        if not isinstance(media, dict) or not isinstance(media.get("type"), str):
+            raise ApiError(400, "Bad Request: can't parse InputMedia JSON object")
+        if media["type"] != "photo":
+            raise ApiError(
+                400, f"Bad Request: media type not supported by the emulator: {media['type']}"
+            )
+        photo = media.get("media")
+        if not isinstance(photo, str) or not photo:
+            raise ApiError(400, WRONG_FILE)
+        given_raw = media.get("caption")
+        raw = given_raw if isinstance(given_raw, str) else ""
+        given_mode = media.get("parse_mode")
+        parse_mode = given_mode if isinstance(given_mode, str) and given_mode else None
+        caption, entities = self._caption(raw, parse_mode, media.get("caption_entities"))
+        markup = self._markup(p, inline_only=True)
+        current = (message.photo, message.text, message.entities, message.reply_markup)
+        if (photo, caption, entities, markup) == current:
+            raise ApiError(400, NOT_MODIFIED)
+        self._throttle(chat.id)
+        self._check_photo(photo)
+        message.photo = photo  # a text message becomes a photo; never the other way
+        message.raw_text, message.text, message.entities = raw, caption, entities
+        message.parse_mode, message.reply_markup = parse_mode, markup
+        self._mark_edited(message)
+        self._count_send("editMessageMedia", chat.id)
+        return self._message_json(message)
+
+    def _edit_message_caption(self, p: _Params) -> JSONDict:
+        chat, message = self._message_for_edit(p)
+        if message.photo is None:
+            raise ApiError(400, "Bad Request: there is no caption in the message to edit")
+        parse_mode = p.get_str("parse_mode") or None
+        raw = p.get_str("caption") or ""
+        caption, entities = self._caption(
+            raw, parse_mode, p.get_json("caption_entities") if p.has("caption_entities") else None
+        )
+        markup = self._markup(p, inline_only=True)
+        if (caption, entities, markup) == (message.text, message.entities, message.reply_markup):
+            raise ApiError(400, NOT_MODIFIED)
+        self._throttle(chat.id)
+        message.raw_text, message.text, message.entities = raw, caption, entities
+        message.parse_mode, message.reply_markup = parse_mode, markup
+        self._mark_edited(message)
+        self._count_send("editMessageCaption", chat.id)
+        return self._message_json(message)
+
     def _edit_message_text(self, p: _Params) -> JSONDict:
         chat, message = self._message_for_edit(p)
+        if message.photo is not None:  # a photo never becomes a text message
+            raise ApiError(400, "Bad Request: there is no text in the message to edit")
         raw, text, entities, parse_mode = self._text(p)
         markup = self._markup(p, inline_only=True)
         if (text, entities, markup) == (message.text, message.entities, message.reply_markup):
@@ -1770,6 +1935,23 @@ class BotApiEmulator:
         if chat.bot_status == "administrator":
             ids.append(self.bot_id)
         return [self._member_json(chat, user_id) for user_id in ids]
+
+
+_FILE_ID_PREFIX = "AgAC-emu-"
+
+
+def _photo_sizes(photo: str) -> list[JSONDict]:
+    """The PhotoSize list Telegram gives for a photo: a thumbnail and the full size, with
+    file ids derived from what it was sent as (a file id stays as it was)."""
+    if photo.startswith(_FILE_ID_PREFIX):
+        file_id = photo
+    else:
+        file_id = _FILE_ID_PREFIX + hashlib.sha256(photo.encode("utf-8")).hexdigest()[:32]
+    unique = file_id[-16:]
+    return [
+        {"file_id": file_id + "-s", "file_unique_id": unique + "s", "width": 90, "height": 60},
+        {"file_id": file_id, "file_unique_id": unique, "width": 1280, "height": 853},
+    ]
 
 
 def _check_inline_keyboard(rows: Any) -> None:

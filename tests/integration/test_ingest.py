@@ -374,3 +374,92 @@ async def test_an_untitled_story_with_a_long_link_is_titled_within_the_column(
     assert article is not None
     assert article.link == link + "/moved"
     assert article.title == (link + "/moved")[:TITLE_MAX]
+
+
+def photo_item(guid: str, image: str | None, credit: str | None = None) -> str:
+    media = ""
+    if image is not None:
+        credit_xml = f"<media:credit>{credit}</media:credit>" if credit else ""
+        media = f'<media:content url="{image}" medium="image">{credit_xml}</media:content>'
+    return (
+        f"<item><guid>{guid}</guid><title>Story {guid}</title>"
+        f"<link>https://x.example/{guid}</link><description>Text</description>{media}"
+        "<pubDate>Mon, 30 Nov 2026 09:00:00 +0000</pubDate></item>"
+    )
+
+
+def photo_feed(*items: str) -> bytes:
+    return (
+        '<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/">'
+        "<channel><title>T</title><link>https://x.example/</link><description>d</description>"
+        + "".join(items)
+        + "</channel></rss>"
+    ).encode()
+
+
+async def images(factory: SessionFactory) -> dict[str, tuple[str | None, str | None]]:
+    async with factory() as session:
+        rows = await session.execute(select(Article.key, Article.image_url, Article.image_caption))
+        return {key: (url, caption) for key, url, caption in rows}
+
+
+async def test_ingest_stores_lead_photos_and_refreshes_them_on_update(
+    session_factory: SessionFactory, feed_server: tuple[str, dict[str, bytes]]
+) -> None:
+    base, pages = feed_server
+    pages["/photos"] = photo_feed(
+        photo_item("p1", "https://img.example/1.jpg", "Ana"),
+        photo_item("p2", "https://img.example/2.jpg"),
+        photo_item("p3", None),
+    )
+    [first] = await ingest(session_factory, f"{base}/photos")
+    assert first.new == 3
+    assert await images(session_factory) == {
+        "p1": ("https://img.example/1.jpg", "Photo: Ana"),
+        "p2": ("https://img.example/2.jpg", None),
+        "p3": (None, None),
+    }
+
+    pages["/photos"] = photo_feed(
+        photo_item("p1", "https://img.example/1.jpg", "Ana"),  # unchanged
+        photo_item("p2", "https://img.example/2-new.jpg", "Bo"),  # a new photo and credit
+        photo_item("p3", "https://img.example/3.jpg"),  # a photo added
+    )
+    [second] = await ingest(session_factory, f"{base}/photos")
+    assert (second.new, second.updated, second.unchanged) == (0, 2, 1)
+    assert await images(session_factory) == {
+        "p1": ("https://img.example/1.jpg", "Photo: Ana"),
+        "p2": ("https://img.example/2-new.jpg", "Photo: Bo"),
+        "p3": ("https://img.example/3.jpg", None),
+    }
+
+    pages["/photos"] = photo_feed(photo_item("p1", None))  # the photo was taken down
+    [third] = await ingest(session_factory, f"{base}/photos")
+    assert third.updated == 1
+    assert (await images(session_factory))["p1"] == (None, None)
+
+
+async def test_image_fields_are_bounded_before_storing(session_factory: SessionFactory) -> None:
+    from digests.models import IMAGE_CAPTION_MAX, LINK_MAX
+
+    base = FeedEntry(
+        guid="img-bounds",
+        link="https://x.example/b",
+        title="Bounds",
+        summary="",
+        published=NOW,
+        categories=(),
+    )
+    entries = [
+        replace(base, image_url="https://x.example/ok.jpg", image_caption="C\x00" * 400),
+        replace(base, guid="img-long", image_url="https://x.example/" + "a" * LINK_MAX),
+        replace(base, guid="img-scheme", image_url="javascript:alert(1)", image_caption="x"),
+    ]
+    async with session_factory.begin() as session:
+        await store_entries(session, entries, now=NOW, category_map={}, default_section="General")
+    stored = await images(session_factory)
+    url, caption = stored["img-bounds"]
+    assert url == "https://x.example/ok.jpg"
+    assert caption is not None and len(caption) == IMAGE_CAPTION_MAX and "\x00" not in caption
+    assert stored["img-long"] == (None, None)
+    assert stored["img-scheme"] == (None, None)

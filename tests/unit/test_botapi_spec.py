@@ -49,12 +49,15 @@ def test_every_emulated_method_is_an_official_one() -> None:
     emulated = {
         "getMe", "logOut", "close", "getUpdates", "deleteWebhook", "setWebhook",
         "getWebhookInfo", "setMyCommands", "getMyCommands", "deleteMyCommands", "sendMessage",
-        "editMessageText", "editMessageReplyMarkup", "deleteMessage", "answerCallbackQuery",
+        "sendPhoto", "editMessageText", "editMessageCaption", "editMessageMedia",
+        "editMessageReplyMarkup", "deleteMessage", "answerCallbackQuery",
         "sendChatAction", "getChat", "getChatMember", "getChatAdministrators",
     }  # fmt: skip
     assert {specs[name.lower()].name for name in emulated} == emulated
     assert specs["sendmessage"].required == ("chat_id", "text")
     assert "reply_markup" in specs["sendmessage"].optional
+    assert specs["sendphoto"].required == ("chat_id", "photo")
+    assert specs["editmessagemedia"].required == ("media",)
     assert BotApiEmulator().emulated_methods == emulated
 
 

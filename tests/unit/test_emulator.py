@@ -74,9 +74,9 @@ async def test_method_names_are_case_insensitive(emu: BotApiEmulator) -> None:
 
 
 async def test_known_but_unemulated_method_is_refused_clearly(emu: BotApiEmulator) -> None:
-    error = await refusal(emu, "sendPhoto", chat_id=USER, photo="file-id")
+    error = await refusal(emu, "sendVideo", chat_id=USER, video="file-id")
     assert error.error_code == 400
-    assert error.description == "Bad Request: method not supported by the emulator: sendPhoto"
+    assert error.description == "Bad Request: method not supported by the emulator: sendVideo"
 
 
 async def test_missing_required_parameters_are_refused(emu: BotApiEmulator) -> None:

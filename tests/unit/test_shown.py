@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, PhotoSize
 
 from bot.shown import Content, ShownMessages
 
@@ -51,3 +51,32 @@ def test_messages_edited_longest_ago_are_forgotten_first() -> None:
     assert text(shown.current(copy("a", message_id=1))) == "a"  # forgotten
     assert text(shown.current(copy("a", message_id=2))) == "b"
     assert text(shown.current(copy("a", message_id=3))) == "b"
+
+
+def photo_copy(caption: str, file_id: str, edited: int | None = None) -> Message:
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Next", callback_data=caption)]])
+    edit_date = datetime(2026, 11, 30, 12, 0, edited, tzinfo=UTC) if edited is not None else None
+    sizes = (PhotoSize(file_id, file_id[-4:], 1280, 853),)
+    return Message(
+        7, SENT, CHAT, caption=caption, photo=sizes, reply_markup=keyboard, edit_date=edit_date
+    )
+
+
+def test_a_photo_message_shows_its_caption_and_the_photo_the_bot_put_there() -> None:
+    shown = ShownMessages()
+    page1, page2 = photo_copy("page 1", "AgAC-one"), photo_copy("page 2", "AgAC-two", edited=1)
+    before = shown.current(page1)
+    assert (before.text, before.is_photo) == ("page 1", True)
+    assert before.photo == "file:-one"  # Telegram's copy: no URL to compare with
+    shown.edited(page1, page2, photo="https://img.example/two.jpg")
+    after = shown.current(page1)  # a double tap's second press
+    assert (after.text, after.photo) == ("page 2", "https://img.example/two.jpg")
+    assert shown.current(copy("text page", message_id=8)).is_photo is False
+
+
+def test_a_replaced_photo_page_is_remembered() -> None:
+    shown = ShownMessages(max_messages=2)
+    pages = [copy(f"p{n}", message_id=n) for n in range(3)]
+    for message in pages:
+        shown.replaced(message)
+    assert [shown.is_replaced(message) for message in pages] == [False, True, True]
