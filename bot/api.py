@@ -253,10 +253,14 @@ def build_api(application: NewsApp) -> FastAPI:
             if article is None:
                 raise HTTPException(404, "no such story")
             if body.dry_run:
-                text, html = newsroom.preview(article)
+                shown = newsroom.preview(article)
                 audience = await newsroom.audience_of(session, article)
                 return 200, DryRunOut(
-                    article_id=article.id, audience=audience, preview=text, preview_html=html
+                    article_id=article.id,
+                    audience=audience,
+                    preview=shown.text,
+                    preview_html=shown.html,
+                    image_url=shown.image_url,
                 )
             try:
                 started = await newsroom.start_push(session, article, now=svc.clock())

@@ -222,13 +222,17 @@ def story_page(page: Page, *, tz: str) -> Reply:
     section_names = ", ".join(section.name for section in article.sections) or "—"
     scope = page.section.name if page.section else "All sections"
 
-    def page_text(summary: str) -> str:
+    byline = f" · {article.author}" if article.author else ""
+
+    def page_text(summary: str, *, credit: bool = False) -> str:
         parts = [
             bold(article.title),
-            italic(f"{section_names} · {_published(article, tz)}"),
+            italic(f"{section_names} · {_published(article, tz)}{byline}"),
         ]
         if summary:
             parts += ["", escape(summary)]
+        if credit and (line := photo_credit(article)):
+            parts += [line]
         parts += ["", escape(f"{scope}: {page.position} / {page.total}")]
         return "\n".join(parts)
 
@@ -236,7 +240,7 @@ def story_page(page: Page, *, tz: str) -> Reply:
     text = page_text(summary)
     photo = article.image_url
     if photo is not None:
-        caption = fit_visible(page_text, summary, MAX_CAPTION)
+        caption = fit_visible(lambda cut: page_text(cut, credit=True), summary, MAX_CAPTION)
         if caption is None:
             photo = None
         else:
@@ -406,10 +410,19 @@ def breaking_story(article: Article) -> str:
     return _breaking(article, article.summary)
 
 
-def _breaking(article: Article, summary: str) -> str:
+def photo_credit(article: Article) -> str | None:
+    """The photo's caption or credit ("Photo: Shutterstock") as it goes under the story."""
+    if not article.image_url or not article.image_caption:
+        return None
+    return italic(f"📷 {article.image_caption}")
+
+
+def _breaking(article: Article, summary: str, *, credit: bool = False) -> str:
     parts = [f"🚨 {bold('Breaking')}", "", bold(article.title)]
     if summary:
         parts += [escape(summary)]
+    if credit and (line := photo_credit(article)):
+        parts += [line]
     if article.link:
         parts += ["", link(article.link, "Read more")]
     return "\n".join(parts)
@@ -424,7 +437,9 @@ def breaking_message(article: Article) -> str | Photo:
     text = breaking_story(article)
     if article.image_url is None:
         return text
-    caption = fit_visible(lambda summary: _breaking(article, summary), article.summary, MAX_CAPTION)
+    caption = fit_visible(
+        lambda summary: _breaking(article, summary, credit=True), article.summary, MAX_CAPTION
+    )
     if caption is None:
         return text
     return Photo(url=article.image_url, caption=caption, fallback=text)

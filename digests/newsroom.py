@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests import messages as msg
 from digests.breaking import PushTally, count_audience_of, create_rows, tally
+from digests.delivery import Photo
 from digests.feeds import SUMMARY_MAX
 from digests.htmltext import plain_text, without_controls
 from digests.models import (
@@ -293,6 +294,10 @@ class DryRunOut(BaseModel):
     audience: int = Field(description="Chats that would get the push now.")
     preview: str = Field(description="The message readers would see, as plain text.")
     preview_html: str = Field(description="The same message as Telegram HTML.")
+    image_url: str | None = Field(
+        description="The photo it goes with (the preview is then its caption); if Telegram "
+        "refuses the image, readers get the story as text."
+    )
 
 
 # ---- services ------------------------------------------------------------------------------
@@ -430,10 +435,19 @@ async def list_articles(session: AsyncSession, *, section: str | None, limit: in
     return list(await session.scalars(query))
 
 
-def preview(article: Article) -> tuple[str, str]:
-    """The breaking message readers would get: as plain text, and as Telegram HTML."""
-    html = msg.breaking_story(article)
-    return visible_text(html), html
+@dataclass(frozen=True)
+class Preview:
+    text: str  # plain text, as readers see it
+    html: str  # Telegram HTML
+    image_url: str | None  # the photo it goes with (the text is then its caption)
+
+
+def preview(article: Article) -> Preview:
+    """The breaking message readers would get."""
+    message = msg.breaking_message(article)
+    if isinstance(message, Photo):
+        return Preview(visible_text(message.caption), message.caption, message.url)
+    return Preview(visible_text(message), message, None)
 
 
 @dataclass(frozen=True)

@@ -332,3 +332,38 @@ async def test_api_pushes_are_marked_as_such(fake_api: FakeBotApiServer, db_url:
             )
     finally:
         await engine.dispose()
+
+
+async def test_an_api_push_carries_the_photo_or_falls_back_to_text(
+    fake_api: FakeBotApiServer, db_url: str
+) -> None:
+    readers = [7600 + n for n in range(3)]
+    for user in readers:
+        fake_api.emulator.add_user(user, f"Reader {user}", started=True)
+    fake_api.emulator.refuse_images("https://cdn.meridian.example/broken/")
+    photo = {
+        "image_url": "https://cdn.meridian.example/embassy.jpg",
+        "image_caption": "A protest was held outside the embassy. Photo: Shutterstock",
+    }
+    async with api(fake_api, db_url) as http:
+        await http.post("/articles", json=story(1, **photo), headers=AUTH)
+        broken = {**photo, "image_url": "https://cdn.meridian.example/broken/2.jpg"}
+        await http.post("/articles", json=story(2, **broken), headers=AUTH)
+        await add_readers(db_url, readers, "World")
+        dry = (
+            await http.post("/pushes", json={"guid": "cms-1", "dry_run": True}, headers=AUTH)
+        ).json()
+        assert dry["image_url"] == photo["image_url"]
+        assert "Photo: Shutterstock" in dry["preview"]
+        for guid in ("cms-1", "cms-2"):
+            assert (
+                await http.post("/pushes", json={"guid": guid}, headers=AUTH)
+            ).status_code == 202
+            await wait_for_push_done(db_url)
+    for user in readers:
+        first, second = fake_api.emulator.messages(user)
+        assert first.photo == photo["image_url"]
+        assert first.text.startswith("🚨 Breaking\n\nStory 1")
+        assert "📷 A protest was held outside the embassy. Photo: Shutterstock" in first.text
+        assert second.photo is None  # refused: the same story as text, once
+        assert second.text.startswith("🚨 Breaking\n\nStory 2")

@@ -114,3 +114,22 @@ def test_breaking_message_is_a_photo_with_the_story_as_caption() -> None:
 )
 def test_image_refused(description: str, refused: bool) -> None:
     assert image_refused(BadRequest(description)) is refused
+
+
+def test_the_photo_credit_and_byline_go_with_the_photo_escaped() -> None:
+    story = article(image="https://cdn.meridian.example/dam.jpg", summary="Water " * 400)
+    story.image_caption = "The dam at dawn <b>. Photo: Reuters & AP"
+    story.author = "Dana <Levi>"
+    reply = msg.story_page(page(story), tz="UTC")
+    assert reply.photo == story.image_url
+    assert visible_length(reply.text) <= MAX_CAPTION  # the summary was cut, not the credit
+    assert "<i>📷 The dam at dawn &lt;b&gt;. Photo: Reuters &amp; AP</i>" in reply.text
+    assert "Dana &lt;Levi&gt;" in reply.text
+    pushed = msg.breaking_message(story)
+    assert isinstance(pushed, Photo)
+    assert visible_length(pushed.caption) <= MAX_CAPTION
+    assert "📷 The dam at dawn &lt;b&gt;" in pushed.caption
+    without = article(summary="Short.")  # no photo: no credit line, whatever the caption says
+    without.image_caption = "Photo: nobody"
+    assert "📷" not in msg.story_page(page(without), tz="UTC").text
+    assert "📷" not in msg.breaking_story(without)
