@@ -2,7 +2,8 @@
 
 `newsbot shell` builds the real Application with `.request(LocalRequest(...))`. This class
 answers the few Bot API methods the bot calls there (getMe, setMyCommands, sendMessage,
-editMessageText, editMessageReplyMarkup, answerCallbackQuery, getChatMember) for one private
+sendPhoto, editMessageText, editMessageCaption, editMessageMedia, editMessageReplyMarkup,
+deleteMessage, answerCallbackQuery, getChatMember) for one private
 chat with one reader, and keeps the bot's messages as the reader sees them: HTML read into plain
 text, inline keyboards, edits counted. `user_sends` and `press_button` give the updates the
 reader's typing and tapping bring. Refusals have Telegram's status codes and descriptions, so PTB
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 JSONDict = dict[str, Any]
 
 MAX_TEXT_UTF16 = 4096
+MAX_CAPTION_UTF16 = 1024
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
     "exactly the same as a current content and reply markup of the message"
@@ -45,6 +47,13 @@ class _Refused(Exception):
 
 def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
+
+
+def _message_id(p: JSONDict) -> int:
+    try:
+        return int(p.get("message_id", 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def shown_text(text: str, parse_mode: str | None) -> str:
@@ -65,6 +74,7 @@ class ShownMessage:
     date: int
     edit_count: int = 0
     edit_date: int | None = None
+    photo: str | None = None  # a photo message: the URL it was sent with; `text` is its caption
 
     @property
     def callback_data(self) -> list[str]:
@@ -184,15 +194,37 @@ class LocalRequest(BaseRequest):
             message = ShownMessage(next(self._message_ids), text, raw, self._keyboard(p), now)
             self.messages.append(message)
             return self._message_json(message)
-        if method in ("editMessageText", "editMessageReplyMarkup"):
-            return self._edit(p, with_text=method == "editMessageText")
+        if method == "sendPhoto":
+            photo = str(p.get("photo", ""))
+            text, raw = self._caption(p)
+            now = int(time.time())
+            message = ShownMessage(
+                next(self._message_ids), text, raw, self._keyboard(p), now, photo=photo
+            )
+            self.messages.append(message)
+            return self._message_json(message)
+        if method == "editMessageText" and (found := self._find(_message_id(p))) and found.photo:
+            raise _Refused(400, "Bad Request: there is no text in the message to edit")
+        if method in ("editMessageText", "editMessageReplyMarkup", "editMessageCaption"):
+            return self._edit(p, with_text=method != "editMessageReplyMarkup")
+        if method == "editMessageMedia":
+            return self._edit_media(p)
+        if method == "deleteMessage":
+            gone = self._find(_message_id(p))
+            if gone is None:
+                raise _Refused(400, "Bad Request: message to delete not found")
+            self.messages.remove(gone)
+            return True
         raise _Refused(400, f"Bad Request: method not supported in the terminal chat: {method}")
 
     def _edit(self, p: JSONDict, *, with_text: bool) -> JSONDict:
-        message = self._find(int(p.get("message_id", 0)))
+        message = self._find(_message_id(p))
         if message is None:
             raise _Refused(400, "Bad Request: message to edit not found")
-        text, raw = self._text(p) if with_text else (message.text, message.sent)
+        if not with_text:
+            text, raw = message.text, message.sent
+        else:
+            text, raw = self._caption(p) if message.photo else self._text(p)
         keyboard = self._keyboard(p)
         if (raw, keyboard) == (message.sent, message.keyboard):
             raise _Refused(400, NOT_MODIFIED)
@@ -200,6 +232,30 @@ class LocalRequest(BaseRequest):
         message.edit_count += 1
         message.edit_date = int(time.time())
         return self._message_json(message)
+
+    def _edit_media(self, p: JSONDict) -> JSONDict:
+        message = self._find(_message_id(p))
+        if message is None:
+            raise _Refused(400, "Bad Request: message to edit not found")
+        media = p.get("media")
+        if isinstance(media, str):
+            media = json.loads(media)
+        if not isinstance(media, dict) or media.get("type") != "photo":
+            raise _Refused(400, "Bad Request: only photos are shown in the terminal chat")
+        text, raw = self._caption(media)
+        message.photo, message.text, message.sent = str(media.get("media", "")), text, raw
+        message.keyboard = self._keyboard(p)
+        message.edit_count += 1
+        message.edit_date = int(time.time())
+        return self._message_json(message)
+
+    @staticmethod
+    def _caption(p: JSONDict) -> tuple[str, str]:
+        raw = str(p.get("caption", ""))
+        text = shown_text(raw, p.get("parse_mode"))
+        if _utf16_len(text) > MAX_CAPTION_UTF16:
+            raise _Refused(400, "Bad Request: message caption is too long")
+        return text, raw
 
     def _check_chat(self, p: JSONDict) -> None:
         if p.get("chat_id") is None:
@@ -235,7 +291,13 @@ class LocalRequest(BaseRequest):
         return {"message_id": message_id, "from": sender, "chat": chat, "date": date}
 
     def _message_json(self, message: ShownMessage) -> JSONDict:
-        out = {**self._envelope(message.message_id, self._bot, message.date), "text": message.text}
+        out = {**self._envelope(message.message_id, self._bot, message.date)}
+        if message.photo is not None:
+            unique = f"local{abs(hash(message.photo)) % 10**12}"
+            size = {"file_id": unique, "file_unique_id": unique, "width": 1280, "height": 720}
+            out |= {"photo": [size], "caption": message.text}
+        else:
+            out["text"] = message.text
         if message.edit_date is not None:
             out["edit_date"] = message.edit_date
         if message.keyboard:

@@ -69,6 +69,8 @@ class Transcript:
 
     def _print_message(self, label: str, message: ShownMessage, choices: dict[int, Choice]) -> None:
         lines = message.text.splitlines() or [""]
+        if message.photo is not None:
+            lines = [f"[photo {message.photo}]", *lines]
         self.out.write(f"{label}: {lines[0]}\n")
         for line in lines[1:]:
             self.out.write(f"     {line}\n")

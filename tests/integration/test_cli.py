@@ -165,3 +165,42 @@ def test_ingest_tries_a_feed_that_is_backing_off(
     assert asked == ["/feed", "/feed"]  # the second run was within the backoff window
     assert f"{url}: error: HTTP 503 Service Unavailable" in second.stdout
     assert (first.returncode, second.returncode) == (1, 1)
+
+
+def test_shell_shows_photo_stories_and_pages_through_them(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).parents[2]),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'photos.db'}",
+    }
+    feed = Path(__file__).parents[1] / "data" / "feeds" / "photos_rss.xml"
+    ingest = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "ingest", str(feed)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert ingest.returncode == 0, ingest.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "shell"],
+        # [2] is Next ▶ on page 1 (text), [3] on page 2 (text) and 3 (photos); then ◀ Previous
+        input="/start\n/latest\n2\n3\n3\n2\n2\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    pages = result.stdout.split("> ")[3:]
+    assert pages[1].startswith("3\nbot (edited): [photo https://photos.example/media/harbour.jpg]")
+    assert "📷 The harbour at dawn" in pages[1]  # the image's alt, as its caption
+    assert pages[2].startswith("3\nbot (edited): [photo https://photos.example/news/img/thumb")
+    assert pages[3].startswith("2\nbot (edited): [photo https://photos.example/media/harbour")
+    # a photo cannot become text: the text page comes as a new message (the photo deleted)
+    assert pages[4].startswith("2\nbot: Image without an image URL")
+    assert "Traceback" not in result.stderr
