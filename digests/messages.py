@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from digests.buttons import (
+    ActionChoice,
+    ActionStep,
     ChooserDone,
     ChooserPage,
     Direction,
@@ -22,10 +24,20 @@ from digests.buttons import (
     encode,
 )
 from digests.models import DeliveryKind, DeliveryStatus
-from digests.render import bold, escape, italic, link, split_messages, truncate
+from digests.render import (
+    MAX_MESSAGE,
+    bold,
+    escape,
+    italic,
+    link,
+    split_messages,
+    truncate,
+    visible_length,
+)
 
 if TYPE_CHECKING:
     from digests.breaking import Draft, PushProgress
+    from digests.corrections import ActionProgress, CorrectionText
     from digests.digest import DigestSection, DigestStory
     from digests.models import Article, Chat, Section
     from digests.paging import Page
@@ -372,14 +384,41 @@ PUSH_ALREADY_DECIDED = "Already sent or cancelled."
 PUSH_SENDING = "Sending…"
 
 
-def breaking_story(article: Article) -> str:
-    """The breaking-news message readers get."""
-    parts = [f"🚨 {bold('Breaking')}", "", bold(article.title)]
-    if article.summary:
-        parts += [escape(article.summary)]
-    if article.link:
-        parts += ["", link(article.link, "Read more")]
-    return "\n".join(parts)
+CAPTION_MAX = 1024
+"""A photo's caption, as Telegram counts it (after entity parsing)."""
+
+
+def breaking_story(
+    article: Article, *, correction: str | None = None, limit: int = MAX_MESSAGE
+) -> str:
+    """The breaking-news message readers get; with `correction`, the corrected story with an
+    italic "✏️ Corrected: ..." line. The summary is cut so that the whole fits `limit`
+    visible characters (CAPTION_MAX for a photo's caption)."""
+
+    def build(summary: str) -> str:
+        parts = [f"🚨 {bold('Breaking')}", "", bold(article.title)]
+        if summary:
+            parts += [escape(summary)]
+        if article.link:
+            parts += ["", link(article.link, "Read more")]
+        if correction is not None:
+            parts += ["", italic(f"✏️ Corrected: {correction}")]
+        return "\n".join(parts)
+
+    text = build(article.summary)
+    if visible_length(text) <= limit:
+        return text
+    # the longest cut of the summary that fits (a title and a note alone always fit: titles
+    # are at most TITLE_MAX characters, notes NOTE_MAX)
+    low, high, text = 0, len(article.summary), build("")
+    while low < high:
+        keep = (low + high + 1) // 2
+        candidate = build(truncate(article.summary, keep))
+        if visible_length(candidate) <= limit:
+            low, text = keep, candidate
+        else:
+            high = keep - 1
+    return text
 
 
 def push_preview(draft: Draft) -> Reply:
@@ -400,6 +439,21 @@ def push_preview(draft: Draft) -> Reply:
             ]
         ],
     )
+
+
+def push_report(progress: PushProgress) -> Reply:
+    """The preview message as the push goes out; once finished (and not withdrawn), with
+    ✏️ Correct and 🗑 Withdraw."""
+    buttons: list[list[Button]] = []
+    if progress.done and not progress.withdrawn:
+        push_id = progress.push_id
+        buttons = [
+            [
+                Button("✏️ Correct", data=encode(ActionChoice(ActionStep.CORRECT, push_id))),
+                Button("🗑 Withdraw", data=encode(ActionChoice(ActionStep.WITHDRAW, push_id))),
+            ]
+        ]
+    return Reply(push_progress(progress), buttons)
 
 
 def push_progress(progress: PushProgress) -> str:
@@ -423,6 +477,101 @@ def push_progress(progress: PushProgress) -> str:
                 + f" (of {counts.total})"
             ),
         ]
+    )
+
+
+# ---- corrections and withdrawals (digests/corrections.py) ---------------------------------
+
+
+def correct_help(push_id: int, title: str) -> str:
+    """What Correct under a push report answers: how to send the correction."""
+    return f"✏️ {bold('Correct')} {bold(title)}\n\n" + escape(
+        f"Send /correct {push_id} followed by the corrected story: the first line the "
+        "title, then the text, and a last line starting with “Note:”, the correction "
+        "note readers see. With only the note line, the story as it is stored now "
+        "(updated by the newsroom API or the feed) goes out.\n\nExample:\n"
+        f"/correct {push_id} Bridge reopened after repairs\n"
+        "Traffic flows again on both lanes.\n"
+        "Note: an earlier version said the bridge stays closed."
+    )
+
+
+CORRECT_USAGE = escape(
+    "Usage: /correct <push number> [title, then text on new lines]\nNote: what changed"
+)
+NOTHING_TO_CORRECT = "Nothing to correct any more."
+CORRECTION_CHANGED = "That correction was changed or deleted: send /correct again."
+CORRECTION_CANCELLED = escape("Correction cancelled: no message was edited.")
+WITHDRAWAL_CANCELLED = escape("Withdrawal cancelled: no message was deleted.")
+ACTION_STARTED = "Started."
+
+
+def correction_preview(
+    correction: CorrectionText, article: Article, *, count: int, digest: str
+) -> Reply:
+    """What readers' messages will become, and "Edit N messages" / Cancel."""
+    shown = correction.applied_to(article)
+    noun = "message" if count == 1 else "messages"
+    text = (
+        escape("Correction — readers' messages will read:")
+        + "\n\n"
+        + breaking_story(shown, correction=correction.note)
+        + "\n\n"
+        + escape(f"{count} sent {noun} will be edited.")
+    )
+    return Reply(
+        text,
+        [
+            [
+                Button(
+                    f"Edit {count} {noun}",
+                    data=encode(ActionChoice(ActionStep.CORRECT_YES, correction.push_id, digest)),
+                ),
+                Button(
+                    "Cancel", data=encode(ActionChoice(ActionStep.CORRECT_NO, correction.push_id))
+                ),
+            ]
+        ],
+    )
+
+
+def withdraw_confirm(push_id: int, title: str, *, count: int) -> Reply:
+    """Withdraw's confirmation: "Delete N messages?" Yes / No."""
+    noun = "message" if count == 1 else "messages"
+    text = f"🗑 {bold(f'Delete {count} {noun}?')}\n{bold(title)}\n\n" + escape(
+        "Every reader's copy of this story is deleted where Telegram still allows it "
+        "(48 hours after it was sent). This cannot be undone."
+    )
+    return Reply(
+        text,
+        [
+            [
+                Button("Yes, delete", data=encode(ActionChoice(ActionStep.WITHDRAW_YES, push_id))),
+                Button("No", data=encode(ActionChoice(ActionStep.WITHDRAW_NO, push_id))),
+            ]
+        ],
+    )
+
+
+def action_progress(progress: ActionProgress) -> str:
+    """A correction's or withdrawal's report, edited as it goes."""
+    withdraw = progress.withdrawal
+    verb = "deleted" if withdraw else "edited"
+    if progress.done:
+        head = "🗑 Withdrawn" if withdraw else "✏️ Corrected"
+    else:
+        head = "🗑 Withdrawing…" if withdraw else "✏️ Correcting…"
+    counts = f"{progress.edited} {verb}, {progress.failed} failed, {progress.too_old} too old"
+    if not progress.done:
+        counts += f", {progress.remaining} to go"
+    return "\n".join([bold(head), bold(progress.title), "", escape(counts)])
+
+
+def story_changed(push_id: int, title: str) -> Reply:
+    """To the editor of a pushed story that the feed has just changed."""
+    return Reply(
+        escape("This pushed story changed in the feed: ") + bold(title),
+        [[Button("✏️ Correct", data=encode(ActionChoice(ActionStep.CORRECT, push_id)))]],
     )
 
 
