@@ -246,7 +246,9 @@ async def correct_story(
         now=now,
     )
     if isinstance(action, PushAction) and correction.title is not None:
-        article = action.push.article
+        push = await session.get(BreakingPush, correction.push_id)
+        assert push is not None
+        article = push.article
         article.title = correction.title
         article.summary = correction.summary or ""
         article.updated_at = now
