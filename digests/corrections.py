@@ -122,13 +122,9 @@ async def request_action(
             return Refusal(RefusalCode.NOTE_TOO_LONG)
     elif len(cleaned) > NOTE_MAX:
         return Refusal(RefusalCode.NOTE_TOO_LONG)
-    push = await session.get(BreakingPush, push_id, populate_existing=True)
-    if push is None:
-        return Refusal(RefusalCode.UNKNOWN_PUSH)
-    if push.status is not PushStatus.DONE:
-        return Refusal(RefusalCode.NOT_SENT)
-    if push.withdrawn_at is not None:
-        return Refusal(RefusalCode.WITHDRAWN)
+    push = await actionable_push(session, push_id)
+    if isinstance(push, Refusal):
+        return push
     if kind is PushActionKind.WITHDRAW:
         won = await session.execute(
             update(BreakingPush)
@@ -162,6 +158,34 @@ async def request_action(
     session.add(action)
     await session.flush()
     return action
+
+
+async def actionable_push(session: AsyncSession, push_id: int) -> BreakingPush | Refusal:
+    """The push, if it may be corrected or withdrawn now (sent, and not withdrawn)."""
+    push = await session.get(BreakingPush, push_id, populate_existing=True)
+    if push is None:
+        return Refusal(RefusalCode.UNKNOWN_PUSH)
+    if push.status is not PushStatus.DONE:
+        return Refusal(RefusalCode.NOT_SENT)
+    if push.withdrawn_at is not None:
+        return Refusal(RefusalCode.WITHDRAWN)
+    return push
+
+
+async def action_shown_in(
+    session: AsyncSession, admin_chat_id: int, report_message_id: int
+) -> PushAction | None:
+    """The action an editor's message already reports, if any (a second press of its
+    confirmation starts nothing)."""
+    found = await session.scalars(
+        select(PushAction)
+        .where(
+            PushAction.admin_chat_id == admin_chat_id,
+            PushAction.report_message_id == report_message_id,
+        )
+        .limit(1)
+    )
+    return found.first()
 
 
 async def messages_to_act_on(session: AsyncSession, push_id: int) -> int:

@@ -86,6 +86,7 @@ COMMANDS: list[tuple[str, str]] = [
 ADMIN_COMMANDS: list[tuple[str, str]] = [
     ("breaking", "Push breaking news: /breaking [section] text or URL"),
     ("stats", "Delivery statistics"),
+    ("correct", "Correct a sent push: /correct number, then the story and Note: …"),
 ]
 
 
