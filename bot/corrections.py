@@ -37,6 +37,7 @@ from digests import corrections
 from digests import messages as msg
 from digests.buttons import ActionChoice, ActionStep, decode
 from digests.corrections import ActionProgress, EditOutcome, EditResult, Refusal
+from digests.db import SessionFactory
 from digests.messages import Reply
 from digests.models import PushAction, PushActionKind, PushOrigin
 from digests.render import escape
@@ -260,6 +261,29 @@ async def resume_actions(context: NewsContext) -> None:
     for action_id in await context.bot_data.actions.unfinished():
         log.info("resuming push action %s", action_id)
         start_action(context, action_id)
+
+
+async def tell_rewritten(bot: Bot, sessions: SessionFactory, article_ids: list[int]) -> None:
+    """Tell the editor of each finished push of these stories that the feed changed it,
+    with a Correct button (a push made through the HTTP API has no editor's chat)."""
+    async with sessions() as session:
+        pushes = [
+            (push.id, push.admin_chat_id, push.article.title)
+            for push in await corrections.pushes_of(session, article_ids)
+            if push.admin_chat_id is not None
+        ]
+    for push_id, chat_id, title in pushes:
+        reply = msg.story_changed(push_id, title)
+        try:
+            await bot.send_message(
+                chat_id,
+                reply.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup(reply.buttons),
+                link_preview_options=NO_PREVIEW,
+            )
+        except TelegramError as exc:
+            log.warning("could not tell chat %s that push %s changed: %s", chat_id, push_id, exc)
 
 
 def progress_shower(bot: Bot) -> Callable[[ActionProgress], Coroutine[Any, Any, None]]:

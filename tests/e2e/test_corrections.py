@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from aiohttp import web
 from sqlalchemy import select
 
 from digests.db import make_engine, make_session_factory
@@ -15,6 +16,7 @@ from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import Reader, button, e2e_settings, running_bot
 from tests.e2e.test_breaking import EDITOR, NOW, add_readers, wait_for_push_done
 from tests.e2e.test_readers import seeded_db, story
+from tests.fakes.loopback import serving
 
 
 async def pushed(fake_api: FakeBotApiServer, url: str, editor: Reader, text: str) -> StoredMessage:
@@ -166,3 +168,39 @@ async def test_a_non_editor_cannot_correct_or_withdraw(
         assert tampered["text"] == "This button no longer works."
         assert breaking_message(fake_api, 1401).edit_count == 0
     assert await actions(url) == []
+
+
+async def test_a_feed_update_of_a_pushed_story_is_offered_for_correction(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    url = await seeded_db(tmp_path, story(1, "World", title="Bridge closed"))
+    await add_readers(url, [1501], None)
+    for uid in [1501, EDITOR]:
+        fake_api.emulator.add_user(uid, f"U{uid}", started=True)
+    editor = Reader(fake_api, EDITOR)
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>M</title>'
+        "<item><guid>s1</guid><link>https://meridian.example/1</link>"
+        "<title>Bridge reopened &lt;today&gt;</title><description>Summary 1</description>"
+        "<pubDate>Mon, 30 Nov 2026 11:00:00 GMT</pubDate></item></channel></rss>"
+    )
+
+    async def feed(_request: web.Request) -> web.Response:
+        return web.Response(body=body.encode(), content_type="application/rss+xml")
+
+    site = web.Application()
+    site.router.add_get("/feed.xml", feed)
+    settings = e2e_settings(fake_api, url, admin_ids=(EDITOR,))
+    async with running_bot(fake_api, settings, now=NOW):
+        await pushed(fake_api, url, editor, "https://meridian.example/1")
+        assert "Bridge closed" in breaking_message(fake_api, 1501).text
+    before = len(editor.bot_messages())
+    async with serving(site) as base:
+        polling = e2e_settings(fake_api, url, admin_ids=(EDITOR,), feed_urls=(f"{base}/feed.xml",))
+        async with running_bot(fake_api, polling, now=NOW, with_jobs=True):
+            await editor.emulator.wait_for(lambda: len(editor.bot_messages()) > before, timeout=15)
+            [told] = editor.bot_messages()[before:]
+            assert told.text == "This pushed story changed in the feed: Bridge reopened <today>"
+            answer = await editor.press(told, button(told, "Correct"))
+            assert answer.get("text") is None
+            assert "/correct 1 " in editor.bot_messages()[-1].text

@@ -4,6 +4,8 @@ once per action however the runs are cut short or doubled."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -20,9 +22,12 @@ from digests.corrections import (
     RefusalCode,
     correct_story,
     messages_to_act_on,
+    pushes_of,
     request_action,
 )
 from digests.db import SessionFactory
+from digests.feeds import FeedEntry
+from digests.ingest import store_entries
 from digests.models import (
     Article,
     BreakingPush,
@@ -365,3 +370,43 @@ async def test_a_withdrawal_supersedes_a_correction_under_way(
     assert len(editor.edits) == 4
     state = await runner.run(withdraw)
     assert state is not None and state.done and state.edited == 10
+
+
+async def test_a_feed_rewriting_a_pushed_story_names_its_push(
+    session_factory: SessionFactory,
+) -> None:
+    entry = FeedEntry(
+        guid="g1",
+        link="https://news.example/1",
+        title="Bridge closed",
+        summary="Both lanes shut.",
+        published=NOW,
+        categories=("World",),
+    )
+    store = functools.partial(
+        store_entries, now=NOW, category_map={}, default_section="General", source="feed"
+    )
+    async with session_factory.begin() as session:
+        await store(session, [entry])
+        article_id = await session.scalar(select(Article.id))
+        assert article_id is not None
+        for status in (PushStatus.DONE, PushStatus.CANCELLED):
+            session.add(
+                BreakingPush(
+                    article_id=article_id,
+                    status=status,
+                    created_by=1,
+                    admin_chat_id=77,
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+    async with session_factory.begin() as session:
+        same = await store(session, [entry])
+        renamed = await store(session, [dataclasses.replace(entry, title="Bridge reopened")])
+        assert (same.rewritten, renamed.rewritten) == ([], [article_id])
+        [push] = await pushes_of(session, renamed.rewritten)
+        assert (push.status, push.admin_chat_id) == (PushStatus.DONE, 77)
+        push.withdrawn_at = NOW  # a withdrawn push is not offered for correction
+        await session.flush()
+        assert await pushes_of(session, [article_id]) == []
