@@ -405,6 +405,7 @@ class ActionRunner:
             }
         claim = uuid.uuid4().hex
         last_report: list[datetime] = []
+        worked = False  # a run that changed nothing does not report (a resume tick's)
         while not done:
             if self._stopping is not None and self._stopping.is_set():
                 break
@@ -425,6 +426,7 @@ class ActionRunner:
                     result = EditResult(EditOutcome.FAILED, error=repr(result))
                 outcomes.append((job, result))
             await self._record(action_id, kind, claim, outcomes)
+            worked = True
             now = self._clock()
             if self._on_progress is not None and (
                 not last_report or (now - last_report[0]).total_seconds() >= self._progress_every
@@ -445,7 +447,8 @@ class ActionRunner:
                 )
             state = await self.progress(action_id)
             assert state is not None
-        if self._on_progress is not None:
+            worked = True
+        if self._on_progress is not None and worked:
             await self._on_progress(state)
         return state
 

@@ -251,10 +251,11 @@ async def test_a_correction_edits_every_sent_message_once(session_factory: Sessi
         assert "<b>Bridge &lt;reopened&gt;</b>" in text and "Traffic &amp; more." in text
         assert text.endswith("<i>✏️ Corrected: it reopened</i>")
     assert reports[-1].done and reports[-1].edited == 25
-    # run again (the resume job): nothing left, nothing edited twice
+    # run again (the resume job): nothing left, nothing edited twice, nothing reported
     assert await runner.unfinished() == []
+    reported = len(reports)
     await runner.run(first)
-    assert len(editor.edits) == 25
+    assert len(editor.edits) == 25 and len(reports) == reported
     # a second correction goes over every message again, once
     second = await action_id(session_factory, push, PushActionKind.CORRECT)
     await ActionRunner(session_factory, editor, clock=lambda: NOW).run(second)
