@@ -156,6 +156,10 @@ async def correct_command(update: Update, context: NewsContext) -> None:
     if correction is None:
         await send(update, msg.CORRECT_USAGE)
         return
+    refused = corrections.note_refusal(PushActionKind.CORRECT, correction.note)
+    if refused is not None:
+        await send(update, escape(refused.text))
+        return
     async with svc.sessions() as session:
         push = await corrections.actionable_push(session, correction.push_id)
         if isinstance(push, Refusal):

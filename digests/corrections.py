@@ -114,14 +114,9 @@ async def request_action(
     done to a withdrawn push any more. A new action supersedes an unfinished one of the same
     push (it is marked done, and the new one does the rows it left). The caller owns the
     transaction."""
-    cleaned = " ".join(without_controls(note or "").split())
-    if kind is PushActionKind.CORRECT:
-        if not cleaned:
-            return Refusal(RefusalCode.EMPTY_NOTE)
-        if len(cleaned) > NOTE_MAX:
-            return Refusal(RefusalCode.NOTE_TOO_LONG)
-    elif len(cleaned) > NOTE_MAX:
-        return Refusal(RefusalCode.NOTE_TOO_LONG)
+    cleaned = clean_note(note)
+    if (refused := note_refusal(kind, cleaned)) is not None:
+        return refused
     push = await actionable_push(session, push_id)
     if isinstance(push, Refusal):
         return push
@@ -158,6 +153,20 @@ async def request_action(
     session.add(action)
     await session.flush()
     return action
+
+
+def clean_note(note: str | None) -> str:
+    """The note as readers see it: one line, no control characters."""
+    return " ".join(without_controls(note or "").split())
+
+
+def note_refusal(kind: PushActionKind, note: str) -> Refusal | None:
+    """Why this (cleaned) note will not do, if it will not: a correction needs one."""
+    if kind is PushActionKind.CORRECT and not note:
+        return Refusal(RefusalCode.EMPTY_NOTE)
+    if len(note) > NOTE_MAX:
+        return Refusal(RefusalCode.NOTE_TOO_LONG)
+    return None
 
 
 async def actionable_push(session: AsyncSession, push_id: int) -> BreakingPush | Refusal:
@@ -243,7 +252,7 @@ def parse_correction(text: str) -> CorrectionText | None:
     lines = [line for line in lines if line]
     if not lines or not lines[-1].lower().startswith("note:"):
         return None
-    note = lines[-1][len("note:") :].strip()
+    note = clean_note(lines[-1][len("note:") :])
     story = lines[:-1]
     title = truncate(story[0], TITLE_MAX) if story else None
     summary = truncate("\n".join(story[1:]), SUMMARY_MAX) if story else None

@@ -516,7 +516,7 @@ def correction_preview(
     text = (
         escape("Correction — readers' messages will read:")
         + "\n\n"
-        + breaking_story(shown, correction=correction.note)
+        + breaking_story(shown, correction=correction.note, limit=MAX_MESSAGE - 200)
         + "\n\n"
         + escape(f"{count} sent {noun} will be edited.")
     )

@@ -85,6 +85,8 @@ async def test_a_correction_edits_every_sent_message(
         # a second press starts nothing; a forged digest applies nothing
         again = await editor.press(preview, go, force=True)  # a stale client
         assert again["text"] == "Already sent or cancelled."
+        [empty] = await editor.send("/correct 1 New title\nNote:  ")
+        assert empty.text == "A correction needs a note saying what changed."
         [other] = await editor.send("/correct 1 Note: typo")
         forged = await editor.press(other, "K:cy:1:0123456789ab", force=True)
         assert forged["text"] == "That correction was changed or deleted: send /correct again."

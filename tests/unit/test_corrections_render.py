@@ -76,3 +76,13 @@ def test_the_digest_names_the_exact_correction() -> None:
     assert len(one.digest) == 12 and one.digest == CorrectionText(1, "T", "S", "n").digest
     assert one.digest != CorrectionText(1, "T", "S", "n2").digest
     assert one.digest != CorrectionText(2, "T", "S", "n").digest
+
+
+def test_the_preview_of_a_long_stored_story_fits_one_message() -> None:
+    correction = CorrectionText(1, None, None, "n" * NOTE_MAX)
+    reply = msg.correction_preview(
+        correction, article(summary="word " * 3000), count=3, digest="0123456789ab"
+    )
+    assert visible_length(reply.text) <= MAX_MESSAGE
+    assert "3 sent messages will be edited" in reply.text
+    assert [b.data for row in reply.buttons for b in row] == ["K:cy:1:0123456789ab", "K:cn:1"]
