@@ -39,7 +39,7 @@ from digests.buttons import ActionChoice, ActionStep, decode
 from digests.corrections import ActionProgress, EditOutcome, EditResult, Refusal
 from digests.db import SessionFactory
 from digests.messages import Reply
-from digests.models import PushAction, PushActionKind, PushOrigin
+from digests.models import BreakingPush, PushAction, PushActionKind, PushOrigin
 from digests.render import escape
 
 log = logging.getLogger(__name__)
@@ -229,13 +229,28 @@ async def action_button(update: Update, context: NewsContext, query: CallbackQue
                 admin_chat_id=chat.id,
                 now=svc.clock(),
             )
+        report: tuple[int | None, int | None] = (None, None)
         if isinstance(action, PushAction):
             await corrections.set_report_message(session, action.id, pressed_on.message_id)
+            push = await session.get(BreakingPush, choice.push_id)
+            if push is not None and choice.step is ActionStep.WITHDRAW_YES:
+                report = (push.admin_chat_id, push.preview_message_id)
     if isinstance(action, Refusal):
         await edit(context, query, Reply(escape(action.text)))
         return action.text
     start_action(context, action.id)
+    await _without_buttons(context.bot, *report)
     return msg.ACTION_STARTED
+
+
+async def _without_buttons(bot: Bot, chat_id: int | None, message_id: int | None) -> None:
+    """Take Correct / Withdraw off a withdrawn push's report."""
+    if chat_id is None or message_id is None:
+        return
+    try:
+        await bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
+    except TelegramError as exc:
+        log.info("could not take the buttons off push report %s: %s", message_id, exc)
 
 
 async def _offer(update: Update, context: NewsContext, choice: ActionChoice) -> str | None:

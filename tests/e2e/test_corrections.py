@@ -130,6 +130,7 @@ async def test_a_withdrawal_deletes_what_telegram_allows(
         ]
         assert sorted(deletes) == [1301, 1302, 1303]
         # withdrawn: nothing more can be done to it
+        assert editor.current(report).buttons == []  # the report offers nothing more
         answer = await editor.press(report, "K:c:1", force=True)
         assert answer["text"] == "That push was withdrawn."
         answer = await editor.press(confirm, yes, force=True)
