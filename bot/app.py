@@ -17,7 +17,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot import editor, handlers, jobs
+from bot import corrections, editor, handlers, jobs
 from bot.budget import SharedBudget, bot_id_from_token
 from bot.context import NewsApp, NewsContext, context_types
 from bot.http import CONNECTIONS, BoundedHTTPXRequest
@@ -26,7 +26,8 @@ from bot.ratelimit import PriorityRateLimiter
 from bot.sender import TelegramSender
 from bot.updates import ChatOrderedUpdateProcessor
 from digests.breaking import PushRunner
-from digests.buttons import PAGE_PATTERN, PUSH_PATTERN, SETTINGS_PATTERN
+from digests.buttons import ACTION_PATTERN, PAGE_PATTERN, PUSH_PATTERN, SETTINGS_PATTERN
+from digests.corrections import ActionRunner
 from digests.db import instance_name, make_engine, make_session_factory, upgrade
 from digests.delivery import delivery_config
 from digests.messages import COMMANDS
@@ -137,7 +138,11 @@ def register_handlers(application: NewsApp) -> None:
         "settings": handlers.settings_command,
         "stop": handlers.stop_command,
     }
-    commands |= {"breaking": editor.breaking_command, "stats": editor.stats_command}
+    commands |= {
+        "breaking": editor.breaking_command,
+        "stats": editor.stats_command,
+        "correct": corrections.correct_command,
+    }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback))
     # buttons, routed by the prefix of their data (digests/buttons.py)
@@ -146,6 +151,7 @@ def register_handlers(application: NewsApp) -> None:
         CallbackQueryHandler(handlers.settings_button, pattern=SETTINGS_PATTERN)
     )
     application.add_handler(CallbackQueryHandler(editor.push_button, pattern=PUSH_PATTERN))
+    application.add_handler(CallbackQueryHandler(corrections.action_button, pattern=ACTION_PATTERN))
     application.add_handler(CallbackQueryHandler(handlers.stale_button))
     # same group as the commands: only the first matching handler of a group runs
     application.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
@@ -162,6 +168,9 @@ def schedule_jobs(application: NewsApp) -> None:
     queue.run_repeating(jobs.digest_tick, interval=jobs.TICK_SECONDS, first=1, name="digests")
     queue.run_repeating(
         editor.resume_pushes, interval=jobs.TICK_SECONDS, first=1, name="resume-pushes"
+    )
+    queue.run_repeating(
+        corrections.resume_actions, interval=jobs.TICK_SECONDS, first=1, name="resume-actions"
     )
     if settings.feed_urls:
         queue.run_repeating(
@@ -180,6 +189,13 @@ async def _post_init(application: NewsApp) -> None:
         clock=lambda: svc.clock(),  # the services' clock may be replaced (tests do)
         config=delivery_config(svc.settings),
         on_progress=editor.progress_shower(application.bot),
+        stopping=svc.stopping,
+    )
+    svc.action_runner = ActionRunner(
+        svc.session_factory,
+        corrections.TelegramEditor(application.bot),
+        clock=lambda: svc.clock(),
+        on_progress=corrections.progress_shower(application.bot),
         stopping=svc.stopping,
     )
     await application.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])

@@ -21,6 +21,7 @@ from bot.metrics import Metrics
 from bot.ratelimit import PriorityArg
 from bot.shown import ShownMessages
 from digests.breaking import PushRunner
+from digests.corrections import ActionRunner
 from digests.db import SessionFactory
 from digests.readers import Defaults
 from digests.settings import Settings
@@ -33,6 +34,7 @@ class Services:
     engine: AsyncEngine | None = None
     session_factory: SessionFactory | None = None
     push_runner: PushRunner | None = None
+    action_runner: ActionRunner | None = None  # corrections and withdrawals of sent pushes
     metrics: Metrics = field(default_factory=Metrics)
     shared_budget: SharedBudget | None = None
     # a digest round or feed poll still running makes the next tick's a no-op
@@ -54,6 +56,12 @@ class Services:
         if self.push_runner is None:
             raise RuntimeError("the database is not open yet (post_init has not run)")
         return self.push_runner
+
+    @property
+    def actions(self) -> ActionRunner:
+        if self.action_runner is None:
+            raise RuntimeError("the database is not open yet (post_init has not run)")
+        return self.action_runner
 
     @property
     def defaults(self) -> Defaults:

@@ -16,7 +16,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
 from bot.context import NewsContext
-from bot.replies import NO_PREVIEW, answers_button, edit, send
+from bot.replies import NO_PREVIEW, answers_button, edit, markup, send
 from digests import breaking
 from digests import messages as msg
 from digests.buttons import PushChoice, decode
@@ -118,12 +118,14 @@ def progress_shower(bot: Bot) -> Callable[[breaking.PushProgress], Coroutine[Any
     async def show(progress: breaking.PushProgress) -> None:
         if progress.preview_message_id is None or progress.admin_chat_id is None:
             return
+        report = msg.push_report(progress)  # with Correct / Withdraw once finished
         try:
             await bot.edit_message_text(
-                msg.push_progress(progress),
+                report.text,
                 chat_id=progress.admin_chat_id,
                 message_id=progress.preview_message_id,
                 parse_mode=ParseMode.HTML,
+                reply_markup=markup(report.buttons),
                 link_preview_options=NO_PREVIEW,
             )
         except BadRequest as exc:

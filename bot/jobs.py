@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 from bot.context import NewsContext
+from bot.corrections import tell_rewritten
 from bot.sender import TelegramSender
 from digests.delivery import RoundReport, delivery_config, queue_depth, run_digest_round
 from digests.feedstate import Backoff
@@ -65,7 +66,7 @@ async def poll_feeds(context: NewsContext) -> None:
     if svc.feed_poll.locked():
         return
     async with svc.feed_poll:
-        await ingest_sources(
+        reports = await ingest_sources(
             svc.settings.feed_urls,
             session_factory=svc.sessions,
             now=svc.clock,
@@ -75,4 +76,7 @@ async def poll_feeds(context: NewsContext) -> None:
             backoff=Backoff(base=timedelta(minutes=svc.settings.feed_poll_minutes)),
             respect_backoff=True,
             on_report=svc.metrics.observe_feed,
+        )
+        await tell_rewritten(
+            context.bot, svc.sessions, [i for report in reports for i in report.rewritten]
         )

@@ -306,6 +306,7 @@ class PushProgress:
     done: bool
     admin_chat_id: int | None  # None for a push made through the HTTP API
     preview_message_id: int | None
+    withdrawn: bool = False
 
 
 @dataclass(frozen=True)
@@ -427,4 +428,5 @@ class PushRunner:
                 done=done,
                 admin_chat_id=push.admin_chat_id,
                 preview_message_id=push.preview_message_id,
+                withdrawn=push.withdrawn_at is not None,
             )

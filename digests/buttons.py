@@ -16,6 +16,9 @@ still works, and the chooser then opens on the page that holds the toggled secti
     U:all   U:cancel                                   /unsubscribe confirmation
     C:sections   C:digest   C:alerts   C:tz            the /settings menu
     B:send:<push id>   B:cancel:<push id>              an editor's breaking-push preview
+    K:c:<push id>   K:w:<push id>                      Correct / Withdraw on a push report
+    K:cy:<push id>:<12 hex>   K:cn:<push id>           a correction preview's Edit / Cancel
+    K:wy:<push id>   K:wn:<push id>                    a withdrawal's Yes / No
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ MAX_BYTES = 64
 PAGE_PATTERN = re.compile(r"^L:")
 SETTINGS_PATTERN = re.compile(r"^[SUC]:")  # buttons that change a chat's settings
 PUSH_PATTERN = re.compile(r"^B:")
+ACTION_PATTERN = re.compile(r"^K:")
 
 # Database ids are 32-bit integers (PostgreSQL's `integer`): anything larger in a button was
 # made up, and is refused here rather than by the database. Digits are ASCII only.
@@ -45,6 +49,8 @@ _PAGE = re.compile(rf"^L:{_ID}:(0|-?[1-9][0-9]{{0,11}}):{_ID}:([np])$")
 _TOGGLE = re.compile(rf"^S:t:{_ID}(?::{_PAGE_NO})?$")
 _CHOOSER_PAGE = re.compile(rf"^S:p:{_PAGE_NO}$")
 _PUSH = re.compile(rf"^B:(send|cancel):{_ID}$")
+_ACTION = re.compile(rf"^K:(c|cn|w|wy|wn):{_ID}$")
+_ACTION_CONFIRM = re.compile(rf"^K:cy:{_ID}:([0-9a-f]{{12}})$")
 
 
 class Direction(enum.StrEnum):
@@ -105,6 +111,26 @@ class PushChoice:
     send: bool
 
 
+class ActionStep(enum.StrEnum):
+    CORRECT = "c"  # ✏️ Correct under a finished push report
+    CORRECT_YES = "cy"  # "Edit N messages" under a correction preview
+    CORRECT_NO = "cn"
+    WITHDRAW = "w"  # 🗑 Withdraw under a finished push report
+    WITHDRAW_YES = "wy"
+    WITHDRAW_NO = "wn"
+
+
+@dataclass(frozen=True)
+class ActionChoice:
+    """A correction's or withdrawal's button. `digest` (12 hex digits) is only on
+    CORRECT_YES: it names the correction previewed, so a press after the editor changed
+    their /correct message does not apply a text nobody previewed."""
+
+    step: ActionStep
+    push_id: int
+    digest: str | None = None
+
+
 _UNSUBSCRIBE = {choice.value for choice in Unsubscribe}
 _SETTINGS = {choice.value for choice in SettingsChoice}
 
@@ -114,7 +140,14 @@ SETTINGS_BUTTONS = (ToggleSection, ChooserPage, ChooserDone, Unsubscribe, Settin
 (paging the section chooser included; in a group only its administrators may press them)."""
 
 ButtonData = (
-    PageTurn | ToggleSection | ChooserPage | ChooserDone | Unsubscribe | SettingsChoice | PushChoice
+    PageTurn
+    | ToggleSection
+    | ChooserPage
+    | ChooserDone
+    | Unsubscribe
+    | SettingsChoice
+    | PushChoice
+    | ActionChoice
 )
 
 
@@ -142,6 +175,8 @@ def encode(data: ButtonData) -> str:
             text = f"C:{data.value}"
         case PushChoice(push_id, send):
             text = f"B:{'send' if send else 'cancel'}:{push_id}"
+        case ActionChoice(step, push_id, digest):
+            text = f"K:{step.value}:{push_id}" + (f":{digest}" if digest is not None else "")
         case _:
             assert_never(data)
     if len(text.encode()) > MAX_BYTES:
@@ -171,6 +206,11 @@ def decode(text: str) -> ButtonData | None:
         return SettingsChoice(rest)
     if prefix == "B" and (push := _PUSH.match(text)) and _ids_fit(int(push[2])):
         return PushChoice(int(push[2]), send=push[1] == "send")
+    if prefix == "K":
+        if (action := _ACTION.match(text)) and _ids_fit(int(action[2])):
+            return ActionChoice(ActionStep(action[1]), int(action[2]))
+        if (confirm := _ACTION_CONFIRM.match(text)) and _ids_fit(int(confirm[1])):
+            return ActionChoice(ActionStep.CORRECT_YES, int(confirm[1]), confirm[2])
     return None
 
 

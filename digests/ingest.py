@@ -95,6 +95,9 @@ class IngestReport:
     not_modified: bool = False  # the server answered 304 to our validators: nothing parsed
     backing_off: str | None = None  # not fetched: the feed failed lately and waits
     failures: int = 0  # failures in a row, as of this report
+    # stored stories whose title or summary this source changed (their editors may want to
+    # correct a push of them)
+    rewritten: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -188,6 +191,7 @@ async def store_entries(
         if (title, entry.summary) != (article.title, article.summary):
             article.title = title
             article.summary = entry.summary
+            report.rewritten.append(article.id)
             changed = True
         if entry.link and entry.link != article.link:
             article.link = entry.link
@@ -391,6 +395,7 @@ async def _store_each(
         report.new += one.new
         report.updated += one.updated
         report.unchanged += one.unchanged
+        report.rewritten.extend(one.rewritten)
         report.warnings.extend(one.warnings)
     if skipped:
         noun = "entry" if len(skipped) == 1 else "entries"

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from digests.buttons import (
+    ActionChoice,
+    ActionStep,
     ChooserDone,
     ChooserPage,
     Direction,
@@ -24,6 +26,7 @@ from digests.buttons import (
 from digests.models import DeliveryKind, DeliveryStatus
 from digests.render import (
     MAX_CAPTION,
+    MAX_MESSAGE,
     bold,
     escape,
     fit_visible,
@@ -31,10 +34,12 @@ from digests.render import (
     link,
     split_messages,
     truncate,
+    visible_length,
 )
 
 if TYPE_CHECKING:
     from digests.breaking import Draft, PushProgress
+    from digests.corrections import ActionProgress, CorrectionText
     from digests.delivery import Photo
     from digests.digest import DigestSection, DigestStory
     from digests.models import Article, Chat, Section
@@ -88,6 +93,7 @@ COMMANDS: list[tuple[str, str]] = [
 ADMIN_COMMANDS: list[tuple[str, str]] = [
     ("breaking", "Push breaking news: /breaking [section] text or URL"),
     ("stats", "Delivery statistics"),
+    ("correct", "Correct a sent push: /correct number, then the story and Note: …"),
 ]
 
 
@@ -405,9 +411,28 @@ PUSH_ALREADY_DECIDED = "Already sent or cancelled."
 PUSH_SENDING = "Sending…"
 
 
-def breaking_story(article: Article) -> str:
-    """The breaking-news message readers get."""
-    return _breaking(article, article.summary)
+CAPTION_MAX = MAX_CAPTION
+"""A photo's caption, as Telegram counts it (after entity parsing)."""
+
+
+def breaking_story(
+    article: Article,
+    *,
+    correction: str | None = None,
+    limit: int = MAX_MESSAGE,
+    credit: bool = False,
+) -> str:
+    """The breaking-news message readers get; with `correction`, the corrected story with an
+    italic "✏️ Corrected: ..." line, and with `credit` the photo's caption or credit (for a
+    caption). The summary is cut so that the whole fits `limit` visible characters
+    (CAPTION_MAX for a photo's caption); a title and a note alone always fit: titles are at
+    most TITLE_MAX characters, notes NOTE_MAX."""
+
+    def build(summary: str) -> str:
+        return _breaking(article, summary, correction=correction, credit=credit)
+
+    fitted = fit_visible(build, article.summary, limit)
+    return fitted if fitted is not None else build("")
 
 
 def photo_credit(article: Article) -> str | None:
@@ -417,7 +442,9 @@ def photo_credit(article: Article) -> str | None:
     return italic(f"📷 {article.image_caption}")
 
 
-def _breaking(article: Article, summary: str, *, credit: bool = False) -> str:
+def _breaking(
+    article: Article, summary: str, *, correction: str | None = None, credit: bool = False
+) -> str:
     parts = [f"🚨 {bold('Breaking')}", "", bold(article.title)]
     if summary:
         parts += [escape(summary)]
@@ -425,6 +452,8 @@ def _breaking(article: Article, summary: str, *, credit: bool = False) -> str:
         parts += [line]
     if article.link:
         parts += ["", link(article.link, "Read more")]
+    if correction is not None:
+        parts += ["", italic(f"✏️ Corrected: {correction}")]
     return "\n".join(parts)
 
 
@@ -437,10 +466,8 @@ def breaking_message(article: Article) -> str | Photo:
     text = breaking_story(article)
     if article.image_url is None:
         return text
-    caption = fit_visible(
-        lambda summary: _breaking(article, summary, credit=True), article.summary, MAX_CAPTION
-    )
-    if caption is None:
+    caption = breaking_story(article, limit=MAX_CAPTION, credit=True)
+    if visible_length(caption) > MAX_CAPTION:
         return text
     return Photo(url=article.image_url, caption=caption, fallback=text)
 
@@ -465,6 +492,21 @@ def push_preview(draft: Draft) -> Reply:
     )
 
 
+def push_report(progress: PushProgress) -> Reply:
+    """The preview message as the push goes out; once finished (and not withdrawn), with
+    ✏️ Correct and 🗑 Withdraw."""
+    buttons: list[list[Button]] = []
+    if progress.done and not progress.withdrawn:
+        push_id = progress.push_id
+        buttons = [
+            [
+                Button("✏️ Correct", data=encode(ActionChoice(ActionStep.CORRECT, push_id))),
+                Button("🗑 Withdraw", data=encode(ActionChoice(ActionStep.WITHDRAW, push_id))),
+            ]
+        ]
+    return Reply(push_progress(progress), buttons)
+
+
 def push_progress(progress: PushProgress) -> str:
     """The preview message, edited as the push goes out."""
     counts = progress.tally
@@ -486,6 +528,101 @@ def push_progress(progress: PushProgress) -> str:
                 + f" (of {counts.total})"
             ),
         ]
+    )
+
+
+# ---- corrections and withdrawals (digests/corrections.py) ---------------------------------
+
+
+def correct_help(push_id: int, title: str) -> str:
+    """What Correct under a push report answers: how to send the correction."""
+    return f"✏️ {bold('Correct')} {bold(title)}\n\n" + escape(
+        f"Send /correct {push_id} followed by the corrected story: the first line the "
+        "title, then the text, and a last line starting with “Note:”, the correction "
+        "note readers see. With only the note line, the story as it is stored now "
+        "(updated by the newsroom API or the feed) goes out.\n\nExample:\n"
+        f"/correct {push_id} Bridge reopened after repairs\n"
+        "Traffic flows again on both lanes.\n"
+        "Note: an earlier version said the bridge stays closed."
+    )
+
+
+CORRECT_USAGE = escape(
+    "Usage: /correct <push number> [title, then text on new lines]\nNote: what changed"
+)
+NOTHING_TO_CORRECT = "Nothing to correct any more."
+CORRECTION_CHANGED = "That correction was changed or deleted: send /correct again."
+CORRECTION_CANCELLED = escape("Correction cancelled: no message was edited.")
+WITHDRAWAL_CANCELLED = escape("Withdrawal cancelled: no message was deleted.")
+ACTION_STARTED = "Started."
+
+
+def correction_preview(
+    correction: CorrectionText, article: Article, *, count: int, digest: str
+) -> Reply:
+    """What readers' messages will become, and "Edit N messages" / Cancel."""
+    shown = correction.applied_to(article)
+    noun = "message" if count == 1 else "messages"
+    text = (
+        escape("Correction — readers' messages will read:")
+        + "\n\n"
+        + breaking_story(shown, correction=correction.note, limit=MAX_MESSAGE - 200)
+        + "\n\n"
+        + escape(f"{count} sent {noun} will be edited.")
+    )
+    return Reply(
+        text,
+        [
+            [
+                Button(
+                    f"Edit {count} {noun}",
+                    data=encode(ActionChoice(ActionStep.CORRECT_YES, correction.push_id, digest)),
+                ),
+                Button(
+                    "Cancel", data=encode(ActionChoice(ActionStep.CORRECT_NO, correction.push_id))
+                ),
+            ]
+        ],
+    )
+
+
+def withdraw_confirm(push_id: int, title: str, *, count: int) -> Reply:
+    """Withdraw's confirmation: "Delete N messages?" Yes / No."""
+    noun = "message" if count == 1 else "messages"
+    text = f"🗑 {bold(f'Delete {count} {noun}?')}\n{bold(title)}\n\n" + escape(
+        "Every reader's copy of this story is deleted where Telegram still allows it "
+        "(48 hours after it was sent). This cannot be undone."
+    )
+    return Reply(
+        text,
+        [
+            [
+                Button("Yes, delete", data=encode(ActionChoice(ActionStep.WITHDRAW_YES, push_id))),
+                Button("No", data=encode(ActionChoice(ActionStep.WITHDRAW_NO, push_id))),
+            ]
+        ],
+    )
+
+
+def action_progress(progress: ActionProgress) -> str:
+    """A correction's or withdrawal's report, edited as it goes."""
+    withdraw = progress.withdrawal
+    verb = "deleted" if withdraw else "edited"
+    if progress.done:
+        head = "🗑 Withdrawn" if withdraw else "✏️ Corrected"
+    else:
+        head = "🗑 Withdrawing…" if withdraw else "✏️ Correcting…"
+    counts = f"{progress.edited} {verb}, {progress.failed} failed, {progress.too_old} too old"
+    if not progress.done:
+        counts += f", {progress.remaining} to go"
+    return "\n".join([bold(head), bold(progress.title), "", escape(counts)])
+
+
+def story_changed(push_id: int, title: str) -> Reply:
+    """To the editor of a pushed story that the feed has just changed."""
+    return Reply(
+        escape("This pushed story changed in the feed: ") + bold(title),
+        [[Button("✏️ Correct", data=encode(ActionChoice(ActionStep.CORRECT, push_id)))]],
     )
 
 

@@ -466,6 +466,10 @@ _RATE_LIMITED = frozenset(
         "editMessageReplyMarkup",
     }
 )
+DELETE_WINDOW = 48 * 3600
+"""Seconds after sending during which a bot may delete a message (but as an administrator of
+a supergroup or channel, who may delete any)."""
+CANNOT_DELETE = "Bad Request: message can't be deleted for everyone"
 
 
 class _Params:
@@ -1124,6 +1128,11 @@ class BotApiEmulator:
         """The bot's latest message still shown in the chat."""
         shown = self.messages(chat_id)
         return shown[-1] if shown else None
+
+    def age_message(self, chat_id: int, message_id: int, seconds: float) -> None:
+        """Make a stored message `seconds` older (its `date`), e.g. past the 48 hours in
+        which a bot may delete it."""
+        self.message(chat_id, message_id).date -= int(seconds)
 
     def message(self, chat_id: int, message_id: int) -> StoredMessage:
         chat = self._chats.get(chat_id)
@@ -1879,8 +1888,11 @@ class BotApiEmulator:
         message = chat.find(message_id) if message_id is not None else None
         if message is None:
             raise ApiError(400, "Bad Request: message to delete not found")
+        admin = chat.type in ("supergroup", "channel") and chat.bot_status == "administrator"
         if chat.type != "private" and not message.from_bot and chat.bot_status != "administrator":
             raise ApiError(400, "Bad Request: message can't be deleted")
+        if not admin and self._wall_clock() - message.date >= DELETE_WINDOW:
+            raise ApiError(400, CANNOT_DELETE)
         message.deleted = True
         return True
 

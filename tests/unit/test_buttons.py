@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digests.buttons import (
+    ACTION_PATTERN,
     MAX_BYTES,
     MAX_ID,
     MAX_PAGE,
@@ -17,6 +18,8 @@ from digests.buttons import (
     PUSH_PATTERN,
     SETTINGS_BUTTONS,
     SETTINGS_PATTERN,
+    ActionChoice,
+    ActionStep,
     BadButtonData,
     ButtonData,
     ChooserDone,
@@ -42,6 +45,17 @@ every_button = st.one_of(
     st.sampled_from(Unsubscribe),
     st.sampled_from(SettingsChoice),
     st.builds(PushChoice, ids, send=st.booleans()),
+    st.builds(
+        ActionChoice,
+        st.sampled_from([step for step in ActionStep if step is not ActionStep.CORRECT_YES]),
+        ids,
+    ),
+    st.builds(
+        ActionChoice,
+        st.just(ActionStep.CORRECT_YES),
+        ids,
+        st.from_regex(r"[0-9a-f]{12}", fullmatch=True),
+    ),
 )
 
 
@@ -55,7 +69,8 @@ def test_every_button_round_trips_within_64_bytes(data: ButtonData) -> None:
 @given(every_button)
 def test_each_button_is_routed_by_exactly_one_pattern(data: ButtonData) -> None:
     text = encode(data)
-    routes = [p for p in (PAGE_PATTERN, SETTINGS_PATTERN, PUSH_PATTERN) if p.match(text)]
+    patterns = (PAGE_PATTERN, SETTINGS_PATTERN, PUSH_PATTERN, ACTION_PATTERN)
+    routes = [p for p in patterns if p.match(text)]
     assert len(routes) == 1
     assert (routes[0] is SETTINGS_PATTERN) == isinstance(data, SETTINGS_BUTTONS)
 
@@ -71,6 +86,14 @@ def test_the_largest_and_the_earliest_cursors_fit() -> None:
 def test_data_over_64_bytes_is_refused_before_it_reaches_telegram() -> None:
     with pytest.raises(BadButtonData, match="bytes"):
         encode(PageTurn(0, 10**60, 0, Direction.OLDER))
+
+
+def test_action_buttons_have_one_spelling_each() -> None:
+    assert encode(ActionChoice(ActionStep.CORRECT, 12)) == "K:c:12"
+    assert encode(ActionChoice(ActionStep.WITHDRAW_YES, MAX_ID)) == "K:wy:2147483647"
+    confirm = ActionChoice(ActionStep.CORRECT_YES, MAX_ID, "0123456789ab")
+    assert encode(confirm) == "K:cy:2147483647:0123456789ab"
+    assert decode("K:cy:2147483647:0123456789ab") == confirm
 
 
 def test_chooser_buttons_carry_their_page_and_old_toggles_still_read() -> None:
@@ -93,6 +116,10 @@ def test_chooser_buttons_carry_their_page_and_old_toggles_still_read() -> None:
         ChooserPage(-1),
         ChooserPage(MAX_PAGE + 1),
         PushChoice(MAX_ID + 1, send=True),
+        ActionChoice(ActionStep.CORRECT_YES, 1),  # the confirm button names its correction
+        ActionChoice(ActionStep.CORRECT_YES, 1, "ABCDEF012345"),
+        ActionChoice(ActionStep.WITHDRAW_YES, 1, "abcdef012345"),
+        ActionChoice(ActionStep.WITHDRAW, MAX_ID + 1),
     ],
 )
 def test_data_that_would_not_read_back_is_refused(data: ButtonData) -> None:
@@ -155,6 +182,21 @@ def test_data_that_would_not_read_back_is_refused(data: ButtonData) -> None:
         "L:0:01:1:n",
         "L:0:-0:1:n",
         "B:send:01",
+        "K:",
+        "K:c",
+        "K:c:",
+        "K:c:01",
+        "K:c:2147483648",
+        "K:c:1:abcdef012345",  # only the correction's confirm carries a digest
+        "K:cy:1",
+        "K:cy:1:abcdef01234",  # 11 digits
+        "K:cy:1:abcdef0123456",
+        "K:cy:1:ABCDEF012345",
+        "K:cy:1:abcdeg012345",
+        "K:wy:1:abcdef012345",
+        "K:wy:²",
+        "K:wipe:1",
+        "K:w:-1",
     ],
 )
 def test_stale_or_tampered_data_decodes_to_nothing(text: str) -> None:
@@ -171,7 +213,7 @@ def test_decoding_never_raises(text: str) -> None:
 numbers = st.from_regex(r"-?0{0,2}[0-9]{1,4}", fullmatch=True) | st.sampled_from(["", "１", "²"])
 near_misses = st.builds(
     lambda prefix, fields, tail: prefix + ":".join(fields) + tail,
-    st.sampled_from(["S:t:", "S:p:", "B:send:", "B:cancel:", "L:"]),
+    st.sampled_from(["S:t:", "S:p:", "B:send:", "B:cancel:", "L:", "K:c:", "K:cy:", "K:wy:"]),
     st.lists(numbers, min_size=1, max_size=4),
     st.sampled_from(["", ":n", ":p", ":"]),
 )

@@ -395,6 +395,26 @@ async def test_delete_message(emu: BotApiEmulator) -> None:
     assert error.description == "Bad Request: message to delete not found"
 
 
+async def test_a_message_older_than_48_hours_cannot_be_deleted() -> None:
+    wall = FakeClock()
+    emu = BotApiEmulator(wall_clock=wall)
+    emu.add_user(USER, "Ada", started=True)
+    first, second = await send(emu, "old"), await send(emu, "aged")
+    wall.advance(48 * 3600 - 1)
+    assert await emu.call("deleteMessage", {"chat_id": USER, "message_id": first}) is True
+    wall.advance(1)
+    error = await refusal(emu, "deleteMessage", chat_id=USER, message_id=second)
+    assert error.description == "Bad Request: message can't be deleted for everyone"
+    assert [m.text for m in emu.messages(USER)] == ["aged"]
+    # an edit has no time limit; a test may also age one message alone
+    third = await send(emu, "new")
+    emu.age_message(USER, third, 48 * 3600)
+    error = await refusal(emu, "deleteMessage", chat_id=USER, message_id=third)
+    assert error.error_code == 400
+    await emu.call("editMessageText", {"chat_id": USER, "message_id": third, "text": "newer"})
+    assert emu.message(USER, third).text == "newer"
+
+
 # --- what users do -------------------------------------------------------------------------------
 
 

@@ -1,0 +1,328 @@
+"""Editors' corrections and withdrawals of a sent push, on Telegram.
+
+The finished push report carries ✏️ Correct and 🗑 Withdraw. Correct answers with how to
+send `/correct <push> [title, text]` and a `Note:` line; /correct replies to that message
+with a preview and "Edit N messages" / Cancel, whose button names the exact correction (a
+digest of it), read back from the /correct message the preview replies to: a press after
+that message was edited or deleted applies nothing. Withdraw asks "Delete N messages?".
+The confirmation message then shows the action's progress and final counts. The work itself
+runs in digests/corrections.py (`ActionRunner`); `TelegramEditor` is its Editor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from telegram import Bot, CallbackQuery, Message, ReplyParameters, Update
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.ext import ExtBot
+
+from bot.context import NewsContext
+from bot.editor import editors_only
+from bot.ratelimit import Priority, RateLimiterClosedError, retry_after_seconds
+from bot.replies import NO_PREVIEW, answers_button, edit, markup, send
+from bot.sender import RETRY_LATER_SECONDS
+from digests import corrections
+from digests import messages as msg
+from digests.buttons import ActionChoice, ActionStep, decode
+from digests.corrections import ActionProgress, EditOutcome, EditResult, Refusal
+from digests.db import SessionFactory
+from digests.messages import Reply
+from digests.models import BreakingPush, PushAction, PushActionKind, PushOrigin
+from digests.render import escape
+
+log = logging.getLogger(__name__)
+
+_GONE = (
+    "message to edit not found",
+    "message to delete not found",
+    "chat not found",
+    "user is deactivated",
+    "peer_id_invalid",
+    "bot was kicked",
+)
+
+
+class TelegramEditor:
+    """Edits and deletes sent messages at bulk priority (the rate limiter waits out short
+    flood limits). An edit sets the same text again when repeated, so a request whose answer
+    was lost is simply sent again; a deletion too (a second one finds nothing to delete)."""
+
+    def __init__(self, bot: ExtBot[Any], *, retries: int = 3, backoff: float = 0.5) -> None:
+        self.bot = bot
+        self.retries = retries
+        self.backoff = backoff
+
+    async def edit(self, chat_id: int, message_id: int, text: str, *, photo: bool) -> EditResult:
+        async def call() -> object:
+            if photo:
+                return await self.bot.edit_message_caption(
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    caption=text,
+                    parse_mode=ParseMode.HTML,
+                    rate_limit_args=Priority.BULK,
+                )
+            return await self.bot.edit_message_text(
+                text,
+                chat_id=chat_id,
+                message_id=message_id,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=NO_PREVIEW,
+                rate_limit_args=Priority.BULK,
+            )
+
+        return await self._attempt(chat_id, call)
+
+    async def delete(self, chat_id: int, message_id: int) -> EditResult:
+        async def call() -> object:
+            return await self.bot.delete_message(chat_id, message_id, rate_limit_args=Priority.BULK)
+
+        return await self._attempt(chat_id, call, deleting=True)
+
+    async def _attempt(
+        self,
+        chat_id: int,
+        call: Callable[[], Coroutine[Any, Any, object]],
+        *,
+        deleting: bool = False,
+    ) -> EditResult:
+        delay = self.backoff
+        maybe_done = False  # an earlier attempt may have reached Telegram
+        for attempt in range(self.retries + 1):
+            try:
+                await call()
+                return EditResult(EditOutcome.EDITED)
+            except RateLimiterClosedError as exc:  # stopping: never left
+                return EditResult(EditOutcome.RETRY_LATER, RETRY_LATER_SECONDS, str(exc))
+            except RetryAfter as exc:  # the limiter already waited out the short ones
+                wait = retry_after_seconds(exc)
+                return EditResult(EditOutcome.RETRY_LATER, wait, f"429: {exc}")
+            except Forbidden as exc:
+                return EditResult(EditOutcome.GONE, error=f"403: {exc.message}")
+            except ChatMigrated as exc:
+                return EditResult(EditOutcome.GONE, error=str(exc))
+            except BadRequest as exc:
+                reason = exc.message.lower()
+                if "not modified" in reason:
+                    return EditResult(EditOutcome.UNCHANGED)
+                if "can't be deleted" in reason:
+                    return EditResult(EditOutcome.TOO_OLD, error=exc.message)
+                if deleting and maybe_done and "not found" in reason:
+                    return EditResult(EditOutcome.EDITED)  # the lost first try deleted it
+                if any(marker in reason for marker in _GONE):
+                    return EditResult(EditOutcome.GONE, error=f"400: {exc.message}")
+                return EditResult(EditOutcome.FAILED, error=f"400: {exc.message}")
+            except NetworkError as exc:  # timeouts, transport errors, 5xx: safe to repeat
+                maybe_done = maybe_done or exc.__cause__ is not None
+                if attempt == self.retries:
+                    return EditResult(
+                        EditOutcome.RETRY_LATER, RETRY_LATER_SECONDS, f"network: {exc}"
+                    )
+                log.warning(
+                    "chat %s: %s; retry %d/%d in %.1fs",
+                    chat_id,
+                    exc,
+                    attempt + 1,
+                    self.retries,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 8.0)
+        raise AssertionError("unreachable")
+
+
+# ---- the editor's side ------------------------------------------------------------------------
+
+
+@editors_only
+async def correct_command(update: Update, context: NewsContext) -> None:
+    """/correct <push> [title, text] Note: ... — preview a correction, with Edit / Cancel."""
+    svc, message = context.bot_data, update.effective_message
+    if message is None or message.text is None:
+        return
+    correction = corrections.parse_correction(message.text)
+    if correction is None:
+        await send(update, msg.CORRECT_USAGE)
+        return
+    refused = corrections.note_refusal(PushActionKind.CORRECT, correction.note)
+    if refused is not None:
+        await send(update, escape(refused.text))
+        return
+    async with svc.sessions() as session:
+        push = await corrections.actionable_push(session, correction.push_id)
+        if isinstance(push, Refusal):
+            await send(update, escape(push.text))
+            return
+        count = await corrections.messages_to_act_on(session, push.id)
+        reply = msg.correction_preview(
+            correction, push.article, count=count, digest=correction.digest
+        )
+    await message.chat.send_message(
+        reply.text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=markup(reply.buttons),
+        link_preview_options=NO_PREVIEW,
+        reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
+    )
+
+
+@answers_button
+async def action_button(update: Update, context: NewsContext, query: CallbackQuery) -> str | None:
+    """Correct / Withdraw on a push report, and their confirmations."""
+    svc, user, chat = context.bot_data, update.effective_user, update.effective_chat
+    choice = decode(query.data or "")
+    if not isinstance(choice, ActionChoice) or chat is None:
+        return msg.STALE_BUTTON
+    if not svc.is_editor(user.id if user else None):
+        log.warning("user %s pressed %r without editor rights", user.id if user else None, choice)
+        return msg.NOT_ALLOWED
+    pressed_on = query.message if isinstance(query.message, Message) else None
+    match choice.step:
+        case ActionStep.CORRECT | ActionStep.WITHDRAW:
+            return await _offer(update, context, choice)
+        case ActionStep.CORRECT_NO:
+            await edit(context, query, Reply(msg.CORRECTION_CANCELLED))
+            return None
+        case ActionStep.WITHDRAW_NO:
+            await edit(context, query, Reply(msg.WITHDRAWAL_CANCELLED))
+            return None
+    if pressed_on is None:
+        return msg.STALE_BUTTON
+    async with svc.sessions.begin() as session:
+        if await corrections.action_shown_in(session, chat.id, pressed_on.message_id):
+            return msg.PUSH_ALREADY_DECIDED  # a double press: it is under way already
+        if choice.step is ActionStep.CORRECT_YES:
+            replied = pressed_on.reply_to_message
+            correction = corrections.parse_correction(replied.text or "") if replied else None
+            if correction is None or (correction.push_id, correction.digest) != (
+                choice.push_id,
+                choice.digest,
+            ):
+                return msg.CORRECTION_CHANGED
+            action = await corrections.correct_story(
+                session,
+                correction,
+                created_by=user.id if user else None,
+                admin_chat_id=chat.id,
+                now=svc.clock(),
+            )
+        else:
+            action = await corrections.request_action(
+                session,
+                choice.push_id,
+                PushActionKind.WITHDRAW,
+                note=None,
+                origin=PushOrigin.TELEGRAM,
+                created_by=user.id if user else None,
+                admin_chat_id=chat.id,
+                now=svc.clock(),
+            )
+        report: tuple[int | None, int | None] = (None, None)
+        if isinstance(action, PushAction):
+            await corrections.set_report_message(session, action.id, pressed_on.message_id)
+            push = await session.get(BreakingPush, choice.push_id)
+            if push is not None and choice.step is ActionStep.WITHDRAW_YES:
+                report = (push.admin_chat_id, push.preview_message_id)
+    if isinstance(action, Refusal):
+        await edit(context, query, Reply(escape(action.text)))
+        return action.text
+    start_action(context, action.id)
+    await _without_buttons(context.bot, *report)
+    return msg.ACTION_STARTED
+
+
+async def _without_buttons(bot: Bot, chat_id: int | None, message_id: int | None) -> None:
+    """Take Correct / Withdraw off a withdrawn push's report."""
+    if chat_id is None or message_id is None:
+        return
+    try:
+        await bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
+    except TelegramError as exc:
+        log.info("could not take the buttons off push report %s: %s", message_id, exc)
+
+
+async def _offer(update: Update, context: NewsContext, choice: ActionChoice) -> str | None:
+    """Correct: how to send the correction; Withdraw: "Delete N messages?" (new messages)."""
+    async with context.bot_data.sessions() as session:
+        push = await corrections.actionable_push(session, choice.push_id)
+        if isinstance(push, Refusal):
+            return push.text
+        if choice.step is ActionStep.CORRECT:
+            reply = Reply(msg.correct_help(push.id, push.article.title))
+        else:
+            count = await corrections.messages_to_act_on(session, push.id)
+            reply = msg.withdraw_confirm(push.id, push.article.title, count=count)
+    await send(update, reply)
+    return None
+
+
+def start_action(context: NewsContext, action_id: int) -> None:
+    """Run an action in the background (the application waits for it at shutdown)."""
+    runner = context.bot_data.actions
+    context.application.create_task(runner.run(action_id), name=f"push-action-{action_id}")
+
+
+async def resume_actions(context: NewsContext) -> None:
+    """Pick up corrections and withdrawals a restart interrupted or a flood limit delayed
+    (runs at start and then every tick)."""
+    for action_id in await context.bot_data.actions.unfinished():
+        log.info("resuming push action %s", action_id)
+        start_action(context, action_id)
+
+
+async def tell_rewritten(bot: Bot, sessions: SessionFactory, article_ids: list[int]) -> None:
+    """Tell the editor of each finished push of these stories that the feed changed it,
+    with a Correct button (a push made through the HTTP API has no editor's chat)."""
+    async with sessions() as session:
+        pushes = [
+            (push.id, push.admin_chat_id, push.article.title)
+            for push in await corrections.pushes_of(session, article_ids)
+            if push.admin_chat_id is not None
+        ]
+    for push_id, chat_id, title in pushes:
+        reply = msg.story_changed(push_id, title)
+        try:
+            await bot.send_message(
+                chat_id,
+                reply.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup(reply.buttons),
+                link_preview_options=NO_PREVIEW,
+            )
+        except TelegramError as exc:
+            log.warning("could not tell chat %s that push %s changed: %s", chat_id, push_id, exc)
+
+
+def progress_shower(bot: Bot) -> Callable[[ActionProgress], Coroutine[Any, Any, None]]:
+    """Show an action's progress by editing the editor's confirmation message."""
+
+    async def show(progress: ActionProgress) -> None:
+        if progress.report_message_id is None or progress.admin_chat_id is None:
+            return
+        try:
+            await bot.edit_message_text(
+                msg.action_progress(progress),
+                chat_id=progress.admin_chat_id,
+                message_id=progress.report_message_id,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=NO_PREVIEW,
+            )
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                log.warning("could not update push action %s: %s", progress.action_id, exc.message)
+        except TelegramError as exc:
+            log.warning("could not update push action %s: %s", progress.action_id, exc)
+
+    return show
