@@ -21,17 +21,21 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.context import NewsApp
-from digests import newsroom
+from digests import corrections, newsroom
 from digests.db import unavailable
+from digests.models import PushActionKind, PushOrigin
 from digests.newsroom import (
+    ActionOut,
     ArticleIn,
     ArticleList,
     ArticleOut,
+    CorrectIn,
     DryRunOut,
     IdempotencyKey,
     PushIn,
     PushOut,
     Replay,
+    WithdrawIn,
 )
 
 log = logging.getLogger(__name__)
@@ -293,6 +297,72 @@ def build_api(application: NewsApp) -> FastAPI:
             raise HTTPException(404, "no such push")
         return report
 
+    async def act(
+        request: Request,
+        owner: str,
+        key: str | None,
+        body: BaseModel,
+        push_id: int,
+        kind: PushActionKind,
+        note: str | None,
+    ) -> Response:
+        async def action(session: AsyncSession, after: _After) -> tuple[int, BaseModel]:
+            made = await corrections.request_action(
+                session,
+                push_id,
+                kind,
+                note=note,
+                origin=PushOrigin.API,
+                created_by=None,
+                admin_chat_id=None,
+                now=svc.clock(),
+            )
+            if isinstance(made, corrections.Refusal):
+                status = _REFUSAL_STATUS[made.code]
+                if status == 422:
+                    raise _invalid(("body", "note"), made.text)
+                raise HTTPException(status, made.text)
+            action_id = made.id
+            log.info("API %s of push %s: action %s", kind.value, push_id, action_id)
+            after.tasks.append(lambda: _run_action(application, action_id))
+            await session.refresh(made)
+            return 202, ActionOut.of(made)
+
+        return await once(request, owner, key, body, action)
+
+    @api.post(
+        "/pushes/{push_id}/correct",
+        status_code=202,
+        response_model=ActionOut,
+        responses=_problems(400, 401, 404, 409, 503),
+        summary="Edit every message sent for a push to the story as stored now, with a note",
+    )
+    async def correct_push(
+        push_id: Annotated[int, Path(ge=1, le=_INT32)],
+        body: CorrectIn,
+        request: Request,
+        owner: Caller,
+        key: Key = None,
+    ) -> Response:
+        return await act(request, owner, key, body, push_id, PushActionKind.CORRECT, body.note)
+
+    @api.post(
+        "/pushes/{push_id}/withdraw",
+        status_code=202,
+        response_model=ActionOut,
+        responses=_problems(400, 401, 404, 409, 503),
+        summary="Delete every message sent for a push that Telegram still allows (48 hours)",
+    )
+    async def withdraw_push(
+        push_id: Annotated[int, Path(ge=1, le=_INT32)],
+        request: Request,
+        owner: Caller,
+        body: WithdrawIn | None = None,
+        key: Key = None,
+    ) -> Response:
+        given = body if body is not None else WithdrawIn()
+        return await act(request, owner, key, given, push_id, PushActionKind.WITHDRAW, given.note)
+
     @api.exception_handler(SQLAlchemyError)
     async def database_trouble(_request: Request, exc: SQLAlchemyError) -> Response:
         if not unavailable(exc):
@@ -315,6 +385,21 @@ class _Conflict(Exception):
 def _invalid(loc: tuple[str, ...], message: str) -> HTTPException:
     """A 422 shaped like FastAPI's own validation errors."""
     return HTTPException(422, [{"loc": list(loc), "msg": message, "type": "value_error"}])
+
+
+_REFUSAL_STATUS = {
+    corrections.RefusalCode.UNKNOWN_PUSH: 404,
+    corrections.RefusalCode.NOT_SENT: 409,
+    corrections.RefusalCode.WITHDRAWN: 409,
+    corrections.RefusalCode.EMPTY_NOTE: 422,
+    corrections.RefusalCode.NOTE_TOO_LONG: 422,
+}
+
+
+def _run_action(application: NewsApp, action_id: int) -> None:
+    """Run a committed correction or withdrawal in the background."""
+    runner = application.bot_data.actions
+    application.create_task(runner.run(action_id), name=f"push-action-{action_id}")
 
 
 def _replayed(replay: Replay) -> Response:

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests import messages as msg
 from digests.breaking import PushTally, count_audience_of, create_rows, tally
+from digests.corrections import NOTE_MAX
 from digests.delivery import Photo
 from digests.feeds import SUMMARY_MAX
 from digests.htmltext import plain_text, without_controls
@@ -167,6 +168,27 @@ class PushIn(BaseModel):
         if sum(given) != 1:
             raise ValueError("give exactly one of article_id, guid or url")
         return self
+
+
+class CorrectIn(BaseModel):
+    """Edit every message already sent for the push to the story as stored now (update it
+    first with POST /articles), with a correction note under it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[
+        str, StringConstraints(min_length=1, max_length=NOTE_MAX), AfterValidator(_not_blank)
+    ] = Field(description='What changed; readers see "✏️ Corrected: <note>".')
+
+
+class WithdrawIn(BaseModel):
+    """Delete every message sent for the push that Telegram still lets the bot delete."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[Text, StringConstraints(max_length=NOTE_MAX)] | None = Field(
+        default=None, description="Why, for the record (readers see nothing)."
+    )
 
 
 # ---- answers -------------------------------------------------------------------------------

@@ -367,3 +367,72 @@ async def test_an_api_push_carries_the_photo_or_falls_back_to_text(
         assert "📷 A protest was held outside the embassy. Photo: Shutterstock" in first.text
         assert second.photo is None  # refused: the same story as text, once
         assert second.text.startswith("🚨 Breaking\n\nStory 2")
+
+
+async def wait_for_action(http: httpx.AsyncClient, push_id: int, count: int) -> dict[str, Any]:
+    """The push's report once its `count`-th action is done."""
+    async with asyncio.timeout(30):
+        while True:
+            report = (await http.get(f"/pushes/{push_id}", headers=AUTH)).json()
+            if len(report["actions"]) >= count and report["actions"][count - 1]["done"]:
+                return report
+            await asyncio.sleep(0.05)
+
+
+async def test_a_correction_then_a_withdrawal_through_the_api(
+    fake_api: FakeBotApiServer, db_url: str
+) -> None:
+    readers = [7700 + n for n in range(4)]
+    for user in readers:
+        fake_api.emulator.add_user(user, f"Reader {user}", started=True)
+    photo = {"image_url": "https://cdn.meridian.example/dam.jpg", "image_caption": "Photo: AP"}
+    async with api(fake_api, db_url) as http:
+        await http.post("/articles", json=story(1, title="Dam bursts", **photo), headers=AUTH)
+        await add_readers(db_url, readers, "World")
+        early = await http.post("/pushes/1/correct", json={"note": "x"}, headers=AUTH)
+        assert early.status_code == 404  # no push yet
+        push = (await http.post("/pushes", json={"guid": "cms-1"}, headers=AUTH)).json()
+        await wait_for_push_done(db_url)
+        sent = {user: fake_api.emulator.messages(user)[0] for user in readers}
+        assert all(m.photo == photo["image_url"] for m in sent.values())
+
+        # the CMS fixes the story, then asks for the correction
+        fixed = story(1, title="Dam holds after night of repairs", **photo)
+        assert (await http.post("/articles", json=fixed, headers=AUTH)).status_code == 200
+        blank = await http.post(f"/pushes/{push['id']}/correct", json={"note": " "}, headers=AUTH)
+        assert blank.status_code == 422
+        keyed = {**AUTH, "Idempotency-Key": "fix-1"}
+        body = {"note": "The dam did not burst <b>"}
+        asked = await http.post(f"/pushes/{push['id']}/correct", json=body, headers=keyed)
+        assert asked.status_code == 202, asked.text
+        retried = await http.post(f"/pushes/{push['id']}/correct", json=body, headers=keyed)
+        assert retried.json()["id"] == asked.json()["id"]  # one correction, not two
+        report = await wait_for_action(http, push["id"], 1)
+        [correction] = report["actions"]
+        assert (correction["kind"], correction["edited"], correction["failed"]) == ("correct", 4, 0)
+        for user, before in sent.items():
+            now = fake_api.emulator.message(user, before.message_id)  # the same message
+            assert now.photo == photo["image_url"]
+            assert "Dam holds after night of repairs" in now.text
+            assert "✏️ Corrected: The dam did not burst <b>" in now.text  # escaped, shown as text
+            assert "Photo: AP" in now.text
+            assert len(fake_api.emulator.messages(user)) == 1  # nothing new was sent
+
+        # one reader's message is older than Telegram's 48 hours: it stays, reported too old
+        fake_api.emulator.age_message(readers[0], sent[readers[0]].message_id, 49 * 3600)
+        gone = await http.post(f"/pushes/{push['id']}/withdraw", headers=AUTH)
+        assert gone.status_code == 202, gone.text
+        report = await wait_for_action(http, push["id"], 2)
+        withdrawal = report["actions"][1]
+        assert (withdrawal["kind"], withdrawal["edited"], withdrawal["too_old"]) == (
+            "withdraw",
+            3,
+            1,
+        )
+        assert report["withdrawn_at"] is not None
+        assert len(fake_api.emulator.messages(readers[0])) == 1
+        for user in readers[1:]:
+            assert fake_api.emulator.messages(user) == []
+        again = await http.post(f"/pushes/{push['id']}/withdraw", json={}, headers=AUTH)
+        late = await http.post(f"/pushes/{push['id']}/correct", json={"note": "y"}, headers=AUTH)
+        assert (again.status_code, late.status_code) == (409, 409)
