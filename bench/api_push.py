@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import resource
 import secrets
-import shutil
 import statistics
 import sys
 import tempfile
@@ -452,9 +451,7 @@ async def one_run(kind: str, number: int, args: argparse.Namespace, folder: Path
                     result = await run.measure(port)
                 finally:
                     await bot.stop()
-                    if args.keep_logs is not None and bot.log_path.exists():
-                        args.keep_logs.mkdir(parents=True, exist_ok=True)
-                        shutil.copy(bot.log_path, args.keep_logs / bot.log_path.name)
+                    bot.keep_log(args.keep_logs)
         finally:
             await engine.dispose()
     result |= {

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -140,9 +139,7 @@ async def one_db(kind: str, args: argparse.Namespace, folder: Path) -> dict[str,
                     result = await _measure(tag, bot, server, factory, port=port, args=args)
                 finally:
                     await bot.stop()
-                    if args.keep_logs is not None and bot.log_path.exists():
-                        args.keep_logs.mkdir(parents=True, exist_ok=True)
-                        shutil.copy(bot.log_path, args.keep_logs / bot.log_path.name)
+                    bot.keep_log(args.keep_logs)
             article_id = result.pop("_article_id")
             result["rows"] = await row_statuses(factory, article_id)
             result["push_status"] = await push_status(factory, result.pop("_push_id"))
