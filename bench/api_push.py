@@ -612,6 +612,14 @@ async def run(args: argparse.Namespace) -> int:
             ],
         )
     )
+    for kind, runs in results["runs"].items():
+        for number, one in enumerate(runs, 1):
+            busy = ", ".join(
+                f"{label} {part['machine']['busy_fraction_of_all_cores']:.0%}"
+                for label, part in _parts(one)
+            )
+            log = one["bot"]["log"]
+            print(f"{kind} #{number}: machine busy: {busy}; newsbot log {log['by_level']}")
     failed = [
         f"{kind} #{number}: {', '.join(name for name, ok in one['checks'].items() if not ok)}"
         for kind, runs in results["runs"].items()
