@@ -43,8 +43,14 @@ from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.error import RetryAfter
 
-from bench.audience import audience_chats, chats_in_status, prepare, push_status, row_statuses
-from bench.databases import DEFAULT_POSTGRES, database
+from bench.audience import (
+    audience_chats,
+    audience_database,
+    chats_in_status,
+    push_status,
+    row_statuses,
+)
+from bench.databases import DEFAULT_POSTGRES
 from bench.fake_server import ServerProcess, Stats
 from bench.procs import (
     POLLING,
@@ -68,7 +74,7 @@ from bench.procs import (
 from bench.seed import FIRST_TELEGRAM_ID
 from bot.replies import NO_PREVIEW
 from digests.buttons import PushChoice, decode
-from digests.db import SessionFactory, make_engine, make_session_factory, upgrade
+from digests.db import SessionFactory
 from digests.models import BreakingPush, DeliveryStatus, PushStatus
 
 RESULTS = Path(__file__).with_name("results-api-push.json")
@@ -406,54 +412,47 @@ async def one_run(kind: str, number: int, args: argparse.Namespace, folder: Path
     token = secrets.token_urlsafe(32)
     work = folder / f"{kind}-{number}"
     work.mkdir()
-    async with database(kind, postgres_url=args.postgres_url) as url:
-        engine = make_engine(url)
-        try:
-            await upgrade(engine)
-            factory = make_session_factory(engine)
-            await prepare(factory, readers)
-            _say(tag, f"database ready: {readers:,} readers following World, alerts on")
-            async with ServerProcess(
-                first_user=FIRST_TELEGRAM_ID,
-                users=readers + 1,
-                limited=True,
-                private_burst=args.private_burst,
-            ) as server:
-                env = product_env(
-                    TELEGRAM_BOT_TOKEN=server.token,
-                    TELEGRAM_BASE_URL=server.base_url,
-                    DATABASE_URL=url,
-                    HTTP_HOST="127.0.0.1",
-                    HTTP_PORT=0,
-                    LOG_LEVEL="INFO",
-                    ADMIN_IDS=editor,
-                    API_TOKENS=token,
+    async with audience_database(kind, readers, postgres_url=args.postgres_url) as (url, factory):
+        _say(tag, f"database ready: {readers:,} readers following World, alerts on")
+        async with ServerProcess(
+            first_user=FIRST_TELEGRAM_ID,
+            users=readers + 1,
+            limited=True,
+            private_burst=args.private_burst,
+        ) as server:
+            env = product_env(
+                TELEGRAM_BOT_TOKEN=server.token,
+                TELEGRAM_BASE_URL=server.base_url,
+                DATABASE_URL=url,
+                HTTP_HOST="127.0.0.1",
+                HTTP_PORT=0,
+                LOG_LEVEL="INFO",
+                ADMIN_IDS=editor,
+                API_TOKENS=token,
+            )
+            bot = Child(f"newsbot-{kind}-{number}", newsbot_command("run"), env=env, cwd=work)
+            code = code_state()
+            try:
+                await bot.start()
+                await bot.wait_for(RUNNING, within=90)
+                await bot.wait_for(POLLING, within=30)
+                port = http_port_of(bot)
+                if port is None:
+                    raise BenchError(f"{bot.name} logged no HTTP port:\n{bot.tail()}")
+                run = Run(
+                    tag,
+                    bot,
+                    server,
+                    factory,
+                    number=number,
+                    editor=editor,
+                    token=token,
+                    args=args,
                 )
-                bot = Child(f"newsbot-{kind}-{number}", newsbot_command("run"), env=env, cwd=work)
-                code = code_state()
-                try:
-                    await bot.start()
-                    await bot.wait_for(RUNNING, within=90)
-                    await bot.wait_for(POLLING, within=30)
-                    port = http_port_of(bot)
-                    if port is None:
-                        raise BenchError(f"{bot.name} logged no HTTP port:\n{bot.tail()}")
-                    run = Run(
-                        tag,
-                        bot,
-                        server,
-                        factory,
-                        number=number,
-                        editor=editor,
-                        token=token,
-                        args=args,
-                    )
-                    result = await run.measure(port)
-                finally:
-                    await bot.stop()
-                    bot.keep_log(args.keep_logs)
-        finally:
-            await engine.dispose()
+                result = await run.measure(port)
+            finally:
+                await bot.stop()
+                bot.keep_log(args.keep_logs)
     result |= {
         "code": code,
         "bot": {
