@@ -3,14 +3,17 @@ confirmed breaking push, and what the delivery rows say afterwards."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
+from bench.databases import DEFAULT_POSTGRES, database
 from bench.procs import BenchError
 from bench.seed import seed
 from digests import breaking
-from digests.db import SessionFactory
+from digests.db import SessionFactory, make_engine, make_session_factory, upgrade
 from digests.models import BreakingPush, Chat, Delivery, DeliveryKind, DeliveryStatus
 
 PUSH_WORDS = ["world", "Storm warning for the coast: ferries suspended, schools closed"]
@@ -91,3 +94,20 @@ async def audience_chats(factory: SessionFactory, article_id: int) -> set[int]:
                 .where(Delivery.kind == DeliveryKind.BREAKING, Delivery.article_id == article_id)
             )
         )
+
+
+@contextlib.asynccontextmanager
+async def audience_database(
+    kind: str, readers: int, *, postgres_url: str = DEFAULT_POSTGRES
+) -> AsyncIterator[tuple[str, SessionFactory]]:
+    """A fresh database of `kind` (bench.databases), migrated, with `readers` chats following
+    World (`prepare`): its URL and a session factory; the engine is disposed afterwards."""
+    async with database(kind, postgres_url=postgres_url) as url:
+        engine = make_engine(url)
+        try:
+            await upgrade(engine)
+            factory = make_session_factory(engine)
+            await prepare(factory, readers)
+            yield url, factory
+        finally:
+            await engine.dispose()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import shutil
 import sys
 import tempfile
 import time
@@ -198,7 +197,7 @@ async def measure_newsbot(args: argparse.Namespace, folder: Path) -> dict[str, A
             result = await _burst(server, bot, readers=args.readers, args=args)
         finally:
             await bot.stop()
-            _keep_log(bot, args)
+            bot.keep_log(args.keep_logs)
     return result | {
         "code": code,
         "ingest": ingest.strip().splitlines(),
@@ -221,18 +220,12 @@ async def measure_bare(args: argparse.Namespace, folder: Path) -> dict[str, Any]
             result = await _burst(server, bot, readers=args.readers, args=args)
         finally:
             await bot.stop()
-            _keep_log(bot, args)
+            bot.keep_log(args.keep_logs)
     return result | {
         "peak_rss_mb": bot.peak_rss_at_end,
         "log": bot.problems(),
         "exit_code": bot.returncode(),
     }
-
-
-def _keep_log(child: Child, args: argparse.Namespace) -> None:
-    if args.keep_logs is not None and child.log_path.exists():
-        args.keep_logs.mkdir(parents=True, exist_ok=True)
-        shutil.copy(child.log_path, args.keep_logs / child.log_path.name)
 
 
 def _judge(run: dict[str, Any]) -> dict[str, Any]:

@@ -37,13 +37,13 @@ from sqlalchemy import func, select
 
 from bench.audience import (
     audience_chats,
+    audience_database,
     chats_in_status,
     confirm_push,
-    prepare,
     push_status,
     row_statuses,
 )
-from bench.databases import DEFAULT_POSTGRES, database
+from bench.databases import DEFAULT_POSTGRES
 from bench.fake_server import ServerProcess
 from bench.procs import (
     RUNNING,
@@ -62,7 +62,7 @@ from bench.procs import (
 from bench.seed import FIRST_TELEGRAM_ID
 from digests import messages
 from digests.breaking import PushProgress, tally
-from digests.db import SessionFactory, make_engine, make_session_factory, upgrade
+from digests.db import SessionFactory
 from digests.models import BreakingPush, Delivery, DeliveryKind, DeliveryStatus, PushStatus
 
 HERE = Path(__file__).parent
@@ -112,30 +112,24 @@ async def one_run(number: int, args: argparse.Namespace) -> dict[str, Any]:
     bots: list[Child] = []
     with tempfile.TemporaryDirectory(prefix="newsbot-crash-") as tmp:
         folder = Path(tmp)
-        async with database(args.db, postgres_url=args.postgres_url) as url:
-            engine = make_engine(url)
-            try:
-                await upgrade(engine)
-                factory = make_session_factory(engine)
-                await prepare(factory, readers)
-                async with ServerProcess(
-                    first_user=FIRST_TELEGRAM_ID, users=readers, limited=True, private_burst=3
-                ) as server:
-                    env = product_env(
-                        TELEGRAM_BOT_TOKEN=server.token,
-                        TELEGRAM_BASE_URL=server.base_url,
-                        DATABASE_URL=url,
-                        HTTP_HOST="127.0.0.1",
-                        HTTP_PORT=0,
-                        LOG_LEVEL="INFO",
-                        SEND_LEASE_SECONDS=args.lease,
-                    )
-                    try:
-                        return await _measure(tag, bots, env, folder, server, factory, args)
-                    finally:
-                        await stop_all(bots)
-            finally:
-                await engine.dispose()
+        fresh = audience_database(args.db, readers, postgres_url=args.postgres_url)
+        async with fresh as (url, factory):
+            async with ServerProcess(
+                first_user=FIRST_TELEGRAM_ID, users=readers, limited=True, private_burst=3
+            ) as server:
+                env = product_env(
+                    TELEGRAM_BOT_TOKEN=server.token,
+                    TELEGRAM_BASE_URL=server.base_url,
+                    DATABASE_URL=url,
+                    HTTP_HOST="127.0.0.1",
+                    HTTP_PORT=0,
+                    LOG_LEVEL="INFO",
+                    SEND_LEASE_SECONDS=args.lease,
+                )
+                try:
+                    return await _measure(tag, bots, env, folder, server, factory, args)
+                finally:
+                    await stop_all(bots)
 
 
 async def _measure(

@@ -15,6 +15,10 @@ and serves until its stdin closes. The control server answers:
   client, is the bottleneck).
 - POST /users/send {"users": [ids], "text": "/start", "spread": seconds}: those users send the
   text, spread evenly over `spread` seconds; answers each user's send time once all are sent.
+- POST /users/press {"user": id, "button": "Send", "within": seconds}: waits up to `within`
+  seconds for the bot's latest message in that user's private chat to show an inline button
+  labelled `button`, then the user presses it (a callback_query update); answers the button's
+  callback data, the message id and the press time.
 - POST /webhook/route {"public": prefix, "local": base}: adds a webhook route after start.
 
 Times are `time.monotonic()`, which on Linux is one clock for every process, so the client can
@@ -108,6 +112,37 @@ def _users_send_handler(emulator: BotApiEmulator) -> _Handler:
     return users_send
 
 
+def _users_press_handler(emulator: BotApiEmulator) -> _Handler:
+    async def users_press(request: web.Request) -> web.Response:
+        body = await request.json()
+        user = int(body["user"])
+        label = str(body.get("button", ""))
+        within = float(body.get("within", 0.0))
+        if not emulator.has_user(user):
+            raise web.HTTPBadRequest(text=f"unknown user: {user}")
+
+        def button() -> tuple[int, str] | None:
+            message = emulator.last_message(user)
+            if message is None:
+                return None
+            for shown in message.buttons:
+                if shown.get("text") == label and "callback_data" in shown:
+                    return message.message_id, str(shown["callback_data"])
+            return None
+
+        try:
+            message_id, data = await emulator.wait_for(button, timeout=max(within, 0.001))
+        except TimeoutError as error:
+            raise web.HTTPNotFound(text=f"no button {label!r} for user {user}: {error}") from None
+        query_id = emulator.press_button(user, message_id, data)
+        pressed_at = time.monotonic()
+        return web.json_response(
+            {"query_id": query_id, "message_id": message_id, "data": data, "pressed_at": pressed_at}
+        )
+
+    return users_press
+
+
 def _route_handler(api: FakeBotApiServer) -> _Handler:
     async def route(request: web.Request) -> web.Response:
         body = await request.json()
@@ -137,6 +172,7 @@ async def serve(
     control = web.Application()
     control.router.add_get("/stats", _stats_handler(api))
     control.router.add_post("/users/send", _users_send_handler(emulator))
+    control.router.add_post("/users/press", _users_press_handler(emulator))
     control.router.add_post("/webhook/route", _route_handler(api))
     runner = web.AppRunner(control, access_log=None)
     await runner.setup()
@@ -179,6 +215,16 @@ class Stats:
     @property
     def messages(self) -> int:
         return sum(self.sent.values())
+
+
+@dataclass(frozen=True)
+class Pressed:
+    """A button a fake user pressed: its callback data, and when (the server's monotonic)."""
+
+    query_id: str
+    message_id: int
+    data: str
+    at: float
 
 
 class ServerProcess:
@@ -291,6 +337,18 @@ class ServerProcess:
         if raw["failed"]:
             raise RuntimeError(f"some users could not send: {raw['failed']}")
         return {int(user): t for user, t in raw["sent"].items()}
+
+    async def users_press(self, user: int, button: str, *, within: float = 10.0) -> Pressed:
+        """Once the bot's latest message to `user` shows a button labelled `button` (waiting up
+        to `within` s), the user presses it."""
+        payload = {"user": user, "button": button, "within": within}
+        raw = await self._post("/users/press", payload)
+        return Pressed(
+            query_id=str(raw["query_id"]),
+            message_id=int(raw["message_id"]),
+            data=str(raw["data"]),
+            at=float(raw["pressed_at"]),
+        )
 
     async def route_webhook(self, public_prefix: str, local_base: str) -> None:
         """Delivers webhooks under `public_prefix` to `local_base` (see FakeBotApiServer)."""

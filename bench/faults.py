@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -28,13 +27,13 @@ from sqlalchemy import func, select
 
 from bench.audience import (
     audience_chats,
+    audience_database,
     chats_in_status,
     confirm_push,
-    prepare,
     push_status,
     row_statuses,
 )
-from bench.databases import DEFAULT_POSTGRES, database
+from bench.databases import DEFAULT_POSTGRES
 from bench.fake_server import ServerProcess
 from bench.procs import (
     RUNNING,
@@ -56,7 +55,7 @@ from bench.procs import (
     write_results,
 )
 from bench.seed import FIRST_TELEGRAM_ID
-from digests.db import SessionFactory, make_engine, make_session_factory, upgrade
+from digests.db import SessionFactory
 from digests.models import Chat, Delivery, DeliveryKind, DeliveryStatus, PushStatus
 
 RESULTS = Path(__file__).with_name("results-faults.json")
@@ -106,56 +105,47 @@ async def one_db(kind: str, args: argparse.Namespace, folder: Path) -> dict[str,
     readers = args.readers
     work = folder / kind
     work.mkdir()
-    async with database(kind, postgres_url=args.postgres_url) as url:
-        engine = make_engine(url)
-        try:
-            await upgrade(engine)
-            factory = make_session_factory(engine)
-            await prepare(factory, readers)
-            print(f"[{tag}] database ready: {readers:,} readers following World", flush=True)
-            async with ServerProcess(
-                first_user=FIRST_TELEGRAM_ID,
-                users=readers,
-                limited=args.limits,
-                private_burst=3 if args.limits else 1,
-                bad_gateway_rate=BAD_GATEWAY_RATE,
-                unanswered_rate=UNANSWERED_RATE,
-                unanswered_mode="drop",
-                seed=SEED,
-            ) as server:
-                port = free_port()
-                limits = {} if args.limits else {"SEND_RATE_LIMIT": 0, "PRIVATE_CHAT_RATE_LIMIT": 0}
-                env = product_env(
-                    TELEGRAM_BOT_TOKEN=server.token,
-                    TELEGRAM_BASE_URL=server.base_url,
-                    DATABASE_URL=url,
-                    HTTP_HOST="127.0.0.1",
-                    HTTP_PORT=port,
-                    LOG_LEVEL="INFO",
-                    **limits,
-                )
-                bot = Child(f"newsbot-{kind}", newsbot_command("run"), env=env, cwd=work)
-                code = code_state()
-                try:
-                    result = await _measure(tag, bot, server, factory, port=port, args=args)
-                finally:
-                    await bot.stop()
-                    if args.keep_logs is not None and bot.log_path.exists():
-                        args.keep_logs.mkdir(parents=True, exist_ok=True)
-                        shutil.copy(bot.log_path, args.keep_logs / bot.log_path.name)
-            article_id = result.pop("_article_id")
-            result["rows"] = await row_statuses(factory, article_id)
-            result["push_status"] = await push_status(factory, result.pop("_push_id"))
-            uncertain = await chats_in_status(factory, article_id, DeliveryStatus.UNCERTAIN)
-            audience = await audience_chats(factory, article_id)
-            result["retried_rows"] = await _retried_rows(factory, article_id)
-            sent: dict[int, int] = result.pop("_sent")
-            unanswered: list[int] = result.pop("_unanswered")
-            retried_chats: set[int] = result.pop("_retried_chats")
-            lost = audience - set(sent)
-            result["lost_rows"] = await _rows_of(factory, article_id, set(sorted(lost)[:20]))
-        finally:
-            await engine.dispose()
+    async with audience_database(kind, readers, postgres_url=args.postgres_url) as (url, factory):
+        print(f"[{tag}] database ready: {readers:,} readers following World", flush=True)
+        async with ServerProcess(
+            first_user=FIRST_TELEGRAM_ID,
+            users=readers,
+            limited=args.limits,
+            private_burst=3 if args.limits else 1,
+            bad_gateway_rate=BAD_GATEWAY_RATE,
+            unanswered_rate=UNANSWERED_RATE,
+            unanswered_mode="drop",
+            seed=SEED,
+        ) as server:
+            port = free_port()
+            limits = {} if args.limits else {"SEND_RATE_LIMIT": 0, "PRIVATE_CHAT_RATE_LIMIT": 0}
+            env = product_env(
+                TELEGRAM_BOT_TOKEN=server.token,
+                TELEGRAM_BASE_URL=server.base_url,
+                DATABASE_URL=url,
+                HTTP_HOST="127.0.0.1",
+                HTTP_PORT=port,
+                LOG_LEVEL="INFO",
+                **limits,
+            )
+            bot = Child(f"newsbot-{kind}", newsbot_command("run"), env=env, cwd=work)
+            code = code_state()
+            try:
+                result = await _measure(tag, bot, server, factory, port=port, args=args)
+            finally:
+                await bot.stop()
+                bot.keep_log(args.keep_logs)
+        article_id = result.pop("_article_id")
+        result["rows"] = await row_statuses(factory, article_id)
+        result["push_status"] = await push_status(factory, result.pop("_push_id"))
+        uncertain = await chats_in_status(factory, article_id, DeliveryStatus.UNCERTAIN)
+        audience = await audience_chats(factory, article_id)
+        result["retried_rows"] = await _retried_rows(factory, article_id)
+        sent: dict[int, int] = result.pop("_sent")
+        unanswered: list[int] = result.pop("_unanswered")
+        retried_chats: set[int] = result.pop("_retried_chats")
+        lost = audience - set(sent)
+        result["lost_rows"] = await _rows_of(factory, article_id, set(sorted(lost)[:20]))
     duplicates = {chat for chat, count in sent.items() if count > 1}
     server_unanswered = set(unanswered)
     result |= {

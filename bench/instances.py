@@ -29,13 +29,13 @@ import coredis
 
 from bench.audience import (
     audience_chats,
+    audience_database,
     chats_in_status,
     confirm_push,
-    prepare,
     push_status,
     row_statuses,
 )
-from bench.databases import DEFAULT_POSTGRES, postgres_database
+from bench.databases import DEFAULT_POSTGRES
 from bench.fake_server import ServerProcess, Stats
 from bench.procs import (
     POLLING,
@@ -62,7 +62,7 @@ from bench.procs import (
     write_results,
 )
 from bench.seed import FIRST_TELEGRAM_ID
-from digests.db import SessionFactory, make_engine, make_session_factory, upgrade
+from digests.db import SessionFactory
 from digests.models import DeliveryStatus, PushStatus
 
 RESULTS = Path(__file__).with_name("results-instances.json")
@@ -125,43 +125,35 @@ async def one_run(n: int, *, kill: bool, args: argparse.Namespace, folder: Path)
         _say(tag, f"note: Redis database {args.redis_db} held {redis_keys_found} keys (flushed)")
     bots: list[Child] = []
     try:
-        async with postgres_database(args.postgres_url) as url:
-            engine = make_engine(url)
-            try:
-                await upgrade(engine)
-                factory = make_session_factory(engine)
-                await prepare(factory, readers)
-                _say(tag, f"database ready: {readers:,} readers following World")
-                async with ServerProcess(
-                    first_user=FIRST_TELEGRAM_ID, users=readers, limited=True, private_burst=3
-                ) as server:
-                    env = product_env(
-                        TELEGRAM_BOT_TOKEN=server.token,
-                        TELEGRAM_BASE_URL=server.base_url,
-                        DATABASE_URL=url,
-                        REDIS_URL=redis_url,
-                        HTTP_HOST="127.0.0.1",
-                        HTTP_PORT=0,
-                        LOG_LEVEL="INFO",
-                    )
-                    for i in range(1, n + 1):
-                        work = run_folder / f"instance-{i}"
-                        work.mkdir()
-                        bots.append(
-                            Child(f"instance-{i}", newsbot_command("run"), env=env, cwd=work)
-                        )
-                    try:
-                        result = await _measure(tag, bots, server, factory, kill=kill, args=args)
-                    finally:
-                        await stop_all(bots)
-                        if args.keep_logs is not None:
-                            target = args.keep_logs / run_folder.name
-                            target.mkdir(parents=True, exist_ok=True)
-                            for bot in bots:
-                                if bot.log_path.exists():
-                                    shutil.copy(bot.log_path, target / bot.log_path.name)
-            finally:
-                await engine.dispose()
+        fresh = audience_database("postgres", readers, postgres_url=args.postgres_url)
+        async with fresh as (url, factory):
+            _say(tag, f"database ready: {readers:,} readers following World")
+            async with ServerProcess(
+                first_user=FIRST_TELEGRAM_ID, users=readers, limited=True, private_burst=3
+            ) as server:
+                env = product_env(
+                    TELEGRAM_BOT_TOKEN=server.token,
+                    TELEGRAM_BASE_URL=server.base_url,
+                    DATABASE_URL=url,
+                    REDIS_URL=redis_url,
+                    HTTP_HOST="127.0.0.1",
+                    HTTP_PORT=0,
+                    LOG_LEVEL="INFO",
+                )
+                for i in range(1, n + 1):
+                    work = run_folder / f"instance-{i}"
+                    work.mkdir()
+                    bots.append(Child(f"instance-{i}", newsbot_command("run"), env=env, cwd=work))
+                try:
+                    result = await _measure(tag, bots, server, factory, kill=kill, args=args)
+                finally:
+                    await stop_all(bots)
+                    if args.keep_logs is not None:
+                        target = args.keep_logs / run_folder.name
+                        target.mkdir(parents=True, exist_ok=True)
+                        for bot in bots:
+                            if bot.log_path.exists():
+                                shutil.copy(bot.log_path, target / bot.log_path.name)
     finally:
         await stop_all(bots)
         await flush_redis(redis_url)

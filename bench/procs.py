@@ -18,6 +18,7 @@ import math
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -235,6 +236,12 @@ class Child:
 
     def returncode(self) -> int | None:
         return self.process.returncode if self.process is not None else None
+
+    def keep_log(self, folder: Path | None) -> None:
+        """Copy its log into `folder` (--keep-logs), if one was asked for."""
+        if folder is not None and self.log_path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copy(self.log_path, folder / self.log_path.name)
 
     def tail(self, lines: int = 20) -> str:
         return "\n".join(f"    {line}" for _, line in self.lines[-lines:])
