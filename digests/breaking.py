@@ -44,6 +44,7 @@ from digests.models import (
     article_sections,
 )
 from digests.render import truncate
+from digests.running import OneAtATime
 from digests.sections import get_or_create_sections, resolve_sections
 
 log = logging.getLogger(__name__)
@@ -342,7 +343,7 @@ class PushRunner:
         self._on_progress = on_progress
         self._progress_every = progress_every
         self._stopping = stopping  # set: claim no more rows (the process is stopping)
-        self._running: set[int] = set()
+        self._running = OneAtATime()
 
     async def unfinished(self) -> list[int]:
         """Confirmed pushes not finished (a restart interrupted them or a flood limit delayed
@@ -353,13 +354,7 @@ class PushRunner:
     async def run(self, push_id: int) -> PushOutcome | None:
         """Deliver every due row of the push, report progress as it goes, and mark it done
         when no row is left; None when the push is unknown or already running here."""
-        if push_id in self._running:
-            return None
-        self._running.add(push_id)
-        try:
-            return await self._run(push_id)
-        finally:
-            self._running.discard(push_id)
+        return await self._running.run(push_id, lambda: self._run(push_id))
 
     async def _run(self, push_id: int) -> PushOutcome | None:
         async with self._sessions() as session:

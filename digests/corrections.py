@@ -53,6 +53,7 @@ from digests.models import (
     PushStatus,
 )
 from digests.render import truncate
+from digests.running import OneAtATime
 
 log = logging.getLogger(__name__)
 
@@ -378,7 +379,7 @@ class ActionRunner:
         self._batch = batch
         self._lease = lease
         self._progress_every = progress_every
-        self._running: set[int] = set()
+        self._running = OneAtATime()
 
     async def unfinished(self) -> list[int]:
         """Actions not done (a restart interrupted them or a flood limit delayed some rows)
@@ -392,13 +393,7 @@ class ActionRunner:
     async def run(self, action_id: int) -> ActionProgress | None:
         """Edit or delete every due message of the action, report progress as it goes, and
         mark it done when no row is left; None when it is unknown or already running here."""
-        if action_id in self._running:
-            return None
-        self._running.add(action_id)
-        try:
-            return await self._run(action_id)
-        finally:
-            self._running.discard(action_id)
+        return await self._running.run(action_id, lambda: self._run(action_id))
 
     async def _run(self, action_id: int) -> ActionProgress | None:
         async with self._sessions() as session:
