@@ -26,7 +26,13 @@ from bot.ratelimit import PriorityRateLimiter
 from bot.sender import TelegramSender
 from bot.updates import ChatOrderedUpdateProcessor
 from digests.breaking import PushRunner
-from digests.buttons import ACTION_PATTERN, PAGE_PATTERN, PUSH_PATTERN, SETTINGS_PATTERN
+from digests.buttons import (
+    ACTION_PATTERN,
+    PAGE_PATTERN,
+    PUSH_PATTERN,
+    SEARCH_PATTERN,
+    SETTINGS_PATTERN,
+)
 from digests.corrections import ActionRunner
 from digests.db import instance_name, make_engine, make_session_factory, upgrade
 from digests.delivery import delivery_config
@@ -132,6 +138,7 @@ def register_handlers(application: NewsApp) -> None:
         "subscribe": handlers.subscribe_command,
         "unsubscribe": handlers.unsubscribe_command,
         "latest": handlers.latest_command,
+        "search": handlers.search_command,
         "digest": handlers.digest_command,
         "timezone": handlers.timezone_command,
         "alerts": handlers.alerts_command,
@@ -147,6 +154,7 @@ def register_handlers(application: NewsApp) -> None:
         application.add_handler(CommandHandler(name, callback))
     # buttons, routed by the prefix of their data (digests/buttons.py)
     application.add_handler(CallbackQueryHandler(handlers.page_button, pattern=PAGE_PATTERN))
+    application.add_handler(CallbackQueryHandler(handlers.search_button, pattern=SEARCH_PATTERN))
     application.add_handler(
         CallbackQueryHandler(handlers.settings_button, pattern=SETTINGS_PATTERN)
     )
