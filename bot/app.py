@@ -11,13 +11,14 @@ from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    InlineQueryHandler,
     JobQueue,
     MessageHandler,
     filters,
 )
 from telegram.request import BaseRequest
 
-from bot import corrections, editor, handlers, jobs
+from bot import corrections, editor, handlers, inline, jobs
 from bot.budget import SharedBudget, bot_id_from_token
 from bot.context import NewsApp, NewsContext, context_types
 from bot.http import CONNECTIONS, BoundedHTTPXRequest
@@ -161,6 +162,8 @@ def register_handlers(application: NewsApp) -> None:
     application.add_handler(CallbackQueryHandler(editor.push_button, pattern=PUSH_PATTERN))
     application.add_handler(CallbackQueryHandler(corrections.action_button, pattern=ACTION_PATTERN))
     application.add_handler(CallbackQueryHandler(handlers.stale_button))
+    # `@bot words` in any chat (inline mode must be on: @BotFather /setinline)
+    application.add_handler(InlineQueryHandler(inline.inline_query))
     # same group as the commands: only the first matching handler of a group runs
     application.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, handlers.plain_text))
