@@ -11,6 +11,11 @@ Method names and required parameters come from `fakebotapi/botapi_methods.json`,
 of the official method list; refusals carry Telegram's own codes and descriptions.
 Messages sent with parse_mode HTML are read by `fakebotapi.telegram_html`.
 
+Inline mode: `user_inline_query` is a user typing `@bot words` (an `inline_query` update);
+answerInlineQuery is checked as Telegram checks it (answered once and in time, at most 50
+results with unique ids, the required fields, the message text parsed) and what the user is
+offered lands in `inline_answers`.
+
 Photos: sendPhoto takes a photo as an http(s) URL (or a file_id it issued) and stores it as
 `StoredMessage.photo`, its caption checked like text but against 1,024 characters;
 editMessageMedia turns a text message into a photo or swaps a photo, never the other way.

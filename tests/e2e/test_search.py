@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 from typing import Any
 
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from bot import inline as bot_inline
 from digests import messages as msg
 from digests.buttons import Direction, SearchTurn, encode
+from digests.db import make_engine, make_session_factory
 from digests.feeds import FeedEntry
+from digests.ingest import store_entries
 from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import Reader, button, e2e_settings, logged_errors, running_bot
 from tests.e2e.test_readers import NOW, position, seeded_db, story
@@ -149,3 +156,52 @@ async def test_inline_query_offers_matching_stories_with_paging(
             forged = await inline(fake_api, 806, "comet", offset="x")
             assert forged["results"] == []
     assert errors == []
+
+
+async def test_slow_or_failing_inline_search_is_answered_empty(
+    fake_api: FakeBotApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = await seeded_db(tmp_path, titled(1, "Comet sighting"))
+    fake_api.emulator.add_user(807, "Yan")
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(30)
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW):
+        monkeypatch.setattr(bot_inline, "ANSWER_WITHIN", 0.2)
+        monkeypatch.setattr(bot_inline, "inline_page", slow)
+        late = await inline(fake_api, 807, "comet")
+        assert (late["results"], late["cache_time"]) == ([], 0)  # not cached by Telegram
+        monkeypatch.setattr(bot_inline, "inline_page", broken)
+        failed = await inline(fake_api, 807, "comet again")
+        assert (failed["results"], failed["cache_time"]) == ([], 0)
+        monkeypatch.undo()
+        works = await inline(fake_api, 807, "comet")  # the failures were not cached here
+        assert [r["title"] for r in works["results"]] == ["Comet sighting"]
+
+
+async def test_search_on_each_database(fake_api: FakeBotApiServer, db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        async with make_session_factory(engine).begin() as session:
+            await store_entries(
+                session,
+                [titled(n, f"Councils running elections {n}", hours_ago=n) for n in (1, 2)],
+                now=NOW,
+                category_map={},
+                default_section="General",
+            )
+    finally:
+        await engine.dispose()
+    fake_api.emulator.add_user(808, "Zoe")
+    reader = Reader(fake_api, 808)
+    async with running_bot(fake_api, e2e_settings(fake_api, db_url), now=NOW):
+        [page] = await reader.send("/search election run")  # stemmed on both databases
+        assert page.text.startswith("Councils running elections 1")
+        await reader.press(page, button(page, "Next"))
+        assert reader.current(page).text.startswith("Councils running elections 2")
+        offered = await inline(fake_api, 808, "elections")
+        assert len(offered["results"]) == 2
