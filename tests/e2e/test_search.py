@@ -155,6 +155,9 @@ async def test_inline_query_offers_matching_stories_with_paging(
             assert nothing["results"] == [] and nothing["next_offset"] == ""
             forged = await inline(fake_api, 806, "comet", offset="x")
             assert forged["results"] == []
+            answers = [c for c in fake_api.emulator.calls if c.method == "answerInlineQuery"]
+            # said explicitly: the same answer may be shown to everyone who types these words
+            assert {str(c.params.get("is_personal")).lower() for c in answers} == {"false"}
     assert errors == []
 
 
