@@ -11,13 +11,14 @@ from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    InlineQueryHandler,
     JobQueue,
     MessageHandler,
     filters,
 )
 from telegram.request import BaseRequest
 
-from bot import corrections, editor, handlers, jobs
+from bot import corrections, editor, handlers, inline, jobs
 from bot.budget import SharedBudget, bot_id_from_token
 from bot.context import NewsApp, NewsContext, context_types
 from bot.http import CONNECTIONS, BoundedHTTPXRequest
@@ -26,7 +27,13 @@ from bot.ratelimit import PriorityRateLimiter
 from bot.sender import TelegramSender
 from bot.updates import ChatOrderedUpdateProcessor
 from digests.breaking import PushRunner
-from digests.buttons import ACTION_PATTERN, PAGE_PATTERN, PUSH_PATTERN, SETTINGS_PATTERN
+from digests.buttons import (
+    ACTION_PATTERN,
+    PAGE_PATTERN,
+    PUSH_PATTERN,
+    SEARCH_PATTERN,
+    SETTINGS_PATTERN,
+)
 from digests.corrections import ActionRunner
 from digests.db import instance_name, make_engine, make_session_factory, upgrade
 from digests.delivery import delivery_config
@@ -132,6 +139,7 @@ def register_handlers(application: NewsApp) -> None:
         "subscribe": handlers.subscribe_command,
         "unsubscribe": handlers.unsubscribe_command,
         "latest": handlers.latest_command,
+        "search": handlers.search_command,
         "digest": handlers.digest_command,
         "timezone": handlers.timezone_command,
         "alerts": handlers.alerts_command,
@@ -147,12 +155,15 @@ def register_handlers(application: NewsApp) -> None:
         application.add_handler(CommandHandler(name, callback))
     # buttons, routed by the prefix of their data (digests/buttons.py)
     application.add_handler(CallbackQueryHandler(handlers.page_button, pattern=PAGE_PATTERN))
+    application.add_handler(CallbackQueryHandler(handlers.search_button, pattern=SEARCH_PATTERN))
     application.add_handler(
         CallbackQueryHandler(handlers.settings_button, pattern=SETTINGS_PATTERN)
     )
     application.add_handler(CallbackQueryHandler(editor.push_button, pattern=PUSH_PATTERN))
     application.add_handler(CallbackQueryHandler(corrections.action_button, pattern=ACTION_PATTERN))
     application.add_handler(CallbackQueryHandler(handlers.stale_button))
+    # `@bot words` in any chat (inline mode must be on: @BotFather /setinline)
+    application.add_handler(InlineQueryHandler(inline.inline_query))
     # same group as the commands: only the first matching handler of a group runs
     application.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, handlers.plain_text))

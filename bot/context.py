@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, JobQueue
 
 from bot.budget import SharedBudget
+from bot.inline_cache import TTLCache
 from bot.metrics import Metrics
 from bot.ratelimit import PriorityArg
 from bot.shown import ShownMessages
@@ -44,6 +45,8 @@ class Services:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     # what the bot's edits made its messages show, for presses that carry an older copy
     shown: ShownMessages = field(default_factory=ShownMessages)
+    # inline mode's answers of the last few seconds, by words and offset (bot/inline.py)
+    inline_cache: TTLCache = field(default_factory=TTLCache)
 
     @property
     def sessions(self) -> SessionFactory:

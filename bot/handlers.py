@@ -17,7 +17,7 @@ from bot.context import NewsContext, Services
 from bot.replies import answers_button, edit, send
 from digests import conversation
 from digests import messages as msg
-from digests.buttons import SETTINGS_BUTTONS, PageTurn, decode
+from digests.buttons import SETTINGS_BUTTONS, PageTurn, SearchTurn, decode
 from digests.conversation import ReaderRequest
 from digests.db import unavailable
 from digests.models import Chat, ChatKind
@@ -181,6 +181,18 @@ settings_command = command(conversation.show_settings, register=False, changes=F
 stop_command = command(conversation.stop, register=False, changes=True)
 
 
+async def search_command(update: Update, context: NewsContext) -> None:
+    """/search words: the best matching story, paged like /latest."""
+    svc, tg_chat = context.bot_data, update.effective_chat
+    if tg_chat is None:
+        return
+    async with svc.sessions.begin() as session:
+        chat = await find_chat(session, tg_chat.id)
+        replies = await conversation.search(session, tg_chat.id, chat, _request(svc, context))
+    for reply in replies:
+        await send(update, reply)
+
+
 async def unknown_command(update: Update, context: NewsContext) -> None:
     """Point to /help for commands we don't know (in groups only when addressed to us)."""
     chat, message = update.effective_chat, update.effective_message
@@ -212,6 +224,22 @@ async def page_button(update: Update, context: NewsContext, query: CallbackQuery
     async with svc.sessions.begin() as session:
         chat = await find_chat(session, tg_chat.id)
         result = await conversation.turn_page_button(session, chat, turn, _request(svc, context))
+    if result.edit is not None:
+        await edit(context, query, result.edit)
+    return result.answer
+
+
+@answers_button
+async def search_button(update: Update, context: NewsContext, query: CallbackQuery) -> str | None:
+    """◀ Previous / Next ▶ under a /search result: edit it in place to the next result."""
+    svc, tg_chat, turn = context.bot_data, update.effective_chat, decode(query.data or "")
+    if tg_chat is None or not isinstance(turn, SearchTurn):
+        return msg.STALE_BUTTON
+    async with svc.sessions.begin() as session:
+        chat = await find_chat(session, tg_chat.id)
+        result = await conversation.search_button(
+            session, tg_chat.id, chat, turn, _request(svc, context)
+        )
     if result.edit is not None:
         await edit(context, query, result.edit)
     return result.answer

@@ -11,6 +11,7 @@ spelling. A chooser toggle sent before the chooser had pages carries no page num
 still works, and the chooser then opens on the page that holds the toggled section.
 
     L:<section id>:<published ts>:<article id>:<n|p>   /latest paging (0 = every section)
+    Q:<search id>:<position>:<n|p>                     /search paging (a saved search)
     S:t:<section id>:<page>   S:p:<page>   S:done      the section chooser (paged)
     S:t:<section id>                                   a chooser toggle from before paging
     U:all   U:cancel                                   /unsubscribe confirmation
@@ -31,6 +32,7 @@ from typing import assert_never
 MAX_BYTES = 64
 
 PAGE_PATTERN = re.compile(r"^L:")
+SEARCH_PATTERN = re.compile(r"^Q:")
 SETTINGS_PATTERN = re.compile(r"^[SUC]:")  # buttons that change a chat's settings
 PUSH_PATTERN = re.compile(r"^B:")
 ACTION_PATTERN = re.compile(r"^K:")
@@ -46,6 +48,7 @@ MAX_PAGE = 999  # chooser pages: far more than MAX_SECTIONS can fill
 _ID = r"(0|[1-9][0-9]{0,9})"
 _PAGE_NO = r"([1-9][0-9]{0,2})"
 _PAGE = re.compile(rf"^L:{_ID}:(0|-?[1-9][0-9]{{0,11}}):{_ID}:([np])$")
+_SEARCH = re.compile(rf"^Q:{_ID}:{_PAGE_NO}:([np])$")
 _TOGGLE = re.compile(rf"^S:t:{_ID}(?::{_PAGE_NO})?$")
 _CHOOSER_PAGE = re.compile(rf"^S:p:{_PAGE_NO}$")
 _PUSH = re.compile(rf"^B:(send|cancel):{_ID}$")
@@ -65,6 +68,16 @@ class PageTurn:
     section_id: int  # 0 means every section
     published_ts: int  # seconds since the epoch, UTC
     article_id: int
+    direction: Direction
+
+
+@dataclass(frozen=True)
+class SearchTurn:
+    """Show the story at `position` (1 = best) of a saved /search; should it be gone, the
+    next one in `direction`."""
+
+    search_id: int
+    position: int
     direction: Direction
 
 
@@ -141,6 +154,7 @@ SETTINGS_BUTTONS = (ToggleSection, ChooserPage, ChooserDone, Unsubscribe, Settin
 
 ButtonData = (
     PageTurn
+    | SearchTurn
     | ToggleSection
     | ChooserPage
     | ChooserDone
@@ -161,6 +175,8 @@ def encode(data: ButtonData) -> str:
     match data:
         case PageTurn(section_id, ts, article_id, direction):
             text = f"L:{section_id}:{ts}:{article_id}:{direction.value}"
+        case SearchTurn(search_id, position, direction):
+            text = f"Q:{search_id}:{position}:{direction.value}"
         case ToggleSection(section_id, None):
             text = f"S:t:{section_id}"
         case ToggleSection(section_id, page):
@@ -193,6 +209,8 @@ def decode(text: str) -> ButtonData | None:
         section_id, ts, article_id = int(page[1]), int(page[2]), int(page[3])
         if _ids_fit(section_id, article_id) and MIN_TS <= ts <= MAX_TS:
             return PageTurn(section_id, ts, article_id, Direction(page[4]))
+    if prefix == "Q" and (searched := _SEARCH.match(text)) and _ids_fit(int(searched[1])):
+        return SearchTurn(int(searched[1]), int(searched[2]), Direction(searched[3]))
     if prefix == "S":
         if rest == "done":
             return ChooserDone()

@@ -19,6 +19,7 @@ from digests.buttons import (
     ChooserDone,
     ChooserPage,
     PageTurn,
+    SearchTurn,
     SettingsButton,
     SettingsChoice,
     ToggleSection,
@@ -43,6 +44,7 @@ from digests.readers import (
     unsubscribe_all,
 )
 from digests.schedule import due_window, parse_hhmm
+from digests.search import search_words, start_search, turn_search
 from digests.sections import list_sections, resolve_section_args, resolve_sections
 
 
@@ -129,6 +131,20 @@ async def latest(session: AsyncSession, chat: Chat | None, request: ReaderReques
     return [msg.story_page(page, tz=tz)]
 
 
+async def search(
+    session: AsyncSession, chat_id: int, chat: Chat | None, request: ReaderRequest
+) -> list[Reply]:
+    """/search words: the best match, with ◀ Previous / Next ▶ through the saved results."""
+    words = search_words(request.text)
+    if not words:
+        return [Reply(msg.SEARCH_USAGE)]
+    page = await start_search(session, chat_id=chat_id, words=words, now=request.now)
+    if page is None:
+        return [Reply(msg.no_results(words))]
+    tz = chat.timezone if chat else request.defaults.timezone
+    return [msg.search_page(page, tz=tz)]
+
+
 async def digest(session: AsyncSession, chat: Chat, request: ReaderRequest) -> list[Reply]:
     """/digest HH:MM, /digest off, /digest now (what the scheduled one would hold)."""
     arg = request.text.lower()
@@ -199,6 +215,17 @@ async def turn_page_button(
         return ButtonAnswer(answer=turned.problem)
     tz = chat.timezone if chat else request.defaults.timezone
     return ButtonAnswer(edit=msg.story_page(turned.page, tz=tz))
+
+
+async def search_button(
+    session: AsyncSession, chat_id: int, chat: Chat | None, turn: SearchTurn, request: ReaderRequest
+) -> ButtonAnswer:
+    """◀ Previous / Next ▶ under a /search result: edit the message to that result."""
+    turned = await turn_search(session, chat_id=chat_id, turn=turn)
+    if turned.page is None:
+        return ButtonAnswer(answer=turned.problem)
+    tz = chat.timezone if chat else request.defaults.timezone
+    return ButtonAnswer(edit=msg.search_page(turned.page, tz=tz))
 
 
 async def settings_button(

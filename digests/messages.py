@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from digests.digest import DigestSection, DigestStory
     from digests.models import Article, Chat, Section
     from digests.paging import Page
+    from digests.search import SearchPage
     from digests.sections import SectionInfo
     from digests.stats import Stats
 
@@ -79,6 +80,7 @@ class ButtonAnswer:
 COMMANDS: list[tuple[str, str]] = [
     ("start", "Start and choose sections"),
     ("latest", "Latest stories: /latest [section]"),
+    ("search", "Find stories: /search words"),
     ("sections", "All sections and the ones you follow"),
     ("subscribe", "Follow sections: /subscribe world sports"),
     ("unsubscribe", "Stop following sections"),
@@ -224,10 +226,45 @@ def story_page(page: Page, *, tz: str) -> Reply:
     """One story with ◀ Previous / Next ▶ buttons and its position; with the story's photo
     when it has one, its summary then cut to fit a caption (a story whose title and
     sections alone would not fit one goes out as text)."""
-    article = page.article
-    section_names = ", ".join(section.name for section in article.sections) or "—"
-    scope = page.section.name if page.section else "All sections"
+    return _paged_story(
+        page.article,
+        scope=page.section.name if page.section else "All sections",
+        position=page.position,
+        total=page.total,
+        previous=encode(page.turn(Direction.NEWER)) if page.has_newer else None,
+        following=encode(page.turn(Direction.OLDER)) if page.has_older else None,
+        tz=tz,
+    )
 
+
+SEARCH_SCOPE_MAX = 40  # characters of the query repeated under each result
+
+
+def search_page(page: SearchPage, *, tz: str) -> Reply:
+    """One /search result, as /latest shows a story: ◀ Previous / Next ▶ through the saved
+    results, and "Search “words”: n / N" under it."""
+    return _paged_story(
+        page.article,
+        scope=f"Search “{truncate(page.query, SEARCH_SCOPE_MAX)}”",
+        position=page.position,
+        total=page.total,
+        previous=encode(page.turn(Direction.NEWER)) if page.has_previous else None,
+        following=encode(page.turn(Direction.OLDER)) if page.has_next else None,
+        tz=tz,
+    )
+
+
+def _paged_story(
+    article: Article,
+    *,
+    scope: str,
+    position: int,
+    total: int,
+    previous: str | None,
+    following: str | None,
+    tz: str,
+) -> Reply:
+    section_names = ", ".join(section.name for section in article.sections) or "—"
     byline = f" · {article.author}" if article.author else ""
 
     def page_text(summary: str, *, credit: bool = False) -> str:
@@ -239,7 +276,7 @@ def story_page(page: Page, *, tz: str) -> Reply:
             parts += ["", escape(summary)]
         if credit and (line := photo_credit(article)):
             parts += [line]
-        parts += ["", escape(f"{scope}: {page.position} / {page.total}")]
+        parts += ["", escape(f"{scope}: {position} / {total}")]
         return "\n".join(parts)
 
     summary = truncate(article.summary, STORY_SUMMARY_MAX)
@@ -252,16 +289,75 @@ def story_page(page: Page, *, tz: str) -> Reply:
         else:
             text = caption
     nav: list[Button] = []
-    if page.has_newer:
-        nav.append(Button("◀ Previous", data=encode(page.turn(Direction.NEWER))))
-    if page.has_older:
-        nav.append(Button("Next ▶", data=encode(page.turn(Direction.OLDER))))
+    if previous is not None:
+        nav.append(Button("◀ Previous", data=previous))
+    if following is not None:
+        nav.append(Button("Next ▶", data=following))
     rows: list[list[Button]] = []
     if article.link and article.link.lower().startswith(("http://", "https://")):
         rows.append([Button("Open article", url=article.link)])
     if nav:
         rows.append(nav)
     return Reply(text, rows, photo=photo)
+
+
+SEARCH_USAGE = f"{bold('Usage')}: /search words\n\n" + escape(
+    "Finds stored stories with all these words in their title or text, the most relevant "
+    "first. Example: /search election results"
+)
+SEARCH_EXPIRED = "This search has expired: search again with /search."
+
+
+def no_results(words: Sequence[str]) -> str:
+    shown = truncate(" ".join(words), SEARCH_SCOPE_MAX)
+    return escape(f"No stories found for “{shown}”. Try fewer or other words.")
+
+
+# ---- inline mode: stories shared into any chat ---------------------------------------------
+
+INLINE_TITLE_MAX = 200
+INLINE_DESCRIPTION_MAX = 200
+
+
+@dataclass(frozen=True)
+class InlineStory:
+    """A story offered in inline mode: what the list shows (plain title and description,
+    thumbnail) and the Telegram-HTML message sent into the chat when it is chosen."""
+
+    id: str
+    title: str
+    description: str
+    text: str
+    thumbnail_url: str | None
+    url: str | None
+
+
+def _http(url: str | None) -> str | None:
+    return url if url and url.lower().startswith(("http://", "https://")) else None
+
+
+def inline_story(article: Article) -> InlineStory:
+    """The shared message: the title in bold, the summary cut so the whole fits Telegram's
+    4096 characters, and the link; its photo as the thumbnail when it has one."""
+    url = _http(article.link)
+
+    def build(summary: str) -> str:
+        parts = [bold(article.title)]
+        if summary:
+            parts += [escape(summary)]
+        if url:
+            parts += ["", link(url, "Read more")]
+        return "\n".join(parts)
+
+    text = fit_visible(build, article.summary, MAX_MESSAGE) or build("")
+    return InlineStory(
+        id=str(article.id),
+        title=truncate(article.title, INLINE_TITLE_MAX) or "…",
+        description=truncate(" ".join(article.summary.split()), INLINE_DESCRIPTION_MAX),
+        text=text,
+        thumbnail_url=_http(article.image_url),
+        url=url,
+    )
 
 
 def settings(chat: Chat, sections: Sequence[Section]) -> Reply:

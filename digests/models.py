@@ -44,6 +44,7 @@ VALIDATOR_MAX = 400  # an ETag or Last-Modified longer than this is not remember
 IMAGE_CAPTION_MAX = 300  # a photo credit or caption, as the publisher wrote it
 AUTHOR_MAX = 200
 IDEMPOTENCY_KEY_MAX = 255
+SEARCH_QUERY_MAX = 200  # the words of a saved /search
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -375,3 +376,45 @@ class FeedSource(Base):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SavedSearch(Base):
+    """A reader's /search and the stories it found, best first: its ◀ Previous / Next ▶
+    buttons carry only its id and a position, so paging needs no query in the button, stays
+    the same while new stories arrive, and survives restarts."""
+
+    __tablename__ = "searches"
+    # AUTOINCREMENT: SQLite would otherwise give a forgotten search's id to the next one,
+    # and the old search's buttons would page through someone else's results
+    __table_args__ = (
+        Index("ix_searches_created_at", "created_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)  # the Telegram chat it was made in
+    query: Mapped[str] = mapped_column(String(SEARCH_QUERY_MAX))  # the words searched for
+    article_ids: Mapped[str] = mapped_column(Text)  # the results, best first: "12,7,3"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+SEARCH_OBJECTS = frozenset(
+    {
+        "articles_fts",  # SQLite: the FTS5 index of articles (and its shadow tables)
+        "articles_fts_data",
+        "articles_fts_idx",
+        "articles_fts_docsize",
+        "articles_fts_config",
+        "articles_fts_content",
+        "search_vector",  # PostgreSQL: articles' generated tsvector column
+        "ix_articles_search_vector",  # and its GIN index
+    }
+)
+"""What migration 0007 adds to the database outside these models: the full-text indexes,
+which SQLAlchemy cannot describe (an FTS5 virtual table, a generated tsvector column). The
+schema comparison and autogenerate leave them out by name (`include_name`)."""
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's include_name hook: compare everything but the full-text search objects."""
+    return name not in SEARCH_OBJECTS

@@ -11,6 +11,11 @@ Method names and required parameters come from `fakebotapi/botapi_methods.json`,
 of the official method list; refusals carry Telegram's own codes and descriptions.
 Messages sent with parse_mode HTML are read by `fakebotapi.telegram_html`.
 
+Inline mode: `user_inline_query` is a user typing `@bot words` (an `inline_query` update);
+answerInlineQuery is checked as Telegram checks it (answered once and in time, at most 50
+results with unique ids, the required fields, the message text parsed) and what the user is
+offered lands in `inline_answers`.
+
 Photos: sendPhoto takes a photo as an http(s) URL (or a file_id it issued) and stores it as
 `StoredMessage.photo`, its caption checked like text but against 1,024 characters;
 editMessageMedia turns a text message into a photo or swaps a photo, never the other way.
@@ -58,6 +63,15 @@ MAX_BUTTONS = 100
 MAX_BUTTONS_PER_ROW = 8
 MAX_CALLBACK_ANSWER_TEXT = 200
 CALLBACK_ANSWER_DEADLINE = 15.0
+INLINE_ANSWER_DEADLINE = 10.0  # seconds a client waits for the answer to an inline query
+MAX_INLINE_RESULTS = 50
+MAX_INLINE_QUERY = 256  # characters a user can type after the bot's name
+MAX_RESULT_ID_BYTES = 64
+MAX_NEXT_OFFSET_BYTES = 64
+ARTICLE_REQUIRED = ("type", "id", "title", "input_message_content")
+"""InlineQueryResultArticle's required fields (api.json; checked by a unit test)."""
+TEXT_CONTENT_REQUIRED = ("message_text",)
+"""InputTextMessageContent's required fields (api.json)."""
 
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
@@ -423,6 +437,8 @@ _JSON_PARAMS = frozenset(
         "link_preview_options",
         "reply_parameters",
         "allowed_updates",
+        "results",
+        "button",
     }
 )
 _BUTTON_ACTIONS = (
@@ -690,6 +706,8 @@ class BotApiEmulator:
         self.sent_log: list[SentRecord] = []
         self.chat_actions: list[tuple[int, str]] = []
         self.callback_answers: dict[str, JSONDict] = {}
+        self._inline_queries: dict[str, _PendingQuery] = {}
+        self.inline_answers: dict[str, JSONDict] = {}  # query id: what the user is offered
         self.too_many_requests = 0
         self.bad_gateways = 0  # calls answered 502 Bad Gateway, drawn or injected
         self.conflicts = 0  # getUpdates calls ended by "terminated by other getUpdates request"
@@ -713,6 +731,7 @@ class BotApiEmulator:
             "editMessageReplyMarkup": self._edit_message_reply_markup,
             "deleteMessage": self._delete_message,
             "answerCallbackQuery": self._answer_callback_query,
+            "answerInlineQuery": self._answer_inline_query,
             "sendChatAction": self._send_chat_action,
             "getChat": self._get_chat,
             "getChatMember": self._get_chat_member,
@@ -1114,6 +1133,32 @@ class BotApiEmulator:
 
     def is_answered(self, callback_query_id: str) -> bool:
         return callback_query_id in self.callback_answers
+
+    def user_inline_query(
+        self, user_id: int, query: str, *, offset: str = "", chat_type: str = "private"
+    ) -> str:
+        """A user types `@bot query` in a chat of `chat_type` (or scrolls to `offset`, the
+        next_offset of an earlier answer); returns the inline query's id."""
+        user = self._user(user_id)
+        if len(query) > MAX_INLINE_QUERY:
+            raise ValueError(f"an inline query has at most {MAX_INLINE_QUERY} characters")
+        query_id = str(5_000_000_000_000_000_000 + self._next_query)
+        self._next_query += 1
+        self._inline_queries[query_id] = _PendingQuery(self._clock())
+        self._push_update(
+            "inline_query",
+            {
+                "id": query_id,
+                "from": user.to_json(),
+                "query": query,
+                "offset": offset,
+                "chat_type": chat_type,
+            },
+        )
+        return query_id
+
+    def is_inline_answered(self, inline_query_id: str) -> bool:
+        return inline_query_id in self.inline_answers
 
     # --- what tests read ---------------------------------------------------------------------
 
@@ -1908,6 +1953,76 @@ class BotApiEmulator:
         query.answered = True
         self.callback_answers[query_id] = p.normalized()
         return True
+
+    def _answer_inline_query(self, p: _Params) -> bool:
+        """Stores what the user is offered: each result as the list shows it and the message
+        it would send (text and entities as parsed). Refuses what Telegram refuses: a query
+        answered twice or too late, more than 50 results, duplicate or bad ids, missing
+        fields, a message text that is empty, too long or bad HTML, a non-http thumbnail."""
+        query_id = p.get_str("inline_query_id") or ""
+        query = self._inline_queries.get(query_id)
+        if query is None or query.answered:
+            raise ApiError(400, QUERY_TOO_OLD)
+        if self._clock() - query.created > INLINE_ANSWER_DEADLINE:
+            raise ApiError(400, QUERY_TOO_OLD)
+        raw = p.get_json("results")
+        if not isinstance(raw, list):
+            raise ApiError(400, "Bad Request: can't parse inline query results JSON object")
+        if len(raw) > MAX_INLINE_RESULTS:
+            raise ApiError(400, "Bad Request: RESULTS_TOO_MUCH")
+        next_offset = p.get_str("next_offset") or ""
+        if len(next_offset.encode()) > MAX_NEXT_OFFSET_BYTES:
+            raise ApiError(400, "Bad Request: NEXT_OFFSET_INVALID")
+        seen: set[str] = set()
+        results = [self._inline_result(item, seen) for item in raw]
+        query.answered = True
+        self.inline_answers[query_id] = {
+            "results": results,
+            "next_offset": next_offset,
+            "cache_time": p.get_int("cache_time"),
+            "is_personal": p.get_bool("is_personal"),
+        }
+        return True
+
+    def _inline_result(self, item: Any, seen: set[str]) -> JSONDict:
+        if not isinstance(item, dict):
+            raise ApiError(400, "Bad Request: can't parse inline query result JSON object")
+        for name in ARTICLE_REQUIRED:
+            if item.get(name) in (None, ""):
+                raise ApiError(400, f"Bad Request: inline query result {name} is required")
+        if item["type"] != "article":
+            kind = item["type"]
+            raise ApiError(400, f"Bad Request: result type not supported by the emulator: {kind}")
+        result_id = str(item["id"])
+        if not 1 <= len(result_id.encode()) <= MAX_RESULT_ID_BYTES:
+            raise ApiError(400, "Bad Request: RESULT_ID_INVALID")
+        if result_id in seen:
+            raise ApiError(400, "Bad Request: RESULT_ID_DUPLICATE")
+        seen.add(result_id)
+        content = item["input_message_content"]
+        if not isinstance(content, dict) or any(
+            content.get(name) in (None, "") for name in TEXT_CONTENT_REQUIRED
+        ):
+            raise ApiError(400, "Bad Request: MESSAGE_EMPTY")
+        text, entities = self._formatted(
+            str(content["message_text"]), content.get("parse_mode"), content.get("entities")
+        )
+        if not text:
+            raise ApiError(400, "Bad Request: MESSAGE_EMPTY")
+        if utf16_len(text) > MAX_TEXT_UTF16:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        for name in ("thumbnail_url", "url"):
+            if name in item and urlsplit(str(item[name])).scheme not in {"http", "https"}:
+                raise ApiError(400, f"Bad Request: {name} must be an http(s) URL")
+        return {
+            "id": result_id,
+            "title": item["title"],
+            "description": item.get("description"),
+            "thumbnail_url": item.get("thumbnail_url"),
+            "url": item.get("url"),
+            "text": text,
+            "entities": entities,
+        }
 
     def _send_chat_action(self, p: _Params) -> bool:
         chat = self._chat(p, sending=True)

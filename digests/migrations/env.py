@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from sqlalchemy.pool import NullPool
 
 from digests.db import async_url, lock_migrations, make_engine
-from digests.models import Base
+from digests.models import Base, include_name
 from digests.settings import load_settings
 
 target_metadata = Base.metadata
@@ -27,6 +27,7 @@ def run_on(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,  # the full-text indexes of 0007 are not in the models
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -55,6 +56,7 @@ def run_offline(url: str) -> None:
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
         render_as_batch=url.startswith("sqlite"),
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -14,14 +14,16 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
 from digests.db import make_engine
-from digests.models import Base
+from digests.models import Base, include_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _differences(connection: Connection) -> list[Any]:
     # the options digests/migrations/env.py gives autogenerate
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_name": include_name}
+    )
     return list(compare_metadata(context, Base.metadata))
 
 

@@ -50,7 +50,7 @@ def test_every_emulated_method_is_an_official_one() -> None:
         "getMe", "logOut", "close", "getUpdates", "deleteWebhook", "setWebhook",
         "getWebhookInfo", "setMyCommands", "getMyCommands", "deleteMyCommands", "sendMessage",
         "sendPhoto", "editMessageText", "editMessageCaption", "editMessageMedia",
-        "editMessageReplyMarkup", "deleteMessage", "answerCallbackQuery",
+        "editMessageReplyMarkup", "deleteMessage", "answerCallbackQuery", "answerInlineQuery",
         "sendChatAction", "getChat", "getChatMember", "getChatAdministrators",
     }  # fmt: skip
     assert {specs[name.lower()].name for name in emulated} == emulated

@@ -16,6 +16,7 @@ from digests.buttons import (
     MIN_TS,
     PAGE_PATTERN,
     PUSH_PATTERN,
+    SEARCH_PATTERN,
     SETTINGS_BUTTONS,
     SETTINGS_PATTERN,
     ActionChoice,
@@ -27,6 +28,7 @@ from digests.buttons import (
     Direction,
     PageTurn,
     PushChoice,
+    SearchTurn,
     SettingsChoice,
     ToggleSection,
     Unsubscribe,
@@ -39,6 +41,7 @@ times = st.integers(min_value=MIN_TS, max_value=MAX_TS)
 pages = st.integers(min_value=1, max_value=MAX_PAGE)
 every_button = st.one_of(
     st.builds(PageTurn, ids, times, ids, st.sampled_from(Direction)),
+    st.builds(SearchTurn, ids, pages, st.sampled_from(Direction)),
     st.builds(ToggleSection, ids, pages | st.none()),
     st.builds(ChooserPage, pages),
     st.just(ChooserDone()),
@@ -69,7 +72,7 @@ def test_every_button_round_trips_within_64_bytes(data: ButtonData) -> None:
 @given(every_button)
 def test_each_button_is_routed_by_exactly_one_pattern(data: ButtonData) -> None:
     text = encode(data)
-    patterns = (PAGE_PATTERN, SETTINGS_PATTERN, PUSH_PATTERN, ACTION_PATTERN)
+    patterns = (PAGE_PATTERN, SEARCH_PATTERN, SETTINGS_PATTERN, PUSH_PATTERN, ACTION_PATTERN)
     routes = [p for p in patterns if p.match(text)]
     assert len(routes) == 1
     assert (routes[0] is SETTINGS_PATTERN) == isinstance(data, SETTINGS_BUTTONS)
