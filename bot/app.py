@@ -26,7 +26,13 @@ from bot.ratelimit import PriorityRateLimiter
 from bot.sender import TelegramSender
 from bot.updates import ChatOrderedUpdateProcessor
 from digests.breaking import PushRunner
-from digests.buttons import ACTION_PATTERN, PAGE_PATTERN, PUSH_PATTERN, SETTINGS_PATTERN
+from digests.buttons import (
+    ACTION_PATTERN,
+    DIGEST_PATTERN,
+    PAGE_PATTERN,
+    PUSH_PATTERN,
+    SETTINGS_PATTERN,
+)
 from digests.corrections import ActionRunner
 from digests.db import instance_name, make_engine, make_session_factory, upgrade
 from digests.delivery import delivery_config
@@ -150,6 +156,7 @@ def register_handlers(application: NewsApp) -> None:
     application.add_handler(
         CallbackQueryHandler(handlers.settings_button, pattern=SETTINGS_PATTERN)
     )
+    application.add_handler(CallbackQueryHandler(handlers.digest_button, pattern=DIGEST_PATTERN))
     application.add_handler(CallbackQueryHandler(editor.push_button, pattern=PUSH_PATTERN))
     application.add_handler(CallbackQueryHandler(corrections.action_button, pattern=ACTION_PATTERN))
     application.add_handler(CallbackQueryHandler(handlers.stale_button))
