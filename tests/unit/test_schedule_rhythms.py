@@ -323,4 +323,3 @@ def test_next_slot_is_due_on_an_allowed_local_day_and_none_is_skipped(
     assert plan.on(got.astimezone(ZoneInfo(tz)).date())
     # no slot lies between `after` and it
     assert previous_slot(plan, tz, before=got) <= after
-
