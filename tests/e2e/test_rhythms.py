@@ -157,7 +157,8 @@ async def test_pause_button_under_a_digest_skips_a_week_then_digests_resume(
             for day in range(2, 9):
                 moment = datetime(2026, 6, day, 7, 0, tzinfo=UTC)
                 await add_story(url, day, "World", moment)
-                assert (await round_at(app, clock, moment + timedelta(hours=1, seconds=5))).sent == 0
+                due = moment + timedelta(hours=1, seconds=5)
+                assert (await round_at(app, clock, due)).sent == 0
             assert len(digests_in(reader)) == 1
             # after the pause: one digest (not one per missed day), holding the pause's stories
             assert (await round_at(app, clock, datetime(2026, 6, 9, 8, 0, 5, tzinfo=UTC))).sent == 1
