@@ -396,8 +396,12 @@ BAD_DIGEST_TIME = escape("Send the time as HH:MM, e.g. /digest 07:30, or /digest
 
 
 def bad_digest(problem: str) -> str:
-    """/digest with arguments it cannot read: what was wrong, and how to write it."""
-    return escape(f"{problem}. Nothing changed.") + "\n" + DIGEST_HELP
+    """/digest with arguments it cannot read: what was wrong (the reader's words cut short, so
+    the answer always fits a message), and how to write it."""
+    return escape(f"{truncate(problem, BAD_DIGEST_MAX)}. Nothing changed.") + "\n" + DIGEST_HELP
+
+
+BAD_DIGEST_MAX = 200
 
 
 def paused_answer(chat: Chat) -> str:

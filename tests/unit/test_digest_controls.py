@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from digests import messages as msg
 from digests.buttons import DigestControl, SettingsChoice, decode
 from digests.delivery import Text, with_controls
 from digests.models import Chat, ChatKind
 from digests.readers import pause_digests, resume_digests, set_rhythm, stop_digests
-from digests.schedule import DigestPlan, Rhythm, parse_hhmm
+from digests.render import MAX_MESSAGE, visible_length
+from digests.schedule import DigestPlan, Rhythm, parse_hhmm, parse_plan
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 
@@ -74,3 +77,16 @@ def test_a_pause_shows_in_settings_with_a_resume_button_until_it_ends() -> None:
     assert c.paused_until is None
     assert c.next_digest_at == datetime(2026, 6, 2, 6, 0, tzinfo=UTC)
     assert not resume_digests(c, now=NOW + timedelta(hours=1))
+
+
+@pytest.mark.parametrize(
+    "words", [["weekly", "x" * 5000], ["y" * 5000], ["twice", "8:00", "z" * 5000]]
+)
+def test_a_bad_digest_command_is_answered_within_one_message_however_long(
+    words: list[str],
+) -> None:
+    with pytest.raises(ValueError, match="is not a day|is neither|is not a time") as problem:
+        parse_plan(words, current=parse_hhmm("08:00"))
+    answer = msg.bad_digest(str(problem.value))
+    assert visible_length(answer) < 1000 < MAX_MESSAGE
+    assert "Nothing changed." in answer
