@@ -29,6 +29,7 @@ from bot.updates import ChatOrderedUpdateProcessor
 from digests.breaking import PushRunner
 from digests.buttons import (
     ACTION_PATTERN,
+    DIGEST_PATTERN,
     PAGE_PATTERN,
     PUSH_PATTERN,
     SEARCH_PATTERN,
@@ -159,6 +160,7 @@ def register_handlers(application: NewsApp) -> None:
     application.add_handler(
         CallbackQueryHandler(handlers.settings_button, pattern=SETTINGS_PATTERN)
     )
+    application.add_handler(CallbackQueryHandler(handlers.digest_button, pattern=DIGEST_PATTERN))
     application.add_handler(CallbackQueryHandler(editor.push_button, pattern=PUSH_PATTERN))
     application.add_handler(CallbackQueryHandler(corrections.action_button, pattern=ACTION_PATTERN))
     application.add_handler(CallbackQueryHandler(handlers.stale_button))

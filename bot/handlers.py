@@ -17,7 +17,7 @@ from bot.context import NewsContext, Services
 from bot.replies import answers_button, edit, send
 from digests import conversation
 from digests import messages as msg
-from digests.buttons import SETTINGS_BUTTONS, PageTurn, SearchTurn, decode
+from digests.buttons import SETTINGS_BUTTONS, DigestControl, PageTurn, SearchTurn, decode
 from digests.conversation import ReaderRequest
 from digests.db import unavailable
 from digests.models import Chat, ChatKind
@@ -258,6 +258,25 @@ async def settings_button(update: Update, context: NewsContext, query: CallbackQ
         result = await conversation.settings_button(session, chat, choice, _request(svc, context))
     if result.edit is not None:
         await edit(context, query, result.edit, keyboard_only=result.keyboard_only)
+    return result.answer
+
+
+@answers_button
+async def digest_button(update: Update, context: NewsContext, query: CallbackQuery) -> str | None:
+    """⏸ Pause for a week, Sections and 🛑 Stop digests under a digest: they act on the chat
+    the press came from (never on an id in the data)."""
+    svc, tg_chat, choice = context.bot_data, update.effective_chat, decode(query.data or "")
+    if tg_chat is None or not isinstance(choice, DigestControl):
+        return msg.STALE_BUTTON
+    if not await _is_group_admin(update, context):
+        return msg.NOT_GROUP_ADMIN_SHORT
+    async with svc.sessions.begin() as session:
+        chat = await find_chat(session, tg_chat.id)
+        if chat is None:  # forgotten with /stop since the digest came
+            return msg.STALE_BUTTON
+        result = await conversation.digest_button(session, chat, choice, _request(svc, context))
+    if result.send is not None:
+        await send(update, result.send)
     return result.answer
 
 

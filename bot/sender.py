@@ -40,8 +40,17 @@ from telegram.ext import ExtBot
 
 from bot.http import ANNOUNCE, SendWithdrawn, announces_sends
 from bot.ratelimit import Priority, RateLimiterClosedError, retry_after_seconds
-from bot.replies import NO_PREVIEW, image_refused
-from digests.delivery import PHOTO, BeforeSend, Outcome, Part, Photo, SendPriority, SendResult
+from bot.replies import NO_PREVIEW, image_refused, markup
+from digests.delivery import (
+    PHOTO,
+    BeforeSend,
+    Outcome,
+    Part,
+    Photo,
+    SendPriority,
+    SendResult,
+    Text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +162,7 @@ class TelegramSender:
                 sent.reason,
             )
             text = part.fallback
-        assert isinstance(text, str)
+        assert isinstance(text, str | Text)
         done = await self._send_one(chat_id, text, limit)
         assert not isinstance(done, _ImageRefused)
         return done if isinstance(done, SendResult) else (done, False)
@@ -173,11 +182,17 @@ class TelegramSender:
                         rate_limit_args=limit,
                     )
                 else:
+                    html, keyboard = (
+                        (part.html, markup([list(row) for row in part.buttons]))
+                        if isinstance(part, Text)
+                        else (part, None)
+                    )
                     message = await self.bot.send_message(
                         chat_id,
-                        part,
+                        html,
                         parse_mode=ParseMode.HTML,
                         link_preview_options=NO_PREVIEW,
+                        reply_markup=keyboard,
                         rate_limit_args=limit,
                     )
                 return message.message_id

@@ -15,7 +15,8 @@ still works, and the chooser then opens on the page that holds the toggled secti
     S:t:<section id>:<page>   S:p:<page>   S:done      the section chooser (paged)
     S:t:<section id>                                   a chooser toggle from before paging
     U:all   U:cancel                                   /unsubscribe confirmation
-    C:sections   C:digest   C:alerts   C:tz            the /settings menu
+    C:sections   C:digest   C:alerts   C:tz   C:resume the /settings menu
+    D:pause   D:sections   D:stop                      the buttons under every digest
     B:send:<push id>   B:cancel:<push id>              an editor's breaking-push preview
     K:c:<push id>   K:w:<push id>                      Correct / Withdraw on a push report
     K:cy:<push id>:<12 hex>   K:cn:<push id>           a correction preview's Edit / Cancel
@@ -34,6 +35,7 @@ MAX_BYTES = 64
 PAGE_PATTERN = re.compile(r"^L:")
 SEARCH_PATTERN = re.compile(r"^Q:")
 SETTINGS_PATTERN = re.compile(r"^[SUC]:")  # buttons that change a chat's settings
+DIGEST_PATTERN = re.compile(r"^D:")  # under a digest: pause, sections, stop
 PUSH_PATTERN = re.compile(r"^B:")
 ACTION_PATTERN = re.compile(r"^K:")
 
@@ -114,6 +116,15 @@ class SettingsChoice(enum.StrEnum):
     DIGEST = "digest"
     ALERTS = "alerts"
     TIMEZONE = "tz"
+    RESUME = "resume"  # end a pause of the digests
+
+
+class DigestControl(enum.StrEnum):
+    """The one-tap buttons under every digest; each acts on the chat it was pressed in."""
+
+    PAUSE = "pause"
+    SECTIONS = "sections"
+    STOP = "stop"
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,7 @@ class ActionChoice:
 
 _UNSUBSCRIBE = {choice.value for choice in Unsubscribe}
 _SETTINGS = {choice.value for choice in SettingsChoice}
+_DIGEST_CONTROLS = {choice.value for choice in DigestControl}
 
 SettingsButton = ToggleSection | ChooserPage | ChooserDone | Unsubscribe | SettingsChoice
 SETTINGS_BUTTONS = (ToggleSection, ChooserPage, ChooserDone, Unsubscribe, SettingsChoice)
@@ -160,6 +172,7 @@ ButtonData = (
     | ChooserDone
     | Unsubscribe
     | SettingsChoice
+    | DigestControl
     | PushChoice
     | ActionChoice
 )
@@ -189,6 +202,8 @@ def encode(data: ButtonData) -> str:
             text = f"U:{data.value}"
         case SettingsChoice():
             text = f"C:{data.value}"
+        case DigestControl():
+            text = f"D:{data.value}"
         case PushChoice(push_id, send):
             text = f"B:{'send' if send else 'cancel'}:{push_id}"
         case ActionChoice(step, push_id, digest):
@@ -222,6 +237,8 @@ def decode(text: str) -> ButtonData | None:
         return Unsubscribe(rest)
     if prefix == "C" and rest in _SETTINGS:
         return SettingsChoice(rest)
+    if prefix == "D" and rest in _DIGEST_CONTROLS:
+        return DigestControl(rest)
     if prefix == "B" and (push := _PUSH.match(text)) and _ids_fit(int(push[2])):
         return PushChoice(int(push[2]), send=push[1] == "send")
     if prefix == "K":

@@ -18,6 +18,7 @@ from digests import messages as msg
 from digests.buttons import (
     ChooserDone,
     ChooserPage,
+    DigestControl,
     PageTurn,
     SearchTurn,
     SettingsButton,
@@ -31,19 +32,25 @@ from digests.models import Chat, Section
 from digests.paging import first_page, turn_page
 from digests.readers import (
     Defaults,
+    chat_plan,
     followed_section_ids,
     followed_sections,
     forget_chat,
     match_timezone,
+    pause_digests,
+    resume_digests,
     set_alerts,
     set_digest_time,
+    set_rhythm,
     set_timezone,
+    stop_digests,
     subscribe,
     toggle,
     unsubscribe,
     unsubscribe_all,
 )
-from digests.schedule import due_window, parse_hhmm
+from digests.render import escape
+from digests.schedule import due_window, first_window_start, parse_hhmm, parse_plan
 from digests.search import search_words, start_search, turn_search
 from digests.sections import list_sections, resolve_section_args, resolve_sections
 
@@ -98,7 +105,9 @@ async def subscribe_named(session: AsyncSession, chat: Chat, request: ReaderRequ
     if found.unknown:
         return [Reply(msg.unknown_sections(found.unknown, await list_sections(session)))]
     await subscribe(session, chat, found.sections, now=request.now)
-    return [Reply(msg.followed_summary(await followed_sections(session, chat), chat))]
+    return [
+        Reply(msg.followed_summary(await followed_sections(session, chat), chat, now=request.now))
+    ]
 
 
 async def unsubscribe_named(
@@ -111,7 +120,9 @@ async def unsubscribe_named(
         return [Reply(msg.unknown_sections(found.unknown, await list_sections(session)))]
     removed = await unsubscribe(session, chat, found.sections)
     left = await followed_sections(session, chat)
-    return [Reply(msg.unfollowed(removed) + "\n" + msg.followed_summary(left, chat))]
+    return [
+        Reply(msg.unfollowed(removed) + "\n" + msg.followed_summary(left, chat, now=request.now))
+    ]
 
 
 async def latest(session: AsyncSession, chat: Chat | None, request: ReaderRequest) -> list[Reply]:
@@ -146,12 +157,18 @@ async def search(
 
 
 async def digest(session: AsyncSession, chat: Chat, request: ReaderRequest) -> list[Reply]:
-    """/digest HH:MM, /digest off, /digest now (what the scheduled one would hold)."""
+    """/digest [daily|weekdays|weekly <day>|twice] HH:MM, off, pause, resume, now."""
     arg = request.text.lower()
     if arg == "now":
         if not await followed_section_ids(session, chat):
             return [Reply(msg.FOLLOW_NOTHING)]
-        start, end = due_window(chat.last_digest_at, request.now)
+        plan = chat_plan(chat)
+        start = (
+            chat.last_digest_at
+            if chat.last_digest_at is not None or plan is None
+            else first_window_start(plan, chat.timezone, request.now)
+        )
+        start, end = due_window(start, request.now)
         wanted = DigestRequest(chat.id, start, end, chat.timezone)
         built = await DigestBuilder(per_section=request.per_section).build(session, [wanted])
         texts = built[chat.id]
@@ -159,16 +176,26 @@ async def digest(session: AsyncSession, chat: Chat, request: ReaderRequest) -> l
             return [Reply(msg.NO_NEW_STORIES)]
         return [Reply(text) for text in texts]
     if arg in {"off", "stop"}:
-        set_digest_time(chat, None, now=request.now)
-        return [Reply(msg.digest_set(chat))]
+        stop_digests(chat, now=request.now)
+        return [Reply(msg.digest_set(chat, now=request.now))]
+    if arg == "pause":
+        if chat.digest_time is None:
+            return [Reply(msg.digest_set(chat, now=request.now))]
+        pause_digests(chat, now=request.now)
+        return [Reply(msg.digest_set(chat, now=request.now))]
+    if arg == "resume":
+        was = resume_digests(chat, now=request.now)
+        said = "" if was else escape(msg.NOT_PAUSED) + "\n"
+        return [Reply(said + msg.digest_set(chat, now=request.now))]
     if not arg:
-        return [Reply(msg.digest_set(chat) + "\n" + msg.DIGEST_HELP)]
+        return [Reply(msg.digest_set(chat, now=request.now) + "\n" + msg.DIGEST_HELP)]
+    current = parse_hhmm(chat.digest_time or request.defaults.digest_time)
     try:
-        value = parse_hhmm(arg)
-    except ValueError:
-        return [Reply(msg.BAD_DIGEST_TIME)]
-    set_digest_time(chat, value, now=request.now)
-    return [Reply(msg.digest_set(chat))]
+        plan = parse_plan(request.args, current=current)
+    except ValueError as exc:
+        return [Reply(msg.bad_digest(str(exc)))]
+    set_rhythm(chat, plan, now=request.now)
+    return [Reply(msg.digest_set(chat, now=request.now))]
 
 
 async def timezone(session: AsyncSession, chat: Chat, request: ReaderRequest) -> list[Reply]:
@@ -194,7 +221,7 @@ async def show_settings(
 ) -> list[Reply]:
     if chat is None:
         return [Reply(msg.NOT_REGISTERED)]
-    return [msg.settings(chat, await followed_sections(session, chat))]
+    return [msg.settings(chat, await followed_sections(session, chat), now=request.now)]
 
 
 async def stop(session: AsyncSession, chat: Chat | None, request: ReaderRequest) -> list[Reply]:
@@ -235,7 +262,11 @@ async def settings_button(
     match choice:
         case ChooserDone():
             return ButtonAnswer(
-                edit=Reply(msg.followed_summary(await followed_sections(session, chat), chat))
+                edit=Reply(
+                    msg.followed_summary(
+                        await followed_sections(session, chat), chat, now=request.now
+                    )
+                )
             )
         case ToggleSection(section_id, page):
             state = await toggle(session, chat, section_id, now=request.now)
@@ -267,7 +298,35 @@ async def settings_button(
             return ButtonAnswer(edit=Reply(msg.timezone_is(chat)))
         case SettingsChoice.ALERTS:
             set_alerts(chat, not chat.alerts, now=request.now)
+        case SettingsChoice.RESUME:
+            resumed = resume_digests(chat, now=request.now)
+            return ButtonAnswer(
+                edit=msg.settings(chat, await followed_sections(session, chat), now=request.now),
+                answer=msg.RESUMED if resumed else msg.NOT_PAUSED,
+            )
         case SettingsChoice.DIGEST:
-            value = None if chat.digest_time else parse_hhmm(request.defaults.digest_time)
-            set_digest_time(chat, value, now=request.now)
-    return ButtonAnswer(edit=msg.settings(chat, await followed_sections(session, chat)))
+            if chat.digest_time:
+                stop_digests(chat, now=request.now)
+            else:
+                set_digest_time(chat, parse_hhmm(request.defaults.digest_time), now=request.now)
+    return ButtonAnswer(
+        edit=msg.settings(chat, await followed_sections(session, chat), now=request.now)
+    )
+
+
+async def digest_button(
+    session: AsyncSession, chat: Chat, choice: DigestControl, request: ReaderRequest
+) -> ButtonAnswer:
+    """A one-tap button under a digest: it acts on the chat at once and says so; the digest
+    itself stays as it is."""
+    match choice:
+        case DigestControl.PAUSE:
+            if chat.digest_time is None:
+                return ButtonAnswer(answer=msg.DIGESTS_ALREADY_OFF)
+            pause_digests(chat, now=request.now)
+            return ButtonAnswer(answer=msg.paused_answer(chat))
+        case DigestControl.SECTIONS:
+            return ButtonAnswer(send=await _chooser(session, chat))
+        case DigestControl.STOP:
+            was_on = stop_digests(chat, now=request.now)
+            return ButtonAnswer(answer=msg.DIGESTS_STOPPED if was_on else msg.DIGESTS_ALREADY_OFF)

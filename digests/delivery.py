@@ -40,8 +40,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from digests.db import SessionFactory
 from digests.digest import DigestBuilder, DigestRequest
+from digests.messages import Button, digest_controls
 from digests.models import Chat, ChatKind, Delivery, DeliveryKind, DeliveryStatus
-from digests.schedule import catch_up, parse_hhmm
+from digests.schedule import Rhythm, catch_up_plan, first_window_start, plan_of
 
 if TYPE_CHECKING:
     from digests.settings import Settings
@@ -82,8 +83,17 @@ class Photo:
     fallback: str
 
 
-Part = str | Photo
-"""One message of a delivery: Telegram-HTML text, or a photo with its caption."""
+@dataclass(frozen=True)
+class Text:
+    """A Telegram-HTML text message with inline buttons under it (rows of `Button`s)."""
+
+    html: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+Part = str | Text | Photo
+"""One message of a delivery: Telegram-HTML text (with buttons or without), or a photo
+with its caption."""
 
 PHOTO = "photo"
 """SendResult.media (and deliveries.media) of a message that went out as a photo."""
@@ -217,6 +227,10 @@ async def schedule_due_digests(
                         Chat.digest_time,
                         Chat.timezone,
                         Chat.last_digest_at,
+                        Chat.rhythm,
+                        Chat.second_digest_time,
+                        Chat.digest_weekday,
+                        Chat.paused_until,
                     )
                     .where(
                         Chat.active.is_(True),
@@ -232,10 +246,22 @@ async def schedule_due_digests(
                 return report
             moves: list[dict[str, object]] = []
             rows: list[dict[str, object]] = []
-            for chat_id, telegram_id, next_at, digest_time, tz, last_at in due:
+            for (
+                chat_id,
+                telegram_id,
+                next_at,
+                digest_time,
+                tz,
+                last_at,
+                rhythm,
+                second_time,
+                weekday,
+                paused_until,
+            ) in due:
                 assert next_at is not None
+                when = _When(digest_time, rhythm, second_time, weekday, tz)
                 send_at, new_next = (
-                    _catch_up(next_at, now, config.grace, digest_time, tz)
+                    _catch_up(next_at, now, config.grace, when, paused_until)
                     if digest_time is not None
                     else (None, None)
                 )
@@ -248,7 +274,9 @@ async def schedule_due_digests(
                     }
                 )
                 if send_at is None:
-                    if digest_time is not None:
+                    if paused_until is not None and paused_until > now:
+                        log.info("chat %s: digests paused until %s", telegram_id, paused_until)
+                    elif digest_time is not None:
                         report.skipped_stale += 1
                         log.info(
                             "chat %s: digest due %s is past the grace period", telegram_id, next_at
@@ -259,7 +287,7 @@ async def schedule_due_digests(
                         "chat_id": chat_id,
                         "kind": DeliveryKind.DIGEST,
                         "ref": send_at.strftime("%Y-%m-%dT%H:%MZ"),
-                        "window_start": last_at or send_at - timedelta(hours=24),
+                        "window_start": last_at or _first_start(when, send_at),
                         "window_end": send_at,
                         "article_id": None,
                     }
@@ -286,12 +314,34 @@ _MOVE = (
 """One statement, executed for many chats at once, that moves each schedule on."""
 
 
+@dataclass(frozen=True)
+class _When:
+    """A chat's schedule columns as the scheduler reads them (hashable, for the cache)."""
+
+    digest_time: str | None
+    rhythm: str | None
+    second_time: str | None
+    weekday: int | None
+    tz: str
+
+
 @functools.lru_cache(maxsize=4096)
 def _catch_up(
-    due: datetime, now: datetime, grace: timedelta, digest_time: str, tz: str
+    due: datetime, now: datetime, grace: timedelta, when: _When, paused_until: datetime | None
 ) -> tuple[datetime | None, datetime | None]:
-    # chats sharing a time and a zone share the answer: compute it once per round
-    return catch_up(due, now=now, grace=grace, digest_time=parse_hhmm(digest_time), tz=tz)
+    # chats sharing a schedule and a zone share the answer: compute it once per round
+    assert when.digest_time is not None
+    plan = plan_of(when.rhythm or Rhythm.DAILY, when.digest_time, when.second_time, when.weekday)
+    return catch_up_plan(
+        due, now=now, grace=grace, plan=plan, tz=when.tz, paused_until=paused_until
+    )
+
+
+def _first_start(when: _When, due_at: datetime) -> datetime:
+    """A first digest's window start: the rhythm's slot before it (a day for daily ones)."""
+    assert when.digest_time is not None
+    plan = plan_of(when.rhythm or Rhythm.DAILY, when.digest_time, when.second_time, when.weekday)
+    return first_window_start(plan, when.tz, due_at)
 
 
 async def insert_deliveries(
@@ -381,9 +431,18 @@ def digest_renderer(per_section: int) -> Renderer:
             assert row.window_end is not None
             requests.append(DigestRequest(chat.id, row.window_start, row.window_end, chat.timezone))
         built = await builder.build(session, requests)
-        return {row.id: list(built.get(chat.id, [])) for row, chat in pairs}
+        return {row.id: with_controls(built.get(chat.id, [])) for row, chat in pairs}
 
     return render
+
+
+def with_controls(texts: Sequence[str]) -> list[Part]:
+    """A digest's messages with its one-tap buttons (pause, sections, stop) under the last."""
+    parts: list[Part] = list(texts)
+    if parts:
+        rows = tuple(tuple(row) for row in digest_controls())
+        parts[-1] = Text(texts[-1], rows)
+    return parts
 
 
 async def pending_ids(

@@ -16,6 +16,7 @@ from digests.buttons import (
     ActionStep,
     ChooserDone,
     ChooserPage,
+    DigestControl,
     Direction,
     PushChoice,
     SettingsChoice,
@@ -24,6 +25,7 @@ from digests.buttons import (
     encode,
 )
 from digests.models import DeliveryKind, DeliveryStatus
+from digests.readers import chat_plan
 from digests.render import (
     MAX_CAPTION,
     MAX_MESSAGE,
@@ -36,6 +38,7 @@ from digests.render import (
     truncate,
     visible_length,
 )
+from digests.schedule import WEEKDAY_NAMES, Rhythm
 
 if TYPE_CHECKING:
     from digests.breaking import Draft, PushProgress
@@ -70,9 +73,11 @@ class Reply:
 
 @dataclass(frozen=True)
 class ButtonAnswer:
-    """What a button press does: an edit of its message (or none) and a short answer."""
+    """What a button press does: an edit of its message (or none), a new message (or none)
+    and a short answer."""
 
     edit: Reply | None = None
+    send: Reply | None = None
     answer: str | None = None
     keyboard_only: bool = False  # the edit changes the buttons only; the text stays as it is
 
@@ -84,7 +89,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("sections", "All sections and the ones you follow"),
     ("subscribe", "Follow sections: /subscribe world sports"),
     ("unsubscribe", "Stop following sections"),
-    ("digest", "Digest time: /digest 08:00, off or now"),
+    ("digest", "Digest: /digest 08:00, weekdays 07:30, weekly mon 09:00, twice, off, now"),
     ("timezone", "Your time zone: /timezone Europe/Berlin"),
     ("alerts", "Breaking news: /alerts on or off"),
     ("settings", "Your settings"),
@@ -360,11 +365,42 @@ def inline_story(article: Article) -> InlineStory:
     )
 
 
-def settings(chat: Chat, sections: Sequence[Section]) -> Reply:
-    digest = f"daily at {chat.digest_time}" if chat.digest_time else "off"
+def rhythm_text(chat: Chat) -> str:
+    """How often the chat's digest comes, in words (plain text): "daily at 08:00"."""
+    plan = chat_plan(chat)
+    if plan is None:
+        return "off"
+    at = " and ".join(t.strftime("%H:%M") for t in plan.times)
+    match plan.rhythm:
+        case Rhythm.TWICE_DAILY:
+            return f"twice a day at {at}"
+        case Rhythm.WEEKDAYS:
+            return f"on weekdays (Mon-Fri) at {at}"
+        case Rhythm.WEEKLY:
+            assert plan.weekday is not None
+            return f"weekly on {WEEKDAY_NAMES[plan.weekday].capitalize()} at {at}"
+    return f"daily at {at}"
+
+
+def pause_line(chat: Chat, now: datetime | None) -> str:
+    """The "Paused until <local date>" line while the chat is paused at `now`, else ""."""
+    if now is None or chat.paused_until is None or chat.paused_until <= now:
+        return ""
+    return f"Paused until {local_date(chat.paused_until, chat.timezone)}"
+
+
+def local_date(moment: datetime, tz: str) -> str:
+    return local_time(moment, tz, "%a %d %b %Y")
+
+
+def settings(chat: Chat, sections: Sequence[Section], *, now: datetime | None = None) -> Reply:
+    digest = rhythm_text(chat)
+    pause = pause_line(chat, now)
     next_line = ""
+    if pause:
+        next_line += f"\n{escape(pause)} (/digest resume)"
     if chat.digest_time and chat.next_digest_at is not None:
-        next_line = f"\nNext digest: {escape(local_time(chat.next_digest_at, chat.timezone))}"
+        next_line += f"\nNext digest: {escape(local_time(chat.next_digest_at, chat.timezone))}"
     text = (
         f"{bold('Your settings')}\n\n"
         f"Sections: {names(sections) or escape('none')}\n"
@@ -385,6 +421,8 @@ def settings(chat: Chat, sections: Sequence[Section]) -> Reply:
         ],
         [Button("Change time zone", data=encode(SettingsChoice.TIMEZONE))],
     ]
+    if pause:
+        buttons.insert(1, [Button("▶ Resume digests", data=encode(SettingsChoice.RESUME))])
     return Reply(text, buttons)
 
 
@@ -402,11 +440,14 @@ def confirm_unsubscribe_all(count: int) -> Reply:
     )
 
 
-def digest_set(chat: Chat) -> str:
+def digest_set(chat: Chat, *, now: datetime | None = None) -> str:
     if chat.digest_time is None or chat.next_digest_at is None:
         return escape("Digests are off. Turn them on with /digest 08:00.")
     when = local_time(chat.next_digest_at, chat.timezone)
-    return escape(f"Your digest comes daily at {chat.digest_time} ({chat.timezone}). Next: {when}.")
+    text = f"Your digest comes {rhythm_text(chat)} ({chat.timezone}). Next: {when}."
+    if pause := pause_line(chat, now):
+        text += f"\n{pause}: /digest resume ends the pause."
+    return escape(text)
 
 
 TIMEZONE_HELP = escape(
@@ -422,10 +463,12 @@ NOT_REGISTERED = escape("Send /start first.")
 CHOOSER_INTRO = escape("Tap a section to follow or unfollow it:")
 
 
-def followed_summary(sections: Sequence[Section], chat: Chat) -> str:
+def followed_summary(
+    sections: Sequence[Section], chat: Chat, *, now: datetime | None = None
+) -> str:
     if not sections:
         return escape("You don't follow any section yet. Choose some with /subscribe.")
-    return f"You follow {names(sections)}.\n{digest_set(chat)}"
+    return f"You follow {names(sections)}.\n{digest_set(chat, now=now)}"
 
 
 def bad_timezone(raw: str, suggestions: Sequence[str]) -> str:
@@ -440,8 +483,33 @@ def bad_timezone(raw: str, suggestions: Sequence[str]) -> str:
 NO_STORIES = escape("No stories yet. Come back soon!")
 FOLLOW_NOTHING = escape("You don't follow any section yet. Choose some with /subscribe.")
 NO_NEW_STORIES = escape("No new stories in your sections since your last digest.")
-DIGEST_HELP = escape("Change it with /digest HH:MM, /digest off, or get one now: /digest now.")
+DIGEST_HELP = escape(
+    "Change it with /digest HH:MM (daily), /digest weekdays 07:30, /digest weekly monday 09:00, "
+    "/digest twice 08:00 18:00 (the second time is optional: 12 hours later), /digest off, "
+    "/digest pause or /digest resume; or get one now: /digest now."
+)
 BAD_DIGEST_TIME = escape("Send the time as HH:MM, e.g. /digest 07:30, or /digest off.")
+
+
+def bad_digest(problem: str) -> str:
+    """/digest with arguments it cannot read: what was wrong (the reader's words cut short, so
+    the answer always fits a message), and how to write it."""
+    return escape(f"{truncate(problem, BAD_DIGEST_MAX)}. Nothing changed.") + "\n" + DIGEST_HELP
+
+
+BAD_DIGEST_MAX = 200
+
+
+def paused_answer(chat: Chat) -> str:
+    """The short answer to ⏸ Pause for a week (and /digest pause)."""
+    assert chat.paused_until is not None
+    return f"Paused until {local_date(chat.paused_until, chat.timezone)}"
+
+
+RESUMED = "Digests resumed."
+NOT_PAUSED = "Digests were not paused."
+DIGESTS_STOPPED = "Digests stopped. Turn them on again with /digest 08:00."
+DIGESTS_ALREADY_OFF = "Digests are already off."
 STOPPED = escape(
     "Done: you will get no more messages, and I deleted your settings and subscriptions. "
     "Send /start to come back."
@@ -778,6 +846,17 @@ def stats(found: Stats) -> str:
 DIGEST_TITLE_MAX = 300
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def digest_controls() -> list[list[Button]]:
+    """The one-tap buttons under every digest (on its last message)."""
+    return [
+        [
+            Button("⏸ Pause for a week", data=encode(DigestControl.PAUSE)),
+            Button("Sections", data=encode(DigestControl.SECTIONS)),
+        ],
+        [Button("🛑 Stop digests", data=encode(DigestControl.STOP))],
+    ]
 
 
 def digest(sections: list[DigestSection], *, tz: str, window_end: datetime) -> list[str]:

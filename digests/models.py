@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from digests.schedule import Rhythm
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -150,6 +152,18 @@ class Chat(Base):
     title: Mapped[str | None] = mapped_column(String(255))
     timezone: Mapped[str] = mapped_column(String(64))
     digest_time: Mapped[str | None] = mapped_column(String(5))
+    # how often the digest comes (digests/schedule.py); existing chats stay daily
+    rhythm: Mapped[Rhythm] = mapped_column(
+        Enum(Rhythm, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        default=Rhythm.DAILY,
+        server_default=Rhythm.DAILY.value,
+    )
+    # twice a day: the second HH:MM (None: twelve hours after digest_time)
+    second_digest_time: Mapped[str | None] = mapped_column(String(5))
+    # weekly: the local weekday, Monday=0 .. Sunday=6
+    digest_weekday: Mapped[int | None] = mapped_column(Integer)
+    # no digest is scheduled before this instant (the "Pause for a week" button)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     next_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     alerts: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from functools import cache
 from zoneinfo import available_timezones
 
@@ -13,7 +13,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests.models import Chat, ChatKind, Section, Subscription
-from digests.schedule import check_timezone, next_digest_at, parse_hhmm
+from digests.schedule import (
+    DigestPlan,
+    Rhythm,
+    check_timezone,
+    next_slot,
+    plan_of,
+)
+
+PAUSE = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -65,10 +73,26 @@ async def register_chat(
     return chat, True
 
 
-def _next(chat: Chat, now: datetime) -> datetime | None:
+def chat_plan(chat: Chat) -> DigestPlan | None:
+    """When the chat's digests are due; None when they are off."""
     if chat.digest_time is None:
         return None
-    return next_digest_at(parse_hhmm(chat.digest_time), chat.timezone, after=now)
+    return plan_of(
+        chat.rhythm or Rhythm.DAILY, chat.digest_time, chat.second_digest_time, chat.digest_weekday
+    )
+
+
+def paused(chat: Chat, now: datetime) -> bool:
+    return chat.paused_until is not None and chat.paused_until > now
+
+
+def _next(chat: Chat, now: datetime) -> datetime | None:
+    """The chat's next slot after `now`, or after its pause when it is paused."""
+    plan = chat_plan(chat)
+    if plan is None:
+        return None
+    after = chat.paused_until if paused(chat, now) and chat.paused_until else now
+    return next_slot(plan, chat.timezone, after=after)
 
 
 async def followed_section_ids(session: AsyncSession, chat: Chat) -> set[int]:
@@ -138,10 +162,50 @@ async def toggle(
 
 
 def set_digest_time(chat: Chat, value: time | None, *, now: datetime) -> None:
-    """Set the daily digest time (None turns digests off) and store the next instant."""
+    """Set the digest time, keeping the rhythm (None turns digests off); store the next
+    instant."""
     chat.digest_time = None if value is None else value.strftime("%H:%M")
     chat.next_digest_at = _next(chat, now)
     chat.updated_at = now
+
+
+def set_rhythm(chat: Chat, plan: DigestPlan, *, now: datetime) -> None:
+    """Set how often and when the digest comes, and store the next instant."""
+    chat.rhythm = plan.rhythm
+    chat.digest_time = plan.first.strftime("%H:%M")
+    chat.second_digest_time = (
+        plan.second.strftime("%H:%M")
+        if plan.rhythm is Rhythm.TWICE_DAILY and plan.second is not None
+        else None
+    )
+    chat.digest_weekday = plan.weekday if plan.rhythm is Rhythm.WEEKLY else None
+    chat.next_digest_at = _next(chat, now)
+    chat.updated_at = now
+
+
+def pause_digests(chat: Chat, *, now: datetime) -> None:
+    """No digest for a week from `now` (a second pause sets the same week from its own
+    `now`); then the next slot after that."""
+    chat.paused_until = now + PAUSE
+    chat.next_digest_at = _next(chat, now)
+    chat.updated_at = now
+
+
+def stop_digests(chat: Chat, *, now: datetime) -> bool:
+    """Digests off (alerts untouched); any pause ends with them. False if already off."""
+    was_on = chat.digest_time is not None
+    chat.paused_until = None
+    set_digest_time(chat, None, now=now)
+    return was_on
+
+
+def resume_digests(chat: Chat, *, now: datetime) -> bool:
+    """End a pause: the next slot after `now`. False if the chat was not paused."""
+    was = paused(chat, now)
+    chat.paused_until = None
+    chat.next_digest_at = _next(chat, now)
+    chat.updated_at = now
+    return was
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""When a chat's daily digest is due: local wall-clock times turned into UTC instants.
+"""When a chat's digest is due: local wall-clock times turned into UTC instants.
+
+A chat's rhythm (`Rhythm`) says on which local days and at which local times a digest is
+due: daily, twice a day, Monday to Friday, or weekly on one weekday. Every rhythm is a set of
+local wall times on a set of local days, so one rule for daylight saving serves them all.
 
 Pure functions, no clock: every instant is passed in and returned as an aware UTC datetime.
 The clock times and time zone names readers and settings give are checked here too.
@@ -12,11 +16,16 @@ Daylight saving, decided once here so every caller agrees:
 
 from __future__ import annotations
 
+import enum
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _SEARCH_DAYS = 4
+_WEEK_SEARCH_DAYS = 10  # from the day before, a weekly slot always falls within 9 days
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -84,6 +93,172 @@ def _end_of_gap(local: datetime, zone: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(high_s, UTC)
 
 
+class Rhythm(enum.StrEnum):
+    """How often a chat's digest comes."""
+
+    DAILY = "daily"
+    TWICE_DAILY = "twice_daily"
+    WEEKDAYS = "weekdays"  # Monday to Friday, in the chat's time zone
+    WEEKLY = "weekly"  # on one weekday, in the chat's time zone
+
+
+def parse_weekday(value: str) -> int:
+    """Monday=0 .. Sunday=6 from an English day name or its 3-letter abbreviation, any case."""
+    text = value.strip().casefold()
+    for number, name in enumerate(WEEKDAY_NAMES):
+        if text in {name, name[:3]}:
+            return number
+    raise ValueError(f"{value!r} is not a day of the week (monday to sunday, or mon to sun)")
+
+
+def second_time_of(first: time) -> time:
+    """The default second time of a twice-daily digest: twelve hours after the first."""
+    return time((first.hour + 12) % 24, first.minute)
+
+
+@dataclass(frozen=True)
+class DigestPlan:
+    """When a chat's digests are due, in its local wall time.
+
+    `second` is a twice-daily digest's second time (twelve hours after `first` when None);
+    `weekday` (Monday=0) is a weekly digest's day. Both are ignored by the other rhythms.
+    """
+
+    rhythm: Rhythm
+    first: time
+    second: time | None = None
+    weekday: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.rhythm is Rhythm.WEEKLY and (self.weekday is None or not 0 <= self.weekday <= 6):
+            raise ValueError(f"a weekly digest needs a weekday 0-6, got {self.weekday!r}")
+
+    @property
+    def times(self) -> tuple[time, ...]:
+        """The local wall times of a due day, earliest first."""
+        if self.rhythm is Rhythm.TWICE_DAILY:
+            second = self.second if self.second is not None else second_time_of(self.first)
+            return tuple(sorted({self.first, second}))
+        return (self.first,)
+
+    def on(self, day: date) -> bool:
+        """Whether digests are due on this local date."""
+        if self.rhythm is Rhythm.WEEKDAYS:
+            return day.weekday() < 5
+        if self.rhythm is Rhythm.WEEKLY:
+            return day.weekday() == self.weekday
+        return True
+
+    @property
+    def daily(self) -> bool:
+        return self.rhythm is Rhythm.DAILY
+
+
+_RHYTHM_WORDS = {
+    "daily": Rhythm.DAILY,
+    "twice": Rhythm.TWICE_DAILY,
+    "twice_daily": Rhythm.TWICE_DAILY,
+    "twice-daily": Rhythm.TWICE_DAILY,
+    "weekdays": Rhythm.WEEKDAYS,
+    "weekday": Rhythm.WEEKDAYS,
+    "weekly": Rhythm.WEEKLY,
+}
+
+
+def parse_plan(args: Sequence[str], *, current: time) -> DigestPlan:
+    """A rhythm from /digest's words, raising ValueError with a readable message:
+
+    `HH:MM` or `daily HH:MM`; `weekdays HH:MM`; `weekly <day> HH:MM`; `twice HH:MM [HH:MM]`.
+    A rhythm's time may be left out: `current` is kept (a twice-daily second one is then
+    twelve hours later).
+    """
+    words = [word.strip() for word in args if word.strip()]
+    if not words:
+        raise ValueError("say when, e.g. /digest 08:00")
+    head = words[0].casefold()
+    if head not in _RHYTHM_WORDS:
+        if len(words) == 1 and ":" in head:
+            return DigestPlan(Rhythm.DAILY, parse_hhmm(head))
+        raise ValueError(
+            f"{words[0]!r} is neither a time as HH:MM nor daily, twice, weekdays or weekly"
+        )
+    rhythm, rest = _RHYTHM_WORDS[head], words[1:]
+    weekday = None
+    if rhythm is Rhythm.WEEKLY:
+        if not rest:
+            raise ValueError("say which day, e.g. /digest weekly monday 09:00")
+        weekday, rest = parse_weekday(rest[0]), rest[1:]
+    most = 2 if rhythm is Rhythm.TWICE_DAILY else 1
+    if len(rest) > most:
+        raise ValueError(f"too many words after {words[0]!r}: {' '.join(rest[most:])!r}")
+    times = [parse_hhmm(word) for word in rest]
+    first = times[0] if times else current
+    second = times[1] if len(times) > 1 else None
+    if second is not None and second == first:
+        raise ValueError("the two times of a twice-daily digest must differ")
+    return DigestPlan(rhythm, first, second, weekday)
+
+
+def plan_of(
+    rhythm: str | Rhythm, digest_time: str, second_time: str | None, weekday: int | None
+) -> DigestPlan:
+    """A DigestPlan from a chat's stored columns."""
+    return DigestPlan(
+        Rhythm(rhythm),
+        parse_hhmm(digest_time),
+        parse_hhmm(second_time) if second_time else None,
+        weekday,
+    )
+
+
+def next_slot(plan: DigestPlan, tz: str | ZoneInfo, *, after: datetime) -> datetime:
+    """The first instant strictly after `after` at which `plan` has a digest due in `tz`.
+
+    Each local (day, wall time) is due at the instant the module's DST rules give; those
+    instants never decrease with the day or the wall time, so the earliest one after `after`
+    among the days searched is the next slot.
+    """
+    _require_aware(after, "after")
+    if plan.daily:
+        return next_digest_at(plan.first, tz, after=after)
+    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    first_day = after.astimezone(zone).date() - timedelta(days=1)
+    for offset in range(_WEEK_SEARCH_DAYS):
+        day = first_day + timedelta(days=offset)
+        if not plan.on(day):
+            continue
+        for wall in plan.times:
+            instant = _due_on(day, wall.replace(tzinfo=None, fold=0), zone)
+            if instant > after:
+                return instant
+    raise AssertionError("unreachable: every rhythm has a slot within a week")
+
+
+def previous_slot(plan: DigestPlan, tz: str | ZoneInfo, *, before: datetime) -> datetime:
+    """The last instant strictly before `before` at which `plan` has a digest due in `tz`."""
+    _require_aware(before, "before")
+    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    last_day = before.astimezone(zone).date() + timedelta(days=1)
+    for offset in range(_WEEK_SEARCH_DAYS):
+        day = last_day - timedelta(days=offset)
+        if not plan.on(day):
+            continue
+        for wall in reversed(plan.times):
+            instant = _due_on(day, wall.replace(tzinfo=None, fold=0), zone)
+            if instant < before:
+                return instant
+    raise AssertionError("unreachable: every rhythm has a slot within a week")
+
+
+def first_window_start(plan: DigestPlan, tz: str | ZoneInfo, due_at: datetime) -> datetime:
+    """Where the first digest of a chat (no digest before it) begins: a day before a daily
+    one, as always; for the other rhythms, at the slot before it (a weekly digest's first
+    window is the week before it, a weekday Monday's reaches back to Friday's)."""
+    if plan.daily:
+        return due_at - timedelta(hours=24)
+    return previous_slot(plan, tz, before=due_at)
+
+
 def due_window(
     chat_last_digest_at: datetime | None,
     due_at: datetime,
@@ -119,16 +294,44 @@ def catch_up(
 
     If `next_due` is still in the future nothing was missed: `(None, next_due)`.
     """
+    return catch_up_plan(
+        next_due, now=now, grace=grace, plan=DigestPlan(Rhythm.DAILY, digest_time), tz=tz
+    )
+
+
+def catch_up_plan(
+    next_due: datetime,
+    *,
+    now: datetime,
+    grace: timedelta,
+    plan: DigestPlan,
+    tz: str | ZoneInfo,
+    paused_until: datetime | None = None,
+) -> tuple[datetime | None, datetime]:
+    """`catch_up` for any rhythm, and for a paused chat.
+
+    Of the slots missed only the latest counts, and only within `grace` (see `catch_up`).
+    A chat paused until after `now` gets nothing now; its next slot is the first one after
+    `paused_until`, so the slots of the pause are never sent, neither now nor later.
+    """
     _require_aware(next_due, "next_due")
     _require_aware(now, "now")
+    if paused_until is not None:
+        _require_aware(paused_until, "paused_until")
+        if paused_until > now:
+            if next_due > paused_until:
+                return None, next_due
+            return None, next_slot(plan, tz, after=paused_until)
     if next_due > now:
         return None, next_due
     latest = next_due
-    # Instants older than two days before `now` can never be the latest missed one.
-    upcoming = next_digest_at(digest_time, tz, after=max(next_due, now - timedelta(days=2)))
+    # Slots older than this before `now` can never be the latest missed one: every rhythm
+    # has one at least once a week.
+    span = timedelta(days=2) if plan.daily else timedelta(days=8)
+    upcoming = next_slot(plan, tz, after=max(next_due, now - span))
     while upcoming <= now:
         latest = upcoming
-        upcoming = next_digest_at(digest_time, tz, after=upcoming)
+        upcoming = next_slot(plan, tz, after=upcoming)
     send_now = latest if now - latest <= grace else None
     return send_now, upcoming
 

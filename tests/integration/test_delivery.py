@@ -17,8 +17,10 @@ from digests.delivery import (
     BeforeSend,
     DeliveryConfig,
     Outcome,
+    Part,
     SendPriority,
     SendResult,
+    Text,
     run_digest_round,
 )
 from digests.models import (
@@ -59,7 +61,7 @@ class FakeSender:
     async def send(
         self,
         chat_id: int,
-        texts: Sequence[str],
+        texts: Sequence[Part],
         *,
         priority: SendPriority,
         before_send: BeforeSend | None = None,
@@ -72,7 +74,7 @@ class FakeSender:
             return await self._leave(chat_id, texts, before_send)
 
     async def _leave(
-        self, chat_id: int, texts: Sequence[str], before_send: BeforeSend | None
+        self, chat_id: int, texts: Sequence[Part], before_send: BeforeSend | None
     ) -> SendResult:
         if before_send is not None and not await before_send():
             return SendResult(Outcome.WITHDRAWN)
@@ -88,7 +90,9 @@ class FakeSender:
             result = scripted.pop(0)
             if result.outcome is not Outcome.SENT:
                 return result
-        self.received.setdefault(chat_id, []).extend(texts)
+        self.received.setdefault(chat_id, []).extend(
+            part.html if isinstance(part, Text) else part for part in texts
+        )
         return SendResult(Outcome.SENT, tuple(next(_ids) for _ in texts))
 
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from digests.buttons import (
     ACTION_PATTERN,
+    DIGEST_PATTERN,
     MAX_BYTES,
     MAX_ID,
     MAX_PAGE,
@@ -25,6 +26,7 @@ from digests.buttons import (
     ButtonData,
     ChooserDone,
     ChooserPage,
+    DigestControl,
     Direction,
     PageTurn,
     PushChoice,
@@ -47,6 +49,7 @@ every_button = st.one_of(
     st.just(ChooserDone()),
     st.sampled_from(Unsubscribe),
     st.sampled_from(SettingsChoice),
+    st.sampled_from(DigestControl),
     st.builds(PushChoice, ids, send=st.booleans()),
     st.builds(
         ActionChoice,
@@ -72,10 +75,25 @@ def test_every_button_round_trips_within_64_bytes(data: ButtonData) -> None:
 @given(every_button)
 def test_each_button_is_routed_by_exactly_one_pattern(data: ButtonData) -> None:
     text = encode(data)
-    patterns = (PAGE_PATTERN, SEARCH_PATTERN, SETTINGS_PATTERN, PUSH_PATTERN, ACTION_PATTERN)
+    patterns = (
+        PAGE_PATTERN,
+        SEARCH_PATTERN,
+        SETTINGS_PATTERN,
+        DIGEST_PATTERN,
+        PUSH_PATTERN,
+        ACTION_PATTERN,
+    )
     routes = [p for p in patterns if p.match(text)]
     assert len(routes) == 1
     assert (routes[0] is SETTINGS_PATTERN) == isinstance(data, SETTINGS_BUTTONS)
+    assert (routes[0] is DIGEST_PATTERN) == isinstance(data, DigestControl)
+
+
+def test_digest_controls_carry_no_chat_and_have_one_spelling_each() -> None:
+    assert [encode(c) for c in DigestControl] == ["D:pause", "D:sections", "D:stop"]
+    assert type(decode("D:sections")) is DigestControl
+    assert type(decode("C:sections")) is SettingsChoice
+    assert decode("C:resume") is SettingsChoice.RESUME
 
 
 def test_the_largest_and_the_earliest_cursors_fit() -> None:
@@ -200,6 +218,13 @@ def test_data_that_would_not_read_back_is_refused(data: ButtonData) -> None:
         "K:wy:²",
         "K:wipe:1",
         "K:w:-1",
+        "D:",
+        "D:PAUSE",
+        "D:pause:1",
+        "D:pause:-100123",
+        "D:stop ",
+        "D:resume",
+        "D:snooze",
     ],
 )
 def test_stale_or_tampered_data_decodes_to_nothing(text: str) -> None:
