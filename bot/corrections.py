@@ -31,7 +31,7 @@ from telegram.ext import ExtBot
 from bot.context import NewsContext
 from bot.editor import editors_only
 from bot.ratelimit import Priority, RateLimiterClosedError, retry_after_seconds
-from bot.replies import NO_PREVIEW, answers_button, edit, markup, send
+from bot.replies import NO_PREVIEW, answers_button, edit, edit_report, markup, send
 from bot.sender import RETRY_LATER_SECONDS
 from digests import corrections
 from digests import messages as msg
@@ -311,18 +311,12 @@ def progress_shower(bot: Bot) -> Callable[[ActionProgress], Coroutine[Any, Any, 
     async def show(progress: ActionProgress) -> None:
         if progress.report_message_id is None or progress.admin_chat_id is None:
             return
-        try:
-            await bot.edit_message_text(
-                msg.action_progress(progress),
-                chat_id=progress.admin_chat_id,
-                message_id=progress.report_message_id,
-                parse_mode=ParseMode.HTML,
-                link_preview_options=NO_PREVIEW,
-            )
-        except BadRequest as exc:
-            if "not modified" not in exc.message.lower():
-                log.warning("could not update push action %s: %s", progress.action_id, exc.message)
-        except TelegramError as exc:
-            log.warning("could not update push action %s: %s", progress.action_id, exc)
+        await edit_report(
+            bot,
+            progress.admin_chat_id,
+            progress.report_message_id,
+            Reply(msg.action_progress(progress)),
+            what=f"push action {progress.action_id}",
+        )
 
     return show

@@ -12,11 +12,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import Bot, CallbackQuery, Update
-from telegram.constants import ParseMode
-from telegram.error import BadRequest, TelegramError
 
 from bot.context import NewsContext
-from bot.replies import NO_PREVIEW, answers_button, edit, markup, send
+from bot.replies import answers_button, edit, edit_report, send
 from digests import breaking
 from digests import messages as msg
 from digests.buttons import PushChoice, decode
@@ -119,19 +117,12 @@ def progress_shower(bot: Bot) -> Callable[[breaking.PushProgress], Coroutine[Any
         if progress.preview_message_id is None or progress.admin_chat_id is None:
             return
         report = msg.push_report(progress)  # with Correct / Withdraw once finished
-        try:
-            await bot.edit_message_text(
-                report.text,
-                chat_id=progress.admin_chat_id,
-                message_id=progress.preview_message_id,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup(report.buttons),
-                link_preview_options=NO_PREVIEW,
-            )
-        except BadRequest as exc:
-            if "not modified" not in exc.message.lower():
-                log.warning("could not update push %s progress: %s", progress.push_id, exc.message)
-        except TelegramError as exc:
-            log.warning("could not update push %s progress: %s", progress.push_id, exc)
+        await edit_report(
+            bot,
+            progress.admin_chat_id,
+            progress.preview_message_id,
+            report,
+            what=f"push {progress.push_id} progress",
+        )
 
     return show

@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import (
+    Bot,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -256,3 +257,23 @@ def answers_button(
                 log.warning("could not answer callback in chat %s: %s", chat_id, exc)
 
     return wrapped
+
+
+async def edit_report(bot: Bot, chat_id: int, message_id: int, reply: Reply, *, what: str) -> None:
+    """Edit a progress report the bot keeps in an editor's chat (a push's, a correction's):
+    an unchanged report is not an error, and a failed edit is logged, never raised, so the
+    work it reports on goes on."""
+    try:
+        await bot.edit_message_text(
+            reply.text,
+            chat_id=chat_id,
+            message_id=message_id,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup(reply.buttons),
+            link_preview_options=NO_PREVIEW,
+        )
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            log.warning("could not update %s: %s", what, exc.message)
+    except TelegramError as exc:
+        log.warning("could not update %s: %s", what, exc)
