@@ -374,12 +374,16 @@ def _paged_story(
 
 
 def _search_usage() -> str:
-    return f"{bold(_('Usage'))}: /search " + escape(
-        _("words")
-        + "\n\n"
-        + _(
-            "Finds stored stories with all these words in their title or text, the most "
-            "relevant first. Example: /search election results"
+    return (
+        bold(_("Usage"))
+        + ": /search "
+        + escape(
+            _("words")
+            + "\n\n"
+            + _(
+                "Finds stored stories with all these words in their title or text, the most "
+                "relevant first. Example: /search election results"
+            )
         )
     )
 
@@ -680,13 +684,17 @@ def unknown_language(raw: str) -> str:
 
 
 def _breaking_usage() -> str:
-    return f"{bold(_('Usage'))}: /breaking " + escape(
-        _("[section] text or URL")
-        + "\n\n"
-        + _(
-            "Examples:\n/breaking world Earthquake hits the coast; rescue under way\n"
-            "/breaking https://news.example/story (a stored article's link)\n\n"
-            "You get a preview with the number of chats it will reach, then Send or Cancel."
+    return (
+        bold(_("Usage"))
+        + ": /breaking "
+        + escape(
+            _("[section] text or URL")
+            + "\n\n"
+            + _(
+                "Examples:\n/breaking world Earthquake hits the coast; rescue under way\n"
+                "/breaking https://news.example/story (a stored article's link)\n\n"
+                "You get a preview with the number of chats it will reach, then Send or Cancel."
+            )
         )
     )
 
@@ -725,7 +733,7 @@ def photo_credit(article: Article) -> str | None:
 def _breaking(
     article: Article, summary: str, *, correction: str | None = None, credit: bool = False
 ) -> str:
-    parts = [f"🚨 {bold(_('Breaking'))}", "", bold(article.title)]
+    parts = ["🚨 " + bold(_("Breaking")), "", bold(article.title)]
     if summary:
         parts += [escape(summary)]
     if credit and (line := photo_credit(article)):
@@ -762,7 +770,8 @@ def push_preview(draft: Draft) -> Reply:
         draft.audience,
     ) % {"n": draft.audience, "scope": scope}
     text = (
-        f"{escape(_('Preview — readers will see:'))}\n\n{breaking_story(push.article)}\n\n"
+        escape(_("Preview — readers will see:"))
+        + f"\n\n{breaking_story(push.article)}\n\n"
         + escape(reach)
     )
     return Reply(
@@ -818,17 +827,22 @@ def push_progress(progress: PushProgress) -> str:
 
 def correct_help(push_id: int, title: str) -> str:
     """What Correct under a push report answers: how to send the correction."""
-    return f"✏️ {bold(_('Correct'))} {bold(title)}\n\n" + escape(
-        _(
-            "Send /correct %(push)s followed by the corrected story: the first line the "
-            "title, then the text, and a last line starting with “Note:”, the correction "
-            "note readers see. With only the note line, the story as it is stored now "
-            "(updated by the newsroom API or the feed) goes out.\n\nExample:\n"
-            "/correct %(push)s Bridge reopened after repairs\n"
-            "Traffic flows again on both lanes.\n"
-            "Note: an earlier version said the bridge stays closed."
+    return (
+        "✏️ "
+        + bold(_("Correct"))
+        + f" {bold(title)}\n\n"
+        + escape(
+            _(
+                "Send /correct %(push)s followed by the corrected story: the first line the "
+                "title, then the text, and a last line starting with “Note:”, the correction "
+                "note readers see. With only the note line, the story as it is stored now "
+                "(updated by the newsroom API or the feed) goes out.\n\nExample:\n"
+                "/correct %(push)s Bridge reopened after repairs\n"
+                "Traffic flows again on both lanes.\n"
+                "Note: an earlier version said the bridge stays closed."
+            )
+            % {"push": push_id}
         )
-        % {"push": push_id}
     )
 
 
@@ -1003,7 +1017,9 @@ def digest(sections: list[DigestSection], *, tz: str, window_end: datetime) -> l
         blocks.extend(lines)
     if not blocks:
         return []
-    header = f"📰 {bold(_('Your news digest'))} · {format_moment(window_end, tz, 'digest_day')}"
+    header = (
+        "📰 " + bold(_("Your news digest")) + f" · {format_moment(window_end, tz, 'digest_day')}"
+    )
     # A message starting with a section heading would otherwise begin with a blank line.
     return [message.lstrip("\n") for message in split_messages(blocks, header=header)]
 
