@@ -233,14 +233,24 @@ async def unknown_command(update: Update, context: NewsContext) -> None:
         _, at, addressee = message.text.split()[0].partition("@")
         if not at or addressee.lower() != (context.bot.username or "").lower():
             return  # a command for another bot, or for every bot of the group
-    await send(update, msg.HINT)
+    await _hint(update, context)
 
 
 async def plain_text(update: Update, context: NewsContext) -> None:
     """Answer free text in private chats with a hint; stay quiet in groups."""
     chat = update.effective_chat
     if chat is not None and chat.type == TgChat.PRIVATE:
-        await send(update, msg.HINT)
+        await _hint(update, context)
+
+
+async def _hint(update: Update, context: NewsContext) -> None:
+    """Point to /help, in the chat's language."""
+    svc, tg_chat = context.bot_data, update.effective_chat
+    assert tg_chat is not None
+    async with svc.sessions.begin() as session:
+        with _speak(update, svc, await find_chat(session, tg_chat.id)):
+            hint = msg.HINT
+    await send(update, hint)
 
 
 # ---- buttons: each routed here by its prefix (digests/buttons.py) ---------------------------
@@ -365,7 +375,10 @@ async def language_button(update: Update, context: NewsContext, query: CallbackQ
         return msg.NOT_GROUP_ADMIN_SHORT
     async with svc.sessions.begin() as session:
         chat = await _ensure_chat(session, svc, tg_chat)
-        result = await conversation.language_button(session, chat, choice, _request(svc, context))
+        with _speak(update, svc, chat):
+            result = await conversation.language_button(
+                session, chat, choice, _request(svc, context)
+            )
     if result.edit is not None:
         await edit(context, query, result.edit)
     return result.answer
