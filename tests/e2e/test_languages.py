@@ -177,3 +177,21 @@ async def test_menus_and_descriptions_are_set_per_language_and_for_editors(
         "Ваш дайджест новостей: рубрики, которые вы выбрали, тогда, когда вам удобно."
     )
     assert errors == []  # the absent editor's refusal is a warning, and the bot started
+
+
+async def test_inline_results_speak_the_senders_language(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    url = await seeded_db(tmp_path, story(1, "World", title="Harbour storm"))
+    emulator = fake_api.emulator
+    emulator.add_user(7731, "Пётр", language_code="ru")
+    emulator.add_user(7732, "Pete", language_code="en")
+    async with running_bot(fake_api, e2e_settings(fake_api, url), now=START):
+        answers = []
+        for user_id in (7731, 7732):  # the same words: the cache keeps each language apart
+            query_id = emulator.user_inline_query(user_id, "harbour", chat_type="group")
+            await emulator.wait_for(lambda q=query_id: emulator.is_inline_answered(q))
+            answers.append(emulator.inline_answers[query_id])
+    russian, english = ([r["text"] for r in answer["results"]] for answer in answers)
+    assert russian == ["Harbour storm\nSummary 1\n\nЧитать дальше"]
+    assert english == ["Harbour storm\nSummary 1\n\nRead more"]
