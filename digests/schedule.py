@@ -21,9 +21,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digests.i18n import _
+from babel.dates import get_day_names
+
+from digests.i18n import LANGUAGES, _
 
 _SEARCH_DAYS = 4
 _WEEK_SEARCH_DAYS = 10  # from the day before, a weekly slot always falls within 9 days
@@ -106,12 +109,28 @@ class Rhythm(enum.StrEnum):
     WEEKLY = "weekly"  # on one weekday, in the chat's time zone
 
 
+@cache
+def _local_weekdays() -> dict[str, int]:
+    """Day names and abbreviations in the bot's other languages ("понедельник", "пн")."""
+    names: dict[str, int] = {}
+    for language in LANGUAGES:
+        for width in ("wide", "abbreviated", "short"):
+            for context in ("format", "stand-alone"):
+                days = get_day_names(width, context=context, locale=language)
+                for number, name in days.items():
+                    names.setdefault(str(name).casefold().rstrip("."), number)
+    return names
+
+
 def parse_weekday(value: str) -> int:
-    """Monday=0 .. Sunday=6 from an English day name or its 3-letter abbreviation, any case."""
+    """Monday=0 .. Sunday=6 from an English day name or its 3-letter abbreviation, any case
+    (or a day's name in one of the bot's languages: /digest weekly понедельник 09:00)."""
     text = value.strip().casefold()
     for number, name in enumerate(WEEKDAY_NAMES):
         if text in {name, name[:3]}:
             return number
+    if (local := _local_weekdays().get(text)) is not None:
+        return local
     raise ValueError(
         _("'%(value)s' is not a day of the week (monday to sunday, or mon to sun)")
         % {"value": value}

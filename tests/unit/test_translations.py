@@ -23,7 +23,7 @@ from babel.messages.pofile import read_po
 from digests import i18n
 from digests import messages as msg
 from digests.digest import DigestSection, DigestStory
-from digests.schedule import Rhythm
+from digests.schedule import Rhythm, parse_weekday
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCALES = ROOT / "digests" / "locales"
@@ -243,3 +243,10 @@ def test_an_unknown_language_falls_back_to_english() -> None:
     assert i18n.language_for("ru-RU") == "ru"
     with i18n.use("de"):
         assert msg.HINT.startswith("I didn")
+
+
+@pytest.mark.parametrize(
+    ("word", "weekday"), [("понедельник", 0), ("Пн", 0), ("пятница", 4), ("вс", 6), ("sun", 6)]
+)
+def test_weekly_digest_days_may_be_written_in_russian(word: str, weekday: int) -> None:
+    assert parse_weekday(word) == weekday
