@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import get_day_names
 
-from digests.i18n import LANGUAGES, _
+from digests.i18n import LANGUAGES, SOURCE, _
 
 _SEARCH_DAYS = 4
 _WEEK_SEARCH_DAYS = 10  # from the day before, a weekly slot always falls within 9 days
@@ -114,7 +114,9 @@ def _local_weekdays() -> dict[str, int]:
     """Day names and abbreviations in the bot's other languages ("понедельник", "пн")."""
     names: dict[str, int] = {}
     for language in LANGUAGES:
-        for width in ("wide", "abbreviated", "short"):
+        if language == SOURCE:  # English is the names above, and only those
+            continue
+        for width in ("wide", "abbreviated"):
             for context in ("format", "stand-alone"):
                 days = get_day_names(width, context=context, locale=language)
                 for number, name in days.items():
