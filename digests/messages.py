@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime, get_day_names
+from babel.dates import format_datetime
 
 from digests import i18n
 from digests.buttons import (
@@ -282,9 +282,16 @@ def local_time(moment: datetime, tz: str) -> str:
     return format_moment(moment, tz, "datetime")
 
 
-def weekday_name(weekday: int) -> str:
-    """Monday=0 .. Sunday=6 as a word of the current language ("Monday", "понедельник")."""
-    return str(get_day_names("wide", context="stand-alone", locale=i18n.current())[weekday])
+_WEEKLY = (
+    N_("weekly on Monday at %(time)s"),
+    N_("weekly on Tuesday at %(time)s"),
+    N_("weekly on Wednesday at %(time)s"),
+    N_("weekly on Thursday at %(time)s"),
+    N_("weekly on Friday at %(time)s"),
+    N_("weekly on Saturday at %(time)s"),
+    N_("weekly on Sunday at %(time)s"),
+)
+"""A weekly rhythm, one sentence per day: languages say "on Mondays" each their own way."""
 
 
 DATE_UNKNOWN = N_("date unknown")
@@ -456,8 +463,7 @@ def rhythm_text(chat: Chat) -> str:
             return _("on weekdays (Mon-Fri) at %(time)s") % {"time": times[0]}
         case Rhythm.WEEKLY:
             assert plan.weekday is not None
-            day = weekday_name(plan.weekday)
-            return _("weekly on %(day)s at %(time)s") % {"day": day, "time": times[0]}
+            return _(_WEEKLY[plan.weekday]) % {"time": times[0]}
     return _("daily at %(time)s") % {"time": times[0]}
 
 

@@ -213,10 +213,10 @@ def test_settings_and_rhythms_in_russian() -> None:
     chat = _chat()
     with i18n.use("ru"):
         reply = msg.settings(chat, [])
-        assert msg.rhythm_text(chat) == "раз в неделю, понедельник, в 09:00"
+        assert msg.rhythm_text(chat) == "по понедельникам в 09:00"
         twice = _chat(rhythm=Rhythm.TWICE_DAILY, second_digest_time="18:00")
         assert msg.rhythm_text(twice) == "дважды в день, в 09:00 и 18:00"
-    assert "Дайджест: раз в неделю, понедельник, в 09:00" in reply.text
+    assert "Дайджест: по понедельникам в 09:00" in reply.text
     assert "Следующий дайджест: пн, 2 мар. 2026, 09:00" in reply.text
     assert "Язык: Русский" in reply.text
     assert "Срочные новости: вкл." in reply.text
