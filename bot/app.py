@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from functools import partial
 
-from telegram import BotCommand
+from telegram import Bot, BotCommand, BotCommandScopeChat
+from telegram.error import TelegramError
 from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -26,10 +28,13 @@ from bot.metrics import Metrics
 from bot.ratelimit import PriorityRateLimiter
 from bot.sender import TelegramSender
 from bot.updates import ChatOrderedUpdateProcessor
+from digests import i18n
+from digests import messages as msg
 from digests.breaking import PushRunner
 from digests.buttons import (
     ACTION_PATTERN,
     DIGEST_PATTERN,
+    LANGUAGE_PATTERN,
     PAGE_PATTERN,
     PUSH_PATTERN,
     SEARCH_PATTERN,
@@ -38,7 +43,6 @@ from digests.buttons import (
 from digests.corrections import ActionRunner
 from digests.db import instance_name, make_engine, make_session_factory, upgrade
 from digests.delivery import delivery_config
-from digests.messages import COMMANDS
 from digests.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -146,6 +150,7 @@ def register_handlers(application: NewsApp) -> None:
         "alerts": handlers.alerts_command,
         "settings": handlers.settings_command,
         "stop": handlers.stop_command,
+        "language": handlers.language_command,
     }
     commands |= {
         "breaking": editor.breaking_command,
@@ -163,6 +168,9 @@ def register_handlers(application: NewsApp) -> None:
     application.add_handler(CallbackQueryHandler(handlers.digest_button, pattern=DIGEST_PATTERN))
     application.add_handler(CallbackQueryHandler(editor.push_button, pattern=PUSH_PATTERN))
     application.add_handler(CallbackQueryHandler(corrections.action_button, pattern=ACTION_PATTERN))
+    application.add_handler(
+        CallbackQueryHandler(handlers.language_button, pattern=LANGUAGE_PATTERN)
+    )
     application.add_handler(CallbackQueryHandler(handlers.stale_button))
     # `@bot words` in any chat (inline mode must be on: @BotFather /setinline)
     application.add_handler(InlineQueryHandler(inline.inline_query))
@@ -211,7 +219,45 @@ async def _post_init(application: NewsApp) -> None:
         on_progress=corrections.progress_shower(application.bot),
         stopping=svc.stopping,
     )
-    await application.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+    await set_menus(application.bot, svc.settings.admin_ids)
+
+
+async def set_menus(bot: Bot, admin_ids: Iterable[int]) -> None:
+    """The command menu, description and short description in each language (English is the
+    default for every other language), and each editor's own menu with /breaking, /stats and
+    /correct. Telegram refusing one (an editor who never opened the bot: chat not found) is
+    logged; the bot starts anyway."""
+    for language in i18n.LANGUAGES:
+        code = None if language == i18n.SOURCE else language
+        with i18n.use(language):
+            reader = [BotCommand(name, text) for name, text in msg.commands()]
+            editor = [BotCommand(name, text) for name, text in msg.commands(admin=True)]
+            description, short = msg.bot_description(), msg.bot_short_description()
+        calls: list[tuple[str, Callable[[], Awaitable[bool]]]] = [
+            ("commands", partial(bot.set_my_commands, reader, language_code=code)),
+            ("description", partial(bot.set_my_description, description, language_code=code)),
+            (
+                "short description",
+                partial(bot.set_my_short_description, short, language_code=code),
+            ),
+        ]
+        calls += [
+            (
+                f"editor {admin_id}'s commands",
+                partial(
+                    bot.set_my_commands,
+                    editor,
+                    scope=BotCommandScopeChat(admin_id),
+                    language_code=code,
+                ),
+            )
+            for admin_id in admin_ids
+        ]
+        for what, call in calls:
+            try:
+                await call()
+            except TelegramError as exc:
+                log.warning("could not set the %s (%s): %s", what, language, exc)
 
 
 async def _post_shutdown(application: NewsApp) -> None:

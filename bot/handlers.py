@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Coroutine
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,13 +16,20 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
 from bot.context import NewsContext, Services
 from bot.replies import answers_button, edit, send
-from digests import conversation
+from digests import conversation, i18n
 from digests import messages as msg
-from digests.buttons import SETTINGS_BUTTONS, DigestControl, PageTurn, SearchTurn, decode
+from digests.buttons import (
+    SETTINGS_BUTTONS,
+    DigestControl,
+    LanguageChoice,
+    PageTurn,
+    SearchTurn,
+    decode,
+)
 from digests.conversation import ReaderRequest
 from digests.db import unavailable
 from digests.models import Chat, ChatKind
-from digests.readers import find_chat, register_chat
+from digests.readers import find_chat, follow_telegram_language, register_chat
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +69,8 @@ async def _is_group_admin(update: Update, context: NewsContext) -> bool:
 
 
 async def _register(session: AsyncSession, svc: Services, tg_chat: TgChat) -> tuple[Chat, bool]:
-    """Store the chat, or reactivate it; True when it is new."""
+    """Store the chat, or reactivate it; True when it is new (then speaking the language the
+    updates are handled in: the first contact's Telegram language)."""
     return await register_chat(
         session,
         telegram_id=tg_chat.id,
@@ -69,7 +78,19 @@ async def _register(session: AsyncSession, svc: Services, tg_chat: TgChat) -> tu
         title=_title(tg_chat),
         now=svc.clock(),
         defaults=svc.defaults,
+        language=i18n.current(),
     )
+
+
+def _speak(update: Update, svc: Services, chat: Chat | None) -> AbstractContextManager[str]:
+    """Render in the chat's language (a private chat not set with /language follows its
+    reader's Telegram app first); without a stored chat, in the sender's language."""
+    if chat is None:
+        return i18n.use(i18n.current())
+    user = update.effective_user
+    if user is not None:
+        follow_telegram_language(chat, user.language_code, now=svc.clock())
+    return i18n.use(chat.language)
 
 
 async def _ensure_chat(session: AsyncSession, svc: Services, tg_chat: TgChat) -> Chat:
@@ -129,7 +150,8 @@ def command(service: MaybeChatService, *, register: bool, changes: bool) -> Hand
                 chat: Chat | None = await _ensure_chat(session, svc, tg_chat)
             else:
                 chat = await find_chat(session, tg_chat.id)
-            replies = await service(session, chat, _request(svc, context))
+            with _speak(update, svc, chat):
+                replies = await service(session, chat, _request(svc, context))
         for reply in replies:
             await send(update, reply)
 
@@ -144,17 +166,25 @@ async def start(update: Update, context: NewsContext) -> None:
         return
     async with svc.sessions.begin() as session:
         chat, created = await _register(session, svc, tg_chat)
-        replies = await conversation.start(
-            session, chat, publisher=svc.settings.publisher_name, new=created
-        )
+        with _speak(update, svc, chat):
+            replies = await conversation.start(
+                session, chat, publisher=svc.settings.publisher_name, new=created
+            )
     for reply in replies:
         await send(update, reply)
 
 
 async def help_command(update: Update, context: NewsContext) -> None:
     """Say what each command does."""
-    user = update.effective_user
-    await send(update, msg.help_text(admin=context.bot_data.is_editor(user.id if user else None)))
+    svc, user, tg_chat = context.bot_data, update.effective_user, update.effective_chat
+    admin = svc.is_editor(user.id if user else None)
+    if tg_chat is None:
+        return
+    async with svc.sessions.begin() as session:
+        chat = await find_chat(session, tg_chat.id)
+        with _speak(update, svc, chat):
+            text = msg.help_text(admin=admin)
+    await send(update, text)
 
 
 def _needs_chat(service: ChatService) -> MaybeChatService:
@@ -188,7 +218,8 @@ async def search_command(update: Update, context: NewsContext) -> None:
         return
     async with svc.sessions.begin() as session:
         chat = await find_chat(session, tg_chat.id)
-        replies = await conversation.search(session, tg_chat.id, chat, _request(svc, context))
+        with _speak(update, svc, chat):
+            replies = await conversation.search(session, tg_chat.id, chat, _request(svc, context))
     for reply in replies:
         await send(update, reply)
 
@@ -202,14 +233,24 @@ async def unknown_command(update: Update, context: NewsContext) -> None:
         _, at, addressee = message.text.split()[0].partition("@")
         if not at or addressee.lower() != (context.bot.username or "").lower():
             return  # a command for another bot, or for every bot of the group
-    await send(update, msg.HINT)
+    await _hint(update, context)
 
 
 async def plain_text(update: Update, context: NewsContext) -> None:
     """Answer free text in private chats with a hint; stay quiet in groups."""
     chat = update.effective_chat
     if chat is not None and chat.type == TgChat.PRIVATE:
-        await send(update, msg.HINT)
+        await _hint(update, context)
+
+
+async def _hint(update: Update, context: NewsContext) -> None:
+    """Point to /help, in the chat's language."""
+    svc, tg_chat = context.bot_data, update.effective_chat
+    assert tg_chat is not None
+    async with svc.sessions.begin() as session:
+        with _speak(update, svc, await find_chat(session, tg_chat.id)):
+            hint = msg.HINT
+    await send(update, hint)
 
 
 # ---- buttons: each routed here by its prefix (digests/buttons.py) ---------------------------
@@ -223,7 +264,10 @@ async def page_button(update: Update, context: NewsContext, query: CallbackQuery
         return msg.STALE_BUTTON
     async with svc.sessions.begin() as session:
         chat = await find_chat(session, tg_chat.id)
-        result = await conversation.turn_page_button(session, chat, turn, _request(svc, context))
+        with _speak(update, svc, chat):
+            result = await conversation.turn_page_button(
+                session, chat, turn, _request(svc, context)
+            )
     if result.edit is not None:
         await edit(context, query, result.edit)
     return result.answer
@@ -237,9 +281,10 @@ async def search_button(update: Update, context: NewsContext, query: CallbackQue
         return msg.STALE_BUTTON
     async with svc.sessions.begin() as session:
         chat = await find_chat(session, tg_chat.id)
-        result = await conversation.search_button(
-            session, tg_chat.id, chat, turn, _request(svc, context)
-        )
+        with _speak(update, svc, chat):
+            result = await conversation.search_button(
+                session, tg_chat.id, chat, turn, _request(svc, context)
+            )
     if result.edit is not None:
         await edit(context, query, result.edit)
     return result.answer
@@ -255,7 +300,10 @@ async def settings_button(update: Update, context: NewsContext, query: CallbackQ
         return msg.NOT_GROUP_ADMIN_SHORT
     async with svc.sessions.begin() as session:
         chat = await _ensure_chat(session, svc, tg_chat)
-        result = await conversation.settings_button(session, chat, choice, _request(svc, context))
+        with _speak(update, svc, chat):
+            result = await conversation.settings_button(
+                session, chat, choice, _request(svc, context)
+            )
     if result.edit is not None:
         await edit(context, query, result.edit, keyboard_only=result.keyboard_only)
     return result.answer
@@ -274,7 +322,8 @@ async def digest_button(update: Update, context: NewsContext, query: CallbackQue
         chat = await find_chat(session, tg_chat.id)
         if chat is None:  # forgotten with /stop since the digest came
             return msg.STALE_BUTTON
-        result = await conversation.digest_button(session, chat, choice, _request(svc, context))
+        with _speak(update, svc, chat):
+            result = await conversation.digest_button(session, chat, choice, _request(svc, context))
     if result.send is not None:
         await send(update, result.send)
     return result.answer
@@ -309,3 +358,27 @@ async def on_error(update: object, context: NewsContext) -> None:
                 log.warning("could not tell chat %s: %s", chat_id, exc)
         return
     log.error("error handling update in chat %s", chat_id, exc_info=error)
+
+
+# ---- the chat's language -------------------------------------------------------------------
+
+language_command = command(_needs_chat(conversation.language), register=True, changes=True)
+
+
+@answers_button
+async def language_button(update: Update, context: NewsContext, query: CallbackQuery) -> str | None:
+    """English / Русский under /language: set the chat's language and redraw the chooser."""
+    svc, tg_chat, choice = context.bot_data, update.effective_chat, decode(query.data or "")
+    if tg_chat is None or not isinstance(choice, LanguageChoice):
+        return msg.STALE_BUTTON
+    if not await _is_group_admin(update, context):
+        return msg.NOT_GROUP_ADMIN_SHORT
+    async with svc.sessions.begin() as session:
+        chat = await _ensure_chat(session, svc, tg_chat)
+        with _speak(update, svc, chat):
+            result = await conversation.language_button(
+                session, chat, choice, _request(svc, context)
+            )
+    if result.edit is not None:
+        await edit(context, query, result.edit)
+    return result.answer

@@ -24,6 +24,7 @@ from telegram.error import TelegramError
 
 from bot.context import NewsContext
 from bot.inline_cache import InlineAnswer
+from digests import i18n
 from digests import messages as msg
 from digests.db import unavailable
 from digests.messages import InlineStory
@@ -72,7 +73,8 @@ async def inline_query(update: Update, context: NewsContext) -> None:
     if offset is None:  # not an offset we gave: nothing more to show
         await _answer(query.id, context, InlineAnswer([], ""), cache=True)
         return
-    key = (" ".join(search_words(query.query)), offset)
+    # the stories' messages carry a word or two of the sender's language ("Read more")
+    key = (" ".join(search_words(query.query)), offset, i18n.current())
     cache = context.bot_data.inline_cache
     answer = cache.get(key)
     if answer is None:

@@ -26,11 +26,11 @@ class TTLCache:
     ttl: float = LOCAL_TTL
     size: int = LOCAL_MAX
     clock: Callable[[], float] = time.monotonic
-    _items: OrderedDict[tuple[str, int], tuple[float, InlineAnswer]] = field(
+    _items: OrderedDict[tuple[str, int, str], tuple[float, InlineAnswer]] = field(
         default_factory=OrderedDict
     )
 
-    def get(self, key: tuple[str, int]) -> InlineAnswer | None:
+    def get(self, key: tuple[str, int, str]) -> InlineAnswer | None:
         item = self._items.get(key)
         if item is None:
             return None
@@ -40,7 +40,7 @@ class TTLCache:
             return None
         return value
 
-    def put(self, key: tuple[str, int], value: InlineAnswer) -> None:
+    def put(self, key: tuple[str, int, str], value: InlineAnswer) -> None:
         self._items[key] = (self.clock(), value)
         self._items.move_to_end(key)
         while len(self._items) > self.size:

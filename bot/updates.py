@@ -22,10 +22,18 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
+from digests import i18n
+
 log = logging.getLogger(__name__)
 
 Observer = Callable[[str, float], None]
 """Called after each update with its type and seconds from arrival to handled."""
+
+
+def user_language(update: object) -> str:
+    """The language of the app of whoever sent the update (English when we don't speak it)."""
+    user = update.effective_user if isinstance(update, Update) else None
+    return i18n.language_for(user.language_code if user is not None else None)
 
 
 def update_type(update: object) -> str:
@@ -95,7 +103,9 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
 
     async def _run(self, update: object, coroutine: Awaitable[Any], arrived: float) -> None:
         try:
-            await coroutine
+            # Answers come in the sender's Telegram language until a handler knows the chat's.
+            with i18n.use(user_language(update)):
+                await coroutine
         except Exception:  # PTB routes handler errors to on_error; this is a last guard
             log.exception("update in chat %s failed", chat_key(update))
         finally:

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from digests import i18n
 from digests import messages as msg
 from digests.buttons import PushChoice
 from digests.db import SessionFactory
@@ -361,7 +362,11 @@ class PushRunner:
             push = await session.get(BreakingPush, push_id)
             if push is None:
                 return None
-            message = msg.breaking_message(push.article)
+            # rendered once per language, each chat gets its own
+            by_language: dict[str, Part] = {}
+            for language in i18n.LANGUAGES:
+                with i18n.use(language):
+                    by_language[language] = msg.breaking_message(push.article)
             article_id = push.article_id
         ids = await pending_ids(
             self._sessions, now=self._clock(), kind=DeliveryKind.BREAKING, article_id=article_id
@@ -370,7 +375,8 @@ class PushRunner:
         async def render(
             _session: AsyncSession, pairs: list[tuple[Delivery, Chat]]
         ) -> dict[int, list[Part]]:
-            return {row.id: [message] for row, _chat in pairs}
+            default = by_language[i18n.SOURCE]
+            return {row.id: [by_language.get(chat.language, default)] for row, chat in pairs}
 
         last_report: list[datetime] = []
 

@@ -38,6 +38,7 @@ SETTINGS_PATTERN = re.compile(r"^[SUC]:")  # buttons that change a chat's settin
 DIGEST_PATTERN = re.compile(r"^D:")  # under a digest: pause, sections, stop
 PUSH_PATTERN = re.compile(r"^B:")
 ACTION_PATTERN = re.compile(r"^K:")
+LANGUAGE_PATTERN = re.compile(r"^G:")  # /language: the chat's language
 
 # Database ids are 32-bit integers (PostgreSQL's `integer`): anything larger in a button was
 # made up, and is refused here rather than by the database. Digits are ASCII only.
@@ -155,6 +156,15 @@ class ActionChoice:
     digest: str | None = None
 
 
+@dataclass(frozen=True)
+class LanguageChoice:
+    """A language's button under /language: a code of digests.i18n.LANGUAGES."""
+
+    language: str
+
+
+_LANGUAGE = re.compile(r"^G:([a-z]{2})$")
+
 _UNSUBSCRIBE = {choice.value for choice in Unsubscribe}
 _SETTINGS = {choice.value for choice in SettingsChoice}
 _DIGEST_CONTROLS = {choice.value for choice in DigestControl}
@@ -175,6 +185,7 @@ ButtonData = (
     | DigestControl
     | PushChoice
     | ActionChoice
+    | LanguageChoice
 )
 
 
@@ -208,6 +219,8 @@ def encode(data: ButtonData) -> str:
             text = f"B:{'send' if send else 'cancel'}:{push_id}"
         case ActionChoice(step, push_id, digest):
             text = f"K:{step.value}:{push_id}" + (f":{digest}" if digest is not None else "")
+        case LanguageChoice(language):
+            text = f"G:{language}"
         case _:
             assert_never(data)
     if len(text.encode()) > MAX_BYTES:
@@ -246,6 +259,8 @@ def decode(text: str) -> ButtonData | None:
             return ActionChoice(ActionStep(action[1]), int(action[2]))
         if (confirm := _ACTION_CONFIRM.match(text)) and _ids_fit(int(confirm[1])):
             return ActionChoice(ActionStep.CORRECT_YES, int(confirm[1]), confirm[2])
+    if prefix == "G" and (chosen := _LANGUAGE.match(text)):
+        return LanguageChoice(chosen[1])
     return None
 
 

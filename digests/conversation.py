@@ -14,11 +14,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from digests import i18n
 from digests import messages as msg
 from digests.buttons import (
     ChooserDone,
     ChooserPage,
     DigestControl,
+    LanguageChoice,
     PageTurn,
     SearchTurn,
     SettingsButton,
@@ -41,6 +43,7 @@ from digests.readers import (
     resume_digests,
     set_alerts,
     set_digest_time,
+    set_language,
     set_rhythm,
     set_timezone,
     stop_digests,
@@ -169,7 +172,7 @@ async def digest(session: AsyncSession, chat: Chat, request: ReaderRequest) -> l
             else first_window_start(plan, chat.timezone, request.now)
         )
         start, end = due_window(start, request.now)
-        wanted = DigestRequest(chat.id, start, end, chat.timezone)
+        wanted = DigestRequest(chat.id, start, end, chat.timezone, i18n.current())
         built = await DigestBuilder(per_section=request.per_section).build(session, [wanted])
         texts = built[chat.id]
         if not texts:
@@ -330,3 +333,32 @@ async def digest_button(
         case DigestControl.STOP:
             was_on = stop_digests(chat, now=request.now)
             return ButtonAnswer(answer=msg.DIGESTS_STOPPED if was_on else msg.DIGESTS_ALREADY_OFF)
+
+
+# ---- the reader's language ---------------------------------------------------------------
+
+
+async def language(session: AsyncSession, chat: Chat, request: ReaderRequest) -> list[Reply]:
+    """/language shows the chooser; /language ru (or en, or a Telegram code like ru-RU) sets
+    it, and the answer comes in the new language."""
+    if not request.args:
+        return [msg.language_chooser(chat.language)]
+    chosen = i18n.supported(request.text)
+    if chosen is None or len(request.args) > 1:
+        return [Reply(msg.unknown_language(request.text)), msg.language_chooser(chat.language)]
+    set_language(chat, chosen, now=request.now)
+    with i18n.use(chosen):
+        return [Reply(msg.language_set(chosen))]
+
+
+async def language_button(
+    session: AsyncSession, chat: Chat, choice: LanguageChoice, request: ReaderRequest
+) -> ButtonAnswer:
+    """A language's button under /language: set it and redraw the chooser in it."""
+    if choice.language not in i18n.LANGUAGES:
+        return ButtonAnswer(answer=msg.STALE_BUTTON)
+    set_language(chat, choice.language, now=request.now)
+    with i18n.use(choice.language):
+        return ButtonAnswer(
+            edit=msg.language_chooser(chat.language), answer=msg.language_set(chat.language)
+        )

@@ -36,9 +36,11 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from digests import i18n
 from digests import messages as msg
 from digests.db import SessionFactory
 from digests.htmltext import without_controls
+from digests.i18n import N_, _
 from digests.models import (
     TITLE_MAX,
     Article,
@@ -79,11 +81,11 @@ class RefusalCode(enum.StrEnum):
 
 
 _REFUSALS = {
-    RefusalCode.UNKNOWN_PUSH: "There is no such push.",
-    RefusalCode.NOT_SENT: "That push has not been sent (or is still going out).",
-    RefusalCode.WITHDRAWN: "That push was withdrawn.",
-    RefusalCode.EMPTY_NOTE: "A correction needs a note saying what changed.",
-    RefusalCode.NOTE_TOO_LONG: f"The correction note is too long (at most {NOTE_MAX}).",
+    RefusalCode.UNKNOWN_PUSH: N_("There is no such push."),
+    RefusalCode.NOT_SENT: N_("That push has not been sent (or is still going out)."),
+    RefusalCode.WITHDRAWN: N_("That push was withdrawn."),
+    RefusalCode.EMPTY_NOTE: N_("A correction needs a note saying what changed."),
+    RefusalCode.NOTE_TOO_LONG: N_("The correction note is too long (at most %(max)s)."),
 }
 
 
@@ -95,7 +97,7 @@ class Refusal:
 
     @property
     def text(self) -> str:
-        return _REFUSALS[self.code]
+        return _(_REFUSALS[self.code]) % {"max": NOTE_MAX}
 
 
 async def request_action(
@@ -352,6 +354,7 @@ class _Job:
     photo: bool
     sent_at: datetime
     active: bool
+    language: str = i18n.SOURCE  # the chat's: the corrected story is rendered in it
 
 
 class ActionRunner:
@@ -403,12 +406,13 @@ class ActionRunner:
             kind, note, done = action.kind, action.note, action.done
             article = action.push.article
             article_id = article.id
-            texts = {
-                False: msg.breaking_story(article, correction=note),
-                True: msg.breaking_story(
-                    article, correction=note, limit=msg.CAPTION_MAX, credit=True
-                ),
-            }
+            texts: dict[tuple[str, bool], str] = {}
+            for language in i18n.LANGUAGES:
+                with i18n.use(language):
+                    texts[language, False] = msg.breaking_story(article, correction=note)
+                    texts[language, True] = msg.breaking_story(
+                        article, correction=note, limit=msg.CAPTION_MAX, credit=True
+                    )
         claim = uuid.uuid4().hex
         last_report: list[datetime] = []
         worked = False  # a run that changed nothing does not report (a resume tick's)
@@ -528,17 +532,20 @@ class ActionRunner:
                     Delivery.media,
                     Delivery.updated_at,
                     Chat.active,
+                    Chat.language,
                 )
                 .join(Chat, Chat.id == Delivery.chat_id)
                 .where(Delivery.id.in_(mine))
                 .order_by(Delivery.id)
             )
             return [
-                _Job(row_id, telegram_id, _parse_ids(raw), media == PHOTO, sent_at, active)
-                for row_id, telegram_id, raw, media, sent_at, active in rows
+                _Job(row_id, telegram_id, _parse_ids(raw), media == PHOTO, sent_at, active, lang)
+                for row_id, telegram_id, raw, media, sent_at, active, lang in rows
             ]
 
-    async def _act(self, job: _Job, kind: PushActionKind, texts: dict[bool, str]) -> EditResult:
+    async def _act(
+        self, job: _Job, kind: PushActionKind, texts: dict[tuple[str, bool], str]
+    ) -> EditResult:
         if not job.message_ids:
             return EditResult(EditOutcome.FAILED, error="no message id was recorded")
         if not job.active:
@@ -554,7 +561,10 @@ class ActionRunner:
         # A breaking story is one message (a photo's caption, or a text); parts after the
         # first, if a future sender splits one, keep their text.
         return await self._editor.edit(
-            job.telegram_id, job.message_ids[0], texts[job.photo], photo=job.photo
+            job.telegram_id,
+            job.message_ids[0],
+            texts.get((job.language, job.photo), texts[i18n.SOURCE, job.photo]),
+            photo=job.photo,
         )
 
     async def _record(

@@ -38,6 +38,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from digests import i18n
 from digests.db import SessionFactory
 from digests.digest import DigestBuilder, DigestRequest
 from digests.messages import Button, digest_controls
@@ -429,18 +430,27 @@ def digest_renderer(per_section: int) -> Renderer:
         for row, chat in pairs:
             assert row.window_start is not None
             assert row.window_end is not None
-            requests.append(DigestRequest(chat.id, row.window_start, row.window_end, chat.timezone))
+            requests.append(
+                DigestRequest(
+                    chat.id, row.window_start, row.window_end, chat.timezone, chat.language
+                )
+            )
         built = await builder.build(session, requests)
-        return {row.id: with_controls(built.get(chat.id, [])) for row, chat in pairs}
+        return {
+            row.id: with_controls(built.get(chat.id, []), language=chat.language)
+            for row, chat in pairs
+        }
 
     return render
 
 
-def with_controls(texts: Sequence[str]) -> list[Part]:
-    """A digest's messages with its one-tap buttons (pause, sections, stop) under the last."""
+def with_controls(texts: Sequence[str], *, language: str = i18n.SOURCE) -> list[Part]:
+    """A digest's messages with its one-tap buttons (pause, sections, stop) under the last,
+    labelled in the chat's `language`."""
     parts: list[Part] = list(texts)
     if parts:
-        rows = tuple(tuple(row) for row in digest_controls())
+        with i18n.use(language):
+            rows = tuple(tuple(row) for row in digest_controls())
         parts[-1] = Text(texts[-1], rows)
     return parts
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from digests import messages
+from digests import i18n, messages
 from digests.models import (
     Article,
     Delivery,
@@ -58,6 +58,7 @@ class DigestRequest:
     window_start: datetime
     window_end: datetime
     tz: str
+    language: str = "en"  # the chat's (digests/i18n.py)
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,14 @@ class DigestBuilder:
         for plan in await self._plan(session, requests):
             request = plan.request
             key = (request.window_start, request.window_end, tuple(plan.mine), request.tz,
-                   frozenset(plan.pushed))  # fmt: skip
+                   frozenset(plan.pushed), request.language)  # fmt: skip
             rendered = self._rendered.get(key)
             if rendered is None:
                 sections = self._compose(plan.window, plan.mine, plan.pushed)
-                rendered = messages.digest(sections, tz=request.tz, window_end=request.window_end)
+                with i18n.use(request.language):
+                    rendered = messages.digest(
+                        sections, tz=request.tz, window_end=request.window_end
+                    )
                 self._rendered[key] = rendered
             result[request.chat_id] = rendered
         return result

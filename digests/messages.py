@@ -5,12 +5,15 @@ Buttons are plain data here; the Telegram adapter turns them into inline keyboar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
+
+from digests import i18n
 from digests.buttons import (
     ActionChoice,
     ActionStep,
@@ -18,12 +21,14 @@ from digests.buttons import (
     ChooserPage,
     DigestControl,
     Direction,
+    LanguageChoice,
     PushChoice,
     SettingsChoice,
     ToggleSection,
     Unsubscribe,
     encode,
 )
+from digests.i18n import N_, _, ngettext, pgettext
 from digests.models import DeliveryKind, DeliveryStatus
 from digests.readers import chat_plan
 from digests.render import (
@@ -38,7 +43,7 @@ from digests.render import (
     truncate,
     visible_length,
 )
-from digests.schedule import WEEKDAY_NAMES, Rhythm
+from digests.schedule import Rhythm
 
 if TYPE_CHECKING:
     from digests.breaking import Draft, PushProgress
@@ -83,42 +88,71 @@ class ButtonAnswer:
 
 
 COMMANDS: list[tuple[str, str]] = [
-    ("start", "Start and choose sections"),
-    ("latest", "Latest stories: /latest [section]"),
-    ("search", "Find stories: /search words"),
-    ("sections", "All sections and the ones you follow"),
-    ("subscribe", "Follow sections: /subscribe world sports"),
-    ("unsubscribe", "Stop following sections"),
-    ("digest", "Digest: /digest 08:00, weekdays 07:30, weekly mon 09:00, twice, off, now"),
-    ("timezone", "Your time zone: /timezone Europe/Berlin"),
-    ("alerts", "Breaking news: /alerts on or off"),
-    ("settings", "Your settings"),
-    ("stop", "Stop everything and forget this chat"),
-    ("help", "What each command does"),
+    ("start", N_("Start and choose sections")),
+    ("latest", N_("Latest stories: /latest [section]")),
+    ("search", N_("Find stories: /search words")),
+    ("sections", N_("All sections and the ones you follow")),
+    ("subscribe", N_("Follow sections: /subscribe world sports")),
+    ("unsubscribe", N_("Stop following sections")),
+    ("digest", N_("Digest: /digest 08:00, weekdays 07:30, weekly mon 09:00, twice, off, now")),
+    ("timezone", N_("Your time zone: /timezone Europe/Berlin")),
+    ("alerts", N_("Breaking news: /alerts on or off")),
+    ("language", N_("Language: /language en or ru")),
+    ("settings", N_("Your settings")),
+    ("stop", N_("Stop everything and forget this chat")),
+    ("help", N_("What each command does")),
 ]
+"""The command menu: descriptions marked for translation, translated where shown
+(`commands()`, help_text)."""
 
 ADMIN_COMMANDS: list[tuple[str, str]] = [
-    ("breaking", "Push breaking news: /breaking [section] text or URL"),
-    ("stats", "Delivery statistics"),
-    ("correct", "Correct a sent push: /correct number, then the story and Note: …"),
+    ("breaking", N_("Push breaking news: /breaking [section] text or URL")),
+    ("stats", N_("Delivery statistics")),
+    ("correct", N_("Correct a sent push: /correct number, then the story and Note: …")),
 ]
+
+
+def commands(*, admin: bool = False) -> list[tuple[str, str]]:
+    """The command menu in the current language (with the editors' commands for `admin`)."""
+    chosen = COMMANDS + ADMIN_COMMANDS if admin else COMMANDS
+    return [(name, _(text)) for name, text in chosen]
+
+
+def bot_description() -> str:
+    """The bot's description (what an empty chat with the bot shows), up to 512 characters."""
+    return _(
+        "News digests from the publisher: choose sections, get a digest daily, on weekdays "
+        "or weekly, breaking news alerts, and search across every story. Tap Start."
+    )
+
+
+def bot_short_description() -> str:
+    """The bot's short description (its profile page), up to 120 characters."""
+    return _("Your news digest: sections you choose, when you want them.")
 
 
 def help_text(*, admin: bool) -> str:
-    lines = [bold("What I can do"), ""]
-    lines += [f"/{name} — {escape(text)}" for name, text in COMMANDS]
+    lines = [bold(_("What I can do")), ""]
+    lines += [f"/{name} — {escape(text)}" for name, text in commands()]
     if admin:
-        lines += ["", bold("Editors")]
-        lines += [f"/{name} — {escape(text)}" for name, text in ADMIN_COMMANDS]
+        lines += ["", bold(_("Editors"))]
+        lines += [f"/{name} — {escape(_(text))}" for name, text in ADMIN_COMMANDS]
     return "\n".join(lines)
 
 
 def welcome(publisher: str, *, new: bool) -> str:
-    hello = "Welcome" if new else "Welcome back"
+    hello = (
+        _("👋 Welcome to %(publisher)s!") if new else _("👋 Welcome back to %(publisher)s!")
+    ) % {"publisher": escape(publisher)}
     return (
-        f"👋 {hello} to {escape(publisher)}!\n\n"
-        "Choose the sections you want in your daily digest. "
-        "Use /latest to read the newest stories and /help for everything else."
+        hello
+        + "\n\n"
+        + escape(
+            _(
+                "Choose the sections you want in your daily digest. "
+                "Use /latest to read the newest stories and /help for everything else."
+            )
+        )
     )
 
 
@@ -147,7 +181,7 @@ def chooser(sections: Sequence[Section], followed: set[int], *, intro: str, page
     CHOOSER_COLUMNS; then ◀ Previous · page n/N · Next ▶ when there are several pages; then
     Done. A page past the last (sections were removed since) shows the last one."""
     if not sections:
-        return Reply(escape("There are no sections yet: stories have not been imported."))
+        return Reply(escape(_("There are no sections yet: stories have not been imported.")))
     pages = chooser_pages(len(sections))
     page = min(max(page, 1), pages)
     start = (page - 1) * CHOOSER_PAGE_SIZE
@@ -163,30 +197,31 @@ def chooser(sections: Sequence[Section], followed: set[int], *, intro: str, page
     if pages > 1:
         nav: list[Button] = []
         if page > 1:
-            nav.append(Button("◀ Previous", data=encode(ChooserPage(page - 1))))
-        nav.append(Button(f"page {page}/{pages}", data=encode(ChooserPage(page))))
+            nav.append(Button(_("◀ Previous"), data=encode(ChooserPage(page - 1))))
+        label = _("page %(page)s/%(pages)s") % {"page": page, "pages": pages}
+        nav.append(Button(label, data=encode(ChooserPage(page))))
         if page < pages:
-            nav.append(Button("Next ▶", data=encode(ChooserPage(page + 1))))
+            nav.append(Button(_("Next ▶"), data=encode(ChooserPage(page + 1))))
         rows.append(nav)
-    rows.append([Button("Done", data=encode(ChooserDone()))])
+    rows.append([Button(_("Done"), data=encode(ChooserDone()))])
     return Reply(intro, rows)
 
 
 def chooser_page_answer(page: int, pages: int) -> str:
-    return f"Page {min(max(page, 1), pages)} of {pages}"
+    return _("Page %(page)s of %(pages)s") % {"page": min(max(page, 1), pages), "pages": pages}
 
 
 def sections_list(infos: Sequence[SectionInfo], followed: set[int]) -> list[str]:
     """/sections: one line a section, in as many messages as Telegram's 4096 characters need."""
     if not infos:
-        return [escape("There are no sections yet.")]
+        return [escape(_("There are no sections yet."))]
     lines = []
     for info in infos:
         mark = "✓" if info.id in followed else "•"
-        noun = "story" if info.stories == 1 else "stories"
-        lines.append(f"{mark} {bold(info.name)} ({info.stories} {noun}) — /latest {info.slug}")
-    lines.append("\n" + escape("✓ = you follow it. Change with /subscribe or /unsubscribe."))
-    return split_messages(lines, header=bold("Sections") + "\n")
+        count = ngettext("%(n)s story", "%(n)s stories", info.stories) % {"n": info.stories}
+        lines.append(f"{mark} {bold(info.name)} ({count}) — /latest {info.slug}")
+    lines.append("\n" + escape(_("✓ = you follow it. Change with /subscribe or /unsubscribe.")))
+    return split_messages(lines, header=bold(pgettext("heading", "Sections")) + "\n")
 
 
 SLUGS_SHOWN = 40
@@ -196,12 +231,12 @@ SLUGS_SHOWN = 40
 def unknown_sections(unknown: Sequence[str], infos: Sequence[SectionInfo]) -> str:
     shown = [f"“{escape(truncate(name, 40))}”" for name in unknown[:5]]
     if len(unknown) > 5:
-        shown.append(f"{len(unknown) - 5} more")
+        shown.append(_("%(n)s more") % {"n": len(unknown) - 5})
     names = ", ".join(shown)
-    real = ", ".join(escape(info.slug) for info in infos[:SLUGS_SHOWN]) or "none yet"
+    real = ", ".join(escape(info.slug) for info in infos[:SLUGS_SHOWN]) or escape(_("none yet"))
     if len(infos) > SLUGS_SHOWN:
-        real += escape(f" and {len(infos) - SLUGS_SHOWN} more: see /sections")
-    return f"I don't know {names}. Sections: {real}."
+        real += escape(_(" and %(n)s more: see /sections") % {"n": len(infos) - SLUGS_SHOWN})
+    return _("I don't know %(names)s. Sections: %(sections)s.") % {"names": names, "sections": real}
 
 
 NAMES_SHOWN = 20
@@ -212,19 +247,58 @@ far within Telegram's 4096 whatever the number of sections; /sections lists them
 def names(sections: Sequence[Section]) -> str:
     shown = ", ".join(bold(section.name) for section in sections[:NAMES_SHOWN])
     if len(sections) > NAMES_SHOWN:
-        shown += escape(f" and {len(sections) - NAMES_SHOWN} more (see /sections)")
+        shown += escape(_(" and %(n)s more (see /sections)") % {"n": len(sections) - NAMES_SHOWN})
     return shown
 
 
-def local_time(moment: datetime, tz: str, fmt: str = "%a %d %b %Y, %H:%M") -> str:
-    return moment.astimezone(ZoneInfo(tz)).strftime(fmt)
+# CLDR date patterns per language and use: English as the bot always wrote them ("Mon 03 Mar
+# 2025, 08:00"), Russian as Russian readers write them ("пн, 3 мар. 2025, 08:00"); Babel fills
+# in the locale's day and month names, in the grammatical case the pattern needs.
+_DATE_PATTERNS: dict[str, dict[str, str]] = {
+    "en": {
+        "datetime": "EEE dd MMM y, HH:mm",
+        "date": "EEE dd MMM y",
+        "digest_day": "EEE d MMM",
+        "day": "d MMM",
+    },
+    "ru": {
+        "datetime": "EEE, d MMM y, HH:mm",
+        "date": "EEE, d MMM y",
+        "digest_day": "EEEE, d MMMM",
+        "day": "d MMM",
+    },
+}
 
 
-DATE_UNKNOWN = "date unknown"
+def format_moment(moment: datetime, tz: str, kind: str = "datetime") -> str:
+    """`moment` in the time zone `tz`, written the current language's way (`kind` is one of
+    datetime, date, digest_day, day)."""
+    language = i18n.current()
+    pattern = _DATE_PATTERNS.get(language, _DATE_PATTERNS["en"])[kind]
+    return format_datetime(moment.astimezone(ZoneInfo(tz)), pattern, locale=language)
+
+
+def local_time(moment: datetime, tz: str) -> str:
+    return format_moment(moment, tz, "datetime")
+
+
+_WEEKLY = (
+    N_("weekly on Monday at %(time)s"),
+    N_("weekly on Tuesday at %(time)s"),
+    N_("weekly on Wednesday at %(time)s"),
+    N_("weekly on Thursday at %(time)s"),
+    N_("weekly on Friday at %(time)s"),
+    N_("weekly on Saturday at %(time)s"),
+    N_("weekly on Sunday at %(time)s"),
+)
+"""A weekly rhythm, one sentence per day: languages say "on Mondays" each their own way."""
+
+
+DATE_UNKNOWN = N_("date unknown")
 
 
 def _published(article: Article, tz: str) -> str:
-    return local_time(article.published_at, tz) if article.date_known else DATE_UNKNOWN
+    return local_time(article.published_at, tz) if article.date_known else _(DATE_UNKNOWN)
 
 
 def story_page(page: Page, *, tz: str) -> Reply:
@@ -233,7 +307,7 @@ def story_page(page: Page, *, tz: str) -> Reply:
     sections alone would not fit one goes out as text)."""
     return _paged_story(
         page.article,
-        scope=page.section.name if page.section else "All sections",
+        scope=page.section.name if page.section else _("All sections"),
         position=page.position,
         total=page.total,
         previous=encode(page.turn(Direction.NEWER)) if page.has_newer else None,
@@ -250,7 +324,7 @@ def search_page(page: SearchPage, *, tz: str) -> Reply:
     results, and "Search “words”: n / N" under it."""
     return _paged_story(
         page.article,
-        scope=f"Search “{truncate(page.query, SEARCH_SCOPE_MAX)}”",
+        scope=_("Search “%(query)s”") % {"query": truncate(page.query, SEARCH_SCOPE_MAX)},
         position=page.position,
         total=page.total,
         previous=encode(page.turn(Direction.NEWER)) if page.has_previous else None,
@@ -295,27 +369,37 @@ def _paged_story(
             text = caption
     nav: list[Button] = []
     if previous is not None:
-        nav.append(Button("◀ Previous", data=previous))
+        nav.append(Button(_("◀ Previous"), data=previous))
     if following is not None:
-        nav.append(Button("Next ▶", data=following))
+        nav.append(Button(_("Next ▶"), data=following))
     rows: list[list[Button]] = []
     if article.link and article.link.lower().startswith(("http://", "https://")):
-        rows.append([Button("Open article", url=article.link)])
+        rows.append([Button(_("Open article"), url=article.link)])
     if nav:
         rows.append(nav)
     return Reply(text, rows, photo=photo)
 
 
-SEARCH_USAGE = f"{bold('Usage')}: /search words\n\n" + escape(
-    "Finds stored stories with all these words in their title or text, the most relevant "
-    "first. Example: /search election results"
-)
-SEARCH_EXPIRED = "This search has expired: search again with /search."
+def _search_usage() -> str:
+    return (
+        bold(_("Usage"))
+        + ": /search "
+        + escape(
+            _("words")
+            + "\n\n"
+            + _(
+                "Finds stored stories with all these words in their title or text, the most "
+                "relevant first. Example: /search election results"
+            )
+        )
+    )
 
 
 def no_results(words: Sequence[str]) -> str:
     shown = truncate(" ".join(words), SEARCH_SCOPE_MAX)
-    return escape(f"No stories found for “{shown}”. Try fewer or other words.")
+    return escape(
+        _("No stories found for “%(words)s”. Try fewer or other words.") % {"words": shown}
+    )
 
 
 # ---- inline mode: stories shared into any chat ---------------------------------------------
@@ -351,7 +435,7 @@ def inline_story(article: Article) -> InlineStory:
         if summary:
             parts += [escape(summary)]
         if url:
-            parts += ["", link(url, "Read more")]
+            parts += ["", link(url, _("Read more"))]
         return "\n".join(parts)
 
     text = fit_visible(build, article.summary, MAX_MESSAGE) or build("")
@@ -369,28 +453,29 @@ def rhythm_text(chat: Chat) -> str:
     """How often the chat's digest comes, in words (plain text): "daily at 08:00"."""
     plan = chat_plan(chat)
     if plan is None:
-        return "off"
-    at = " and ".join(t.strftime("%H:%M") for t in plan.times)
+        return _("off")
+    times = [t.strftime("%H:%M") for t in plan.times]
     match plan.rhythm:
         case Rhythm.TWICE_DAILY:
-            return f"twice a day at {at}"
+            first, second = times[0], times[-1]
+            return _("twice a day at %(first)s and %(second)s") % {"first": first, "second": second}
         case Rhythm.WEEKDAYS:
-            return f"on weekdays (Mon-Fri) at {at}"
+            return _("on weekdays (Mon-Fri) at %(time)s") % {"time": times[0]}
         case Rhythm.WEEKLY:
             assert plan.weekday is not None
-            return f"weekly on {WEEKDAY_NAMES[plan.weekday].capitalize()} at {at}"
-    return f"daily at {at}"
+            return _(_WEEKLY[plan.weekday]) % {"time": times[0]}
+    return _("daily at %(time)s") % {"time": times[0]}
 
 
 def pause_line(chat: Chat, now: datetime | None) -> str:
     """The "Paused until <local date>" line while the chat is paused at `now`, else ""."""
     if now is None or chat.paused_until is None or chat.paused_until <= now:
         return ""
-    return f"Paused until {local_date(chat.paused_until, chat.timezone)}"
+    return _("Paused until %(date)s") % {"date": local_date(chat.paused_until, chat.timezone)}
 
 
 def local_date(moment: datetime, tz: str) -> str:
-    return local_time(moment, tz, "%a %d %b %Y")
+    return format_moment(moment, tz, "date")
 
 
 def settings(chat: Chat, sections: Sequence[Section], *, now: datetime | None = None) -> Reply:
@@ -400,41 +485,52 @@ def settings(chat: Chat, sections: Sequence[Section], *, now: datetime | None = 
     if pause:
         next_line += f"\n{escape(pause)} (/digest resume)"
     if chat.digest_time and chat.next_digest_at is not None:
-        next_line += f"\nNext digest: {escape(local_time(chat.next_digest_at, chat.timezone))}"
-    text = (
-        f"{bold('Your settings')}\n\n"
-        f"Sections: {names(sections) or escape('none')}\n"
-        f"Digest: {escape(digest)}{next_line}\n"
-        f"Time zone: {escape(chat.timezone)}\n"
-        f"Breaking news alerts: {'on' if chat.alerts else 'off'}"
+        when = escape(local_time(chat.next_digest_at, chat.timezone))
+        next_line += "\n" + _("Next digest: %(when)s") % {"when": when}
+    text = "\n".join(
+        [
+            bold(_("Your settings")),
+            "",
+            _("Sections: %(sections)s") % {"sections": names(sections) or escape(_("none"))},
+            _("Digest: %(digest)s") % {"digest": escape(digest)} + next_line,
+            _("Time zone: %(timezone)s") % {"timezone": escape(chat.timezone)},
+            _("Language: %(language)s") % {"language": escape(language_name(chat.language))},
+            _("Breaking news alerts: %(state)s") % {"state": _("on") if chat.alerts else _("off")},
+        ]
     )
     buttons = [
-        [Button("Choose sections", data=encode(SettingsChoice.SECTIONS))],
+        [Button(_("Choose sections"), data=encode(SettingsChoice.SECTIONS))],
         [
             Button(
-                "Turn digests off" if chat.digest_time else "Turn digests on",
+                _("Turn digests off") if chat.digest_time else _("Turn digests on"),
                 data=encode(SettingsChoice.DIGEST),
             ),
             Button(
-                "Alerts off" if chat.alerts else "Alerts on", data=encode(SettingsChoice.ALERTS)
+                _("Alerts off") if chat.alerts else _("Alerts on"),
+                data=encode(SettingsChoice.ALERTS),
             ),
         ],
-        [Button("Change time zone", data=encode(SettingsChoice.TIMEZONE))],
+        [Button(_("Change time zone"), data=encode(SettingsChoice.TIMEZONE))],
     ]
     if pause:
-        buttons.insert(1, [Button("▶ Resume digests", data=encode(SettingsChoice.RESUME))])
+        buttons.insert(1, [Button(_("▶ Resume digests"), data=encode(SettingsChoice.RESUME))])
     return Reply(text, buttons)
 
 
 def confirm_unsubscribe_all(count: int) -> Reply:
     if count == 0:
-        return Reply(escape("You don't follow any section. See /sections."))
+        return Reply(escape(_("You don't follow any section. See /sections.")))
+    question = ngettext(
+        "Stop all digests? You follow %(n)s section.",
+        "Stop all digests? You follow %(n)s sections.",
+        count,
+    ) % {"n": count}
     return Reply(
-        escape(f"Stop all digests? You follow {count} section{'s' if count != 1 else ''}."),
+        escape(question),
         [
             [
-                Button("Yes, stop all", data=encode(Unsubscribe.ALL)),
-                Button("Cancel", data=encode(Unsubscribe.CANCEL)),
+                Button(_("Yes, stop all"), data=encode(Unsubscribe.ALL)),
+                Button(_("Cancel"), data=encode(Unsubscribe.CANCEL)),
             ]
         ],
     )
@@ -442,59 +538,65 @@ def confirm_unsubscribe_all(count: int) -> Reply:
 
 def digest_set(chat: Chat, *, now: datetime | None = None) -> str:
     if chat.digest_time is None or chat.next_digest_at is None:
-        return escape("Digests are off. Turn them on with /digest 08:00.")
+        return escape(_("Digests are off. Turn them on with /digest 08:00."))
     when = local_time(chat.next_digest_at, chat.timezone)
-    text = f"Your digest comes {rhythm_text(chat)} ({chat.timezone}). Next: {when}."
+    text = _("Your digest comes %(rhythm)s (%(timezone)s). Next: %(when)s.") % {
+        "rhythm": rhythm_text(chat),
+        "timezone": chat.timezone,
+        "when": when,
+    }
     if pause := pause_line(chat, now):
-        text += f"\n{pause}: /digest resume ends the pause."
+        text += "\n" + _("%(paused)s: /digest resume ends the pause.") % {"paused": pause}
     return escape(text)
 
 
-TIMEZONE_HELP = escape(
-    "Send /timezone followed by your time zone's IANA name, e.g. /timezone Europe/Berlin "
-    "or /timezone America/New_York."
-)
-
-HINT = escape("I didn't understand that. Send /help to see what I can do.")
-UNAVAILABLE = escape("Sorry, I'm temporarily unavailable. Please try again in a minute.")
-NOT_GROUP_ADMIN = escape("Only the group's administrators can change its settings.")
-NOT_REGISTERED = escape("Send /start first.")
-
-CHOOSER_INTRO = escape("Tap a section to follow or unfollow it:")
+def _timezone_help() -> str:
+    return escape(
+        _(
+            "Send /timezone followed by your time zone's IANA name, e.g. /timezone Europe/Berlin "
+            "or /timezone America/New_York."
+        )
+    )
 
 
 def followed_summary(
     sections: Sequence[Section], chat: Chat, *, now: datetime | None = None
 ) -> str:
     if not sections:
-        return escape("You don't follow any section yet. Choose some with /subscribe.")
-    return f"You follow {names(sections)}.\n{digest_set(chat, now=now)}"
+        return escape(_("You don't follow any section yet. Choose some with /subscribe."))
+    return (
+        _("You follow %(sections)s.") % {"sections": names(sections)}
+        + "\n"
+        + digest_set(chat, now=now)
+    )
 
 
 def bad_timezone(raw: str, suggestions: Sequence[str]) -> str:
-    text = f"I don't know the time zone “{escape(truncate(raw, 60))}”."
+    text = _("I don't know the time zone “%(name)s”.") % {"name": escape(truncate(raw, 60))}
     if suggestions:
-        text += " Did you mean: " + ", ".join(escape(s) for s in suggestions) + "?"
-    return text + "\n" + TIMEZONE_HELP
+        shown = ", ".join(escape(s) for s in suggestions)
+        text += " " + _("Did you mean: %(suggestions)s?") % {"suggestions": shown}
+    return text + "\n" + _timezone_help()
 
 
 # ---- reader commands ----------------------------------------------------------------------
 
-NO_STORIES = escape("No stories yet. Come back soon!")
-FOLLOW_NOTHING = escape("You don't follow any section yet. Choose some with /subscribe.")
-NO_NEW_STORIES = escape("No new stories in your sections since your last digest.")
-DIGEST_HELP = escape(
-    "Change it with /digest HH:MM (daily), /digest weekdays 07:30, /digest weekly monday 09:00, "
-    "/digest twice 08:00 18:00 (the second time is optional: 12 hours later), /digest off, "
-    "/digest pause or /digest resume; or get one now: /digest now."
-)
-BAD_DIGEST_TIME = escape("Send the time as HH:MM, e.g. /digest 07:30, or /digest off.")
+
+def _digest_help() -> str:
+    return escape(
+        _(
+            "Change it with /digest HH:MM (daily), /digest weekdays 07:30, /digest weekly "
+            "monday 09:00, /digest twice 08:00 18:00 (the second time is optional: 12 hours "
+            "later), /digest off, /digest pause or /digest resume; or get one now: /digest now."
+        )
+    )
 
 
 def bad_digest(problem: str) -> str:
     """/digest with arguments it cannot read: what was wrong (the reader's words cut short, so
     the answer always fits a message), and how to write it."""
-    return escape(f"{truncate(problem, BAD_DIGEST_MAX)}. Nothing changed.") + "\n" + DIGEST_HELP
+    said = _("%(problem)s. Nothing changed.") % {"problem": truncate(problem, BAD_DIGEST_MAX)}
+    return escape(said) + "\n" + _digest_help()
 
 
 BAD_DIGEST_MAX = 200
@@ -503,76 +605,104 @@ BAD_DIGEST_MAX = 200
 def paused_answer(chat: Chat) -> str:
     """The short answer to ⏸ Pause for a week (and /digest pause)."""
     assert chat.paused_until is not None
-    return f"Paused until {local_date(chat.paused_until, chat.timezone)}"
-
-
-RESUMED = "Digests resumed."
-NOT_PAUSED = "Digests were not paused."
-DIGESTS_STOPPED = "Digests stopped. Turn them on again with /digest 08:00."
-DIGESTS_ALREADY_OFF = "Digests are already off."
-STOPPED = escape(
-    "Done: you will get no more messages, and I deleted your settings and subscriptions. "
-    "Send /start to come back."
-)
-NOTHING_CHANGED = escape("Nothing changed.")
+    return _("Paused until %(date)s") % {"date": local_date(chat.paused_until, chat.timezone)}
 
 
 def unfollowed(removed: Sequence[Section]) -> str:
     if not removed:
-        return escape("You weren't following that.")
-    return f"Stopped following {names(removed)}."
+        return escape(_("You weren't following that."))
+    return _("Stopped following %(sections)s.") % {"sections": names(removed)}
 
 
 def timezone_is(chat: Chat) -> str:
-    return f"Your time zone is {escape(chat.timezone)}.\n{TIMEZONE_HELP}"
+    said = _("Your time zone is %(timezone)s.") % {"timezone": escape(chat.timezone)}
+    return f"{said}\n{_timezone_help()}"
 
 
 def timezone_set(chat: Chat) -> str:
-    return f"Time zone set to {escape(chat.timezone)}.\n{digest_set(chat)}"
+    said = _("Time zone set to %(timezone)s.") % {"timezone": escape(chat.timezone)}
+    return f"{said}\n{digest_set(chat)}"
 
 
 def alerts_are(chat: Chat, *, hint: bool = False) -> str:
-    state = "on" if chat.alerts else "off"
+    said = _("Breaking news alerts are on.") if chat.alerts else _("Breaking news alerts are off.")
     if hint:
-        return escape(f"Breaking news alerts are {state}. Use /alerts on or /alerts off.")
-    return escape(f"Breaking news alerts are {state}.")
+        return escape(said + " " + _("Use /alerts on or /alerts off."))
+    return escape(said)
 
 
 def unsubscribed_all(count: int) -> str:
     return escape(
-        f"Stopped all digests ({count} section{'s' if count != 1 else ''}). "
-        "Follow sections again with /subscribe."
+        ngettext(
+            "Stopped all digests (%(n)s section). Follow sections again with /subscribe.",
+            "Stopped all digests (%(n)s sections). Follow sections again with /subscribe.",
+            count,
+        )
+        % {"n": count}
     )
 
 
-# ---- short answers to button presses (at most 200 characters, plain text) ----------------
-
-STALE_BUTTON = "This button no longer works."
-UNAVAILABLE_SHORT = "Temporarily unavailable: please try again in a minute."
-NOT_GROUP_ADMIN_SHORT = "Only the group's administrators can change its settings."
-SECTION_GONE = "That section no longer exists."
-NO_MORE_STORIES = "No more stories."
-BUTTON_FAILED = "Sorry, that didn't work. Please try again."
-BUTTON_CRASHED = "Sorry, something went wrong."
-
-
 def following(state: bool) -> str:
-    return "Following" if state else "Not following"
+    return _("Following") if state else _("Not following")
+
+
+# ---- the reader's language (/language) ------------------------------------------------------
+
+LANGUAGE_NAMES: dict[str, str] = {"en": "English", "ru": "Русский"}
+"""Each language by its own name, as the chooser's buttons show it whatever the current one."""
+
+
+def language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(code, LANGUAGE_NAMES[i18n.SOURCE])
+
+
+def language_chooser(current: str) -> Reply:
+    """/language: the chat's language and a button for each one we speak."""
+    text = escape(
+        _("The bot speaks %(language)s in this chat. Choose a language:")
+        % {"language": language_name(current)}
+    )
+    row = [
+        Button(("✓ " if code == current else "") + name, data=encode(LanguageChoice(code)))
+        for code, name in LANGUAGE_NAMES.items()
+    ]
+    return Reply(text, [row])
+
+
+def language_set(language: str) -> str:
+    """Said in the new language once it is set."""
+    return escape(
+        _("Done: I'll speak English here.")
+        if language == "en"
+        else _("Done: I'll speak Russian here.")
+    )
+
+
+def unknown_language(raw: str) -> str:
+    choices = ", ".join(f"/language {code}" for code in LANGUAGE_NAMES)
+    return escape(
+        _("I don't speak “%(language)s”. Choose %(choices)s.")
+        % {"language": truncate(raw, 20), "choices": choices}
+    )
 
 
 # ---- editors ------------------------------------------------------------------------------
 
-NOT_EDITOR = escape("Sorry, that is not allowed: this command is for the publisher's editors.")
-NOT_ALLOWED = "Not allowed."
 
-BREAKING_USAGE = f"{bold('Usage')}: /breaking [section] text or URL\n\n" + escape(
-    "Examples:\n/breaking world Earthquake hits the coast; rescue under way\n"
-    "/breaking https://news.example/story (a stored article's link)\n\n"
-    "You get a preview with the number of chats it will reach, then Send or Cancel."
-)
-PUSH_CANCELLED = escape("Cancelled: nothing was sent.")
-PUSH_ALREADY_DECIDED = "Already sent or cancelled."
-PUSH_SENDING = "Sending…"
+def _breaking_usage() -> str:
+    return (
+        bold(_("Usage"))
+        + ": /breaking "
+        + escape(
+            _("[section] text or URL")
+            + "\n\n"
+            + _(
+                "Examples:\n/breaking world Earthquake hits the coast; rescue under way\n"
+                "/breaking https://news.example/story (a stored article's link)\n\n"
+                "You get a preview with the number of chats it will reach, then Send or Cancel."
+            )
+        )
+    )
 
 
 CAPTION_MAX = MAX_CAPTION
@@ -609,15 +739,15 @@ def photo_credit(article: Article) -> str | None:
 def _breaking(
     article: Article, summary: str, *, correction: str | None = None, credit: bool = False
 ) -> str:
-    parts = [f"🚨 {bold('Breaking')}", "", bold(article.title)]
+    parts = ["🚨 " + bold(_("Breaking")), "", bold(article.title)]
     if summary:
         parts += [escape(summary)]
     if credit and (line := photo_credit(article)):
         parts += [line]
     if article.link:
-        parts += ["", link(article.link, "Read more")]
+        parts += ["", link(article.link, _("Read more"))]
     if correction is not None:
-        parts += ["", italic(f"✏️ Corrected: {correction}")]
+        parts += ["", italic(_("✏️ Corrected: %(note)s") % {"note": correction})]
     return "\n".join(parts)
 
 
@@ -639,18 +769,23 @@ def breaking_message(article: Article) -> str | Photo:
 def push_preview(draft: Draft) -> Reply:
     """What the editor sees before Send: the story as readers will see it, and its reach."""
     push = draft.push
-    scope = push.section.name if push.section else "all sections"
-    reach = f"It will reach {draft.audience} chat{'s' if draft.audience != 1 else ''} ({scope})."
+    scope = push.section.name if push.section else _("all sections")
+    reach = ngettext(
+        "It will reach %(n)s chat (%(scope)s).",
+        "It will reach %(n)s chats (%(scope)s).",
+        draft.audience,
+    ) % {"n": draft.audience, "scope": scope}
     text = (
-        f"{escape('Preview — readers will see:')}\n\n{breaking_story(push.article)}\n\n"
+        escape(_("Preview — readers will see:"))
+        + f"\n\n{breaking_story(push.article)}\n\n"
         + escape(reach)
     )
     return Reply(
         text,
         [
             [
-                Button("Send", data=encode(PushChoice(push.id, send=True))),
-                Button("Cancel", data=encode(PushChoice(push.id, send=False))),
+                Button(_("Send"), data=encode(PushChoice(push.id, send=True))),
+                Button(_("Cancel"), data=encode(PushChoice(push.id, send=False))),
             ]
         ],
     )
@@ -664,8 +799,8 @@ def push_report(progress: PushProgress) -> Reply:
         push_id = progress.push_id
         buttons = [
             [
-                Button("✏️ Correct", data=encode(ActionChoice(ActionStep.CORRECT, push_id))),
-                Button("🗑 Withdraw", data=encode(ActionChoice(ActionStep.WITHDRAW, push_id))),
+                Button(_("✏️ Correct"), data=encode(ActionChoice(ActionStep.CORRECT, push_id))),
+                Button(_("🗑 Withdraw"), data=encode(ActionChoice(ActionStep.WITHDRAW, push_id))),
             ]
         ]
     return Reply(push_progress(progress), buttons)
@@ -675,24 +810,22 @@ def push_progress(progress: PushProgress) -> str:
     """The preview message, edited as the push goes out."""
     counts = progress.tally
     if not progress.done:
-        head = "📤 Pushing…"
+        head = _("📤 Pushing…")
     elif counts.interrupted:
-        head = f"⚠️ Push interrupted, {counts.interrupted} uncertain"
+        head = _("⚠️ Push interrupted, %(n)s uncertain") % {"n": counts.interrupted}
     else:
-        head = "✅ Push finished"
-    return "\n".join(
-        [
-            bold(head),
-            bold(progress.title),
-            "",
-            escape(
-                f"Sent {counts.sent} · blocked {counts.blocked} · failed {counts.failed}"
-                + (f" · pending {counts.pending}" if counts.pending else "")
-                + (f" · uncertain {counts.uncertain}" if counts.uncertain else "")
-                + f" (of {counts.total})"
-            ),
-        ]
-    )
+        head = _("✅ Push finished")
+    parts = [
+        _("Sent %(n)s") % {"n": counts.sent},
+        _("blocked %(n)s") % {"n": counts.blocked},
+        _("failed %(n)s") % {"n": counts.failed},
+    ]
+    if counts.pending:
+        parts.append(_("pending %(n)s") % {"n": counts.pending})
+    if counts.uncertain:
+        parts.append(_("uncertain %(n)s") % {"n": counts.uncertain})
+    line = " · ".join(parts) + " " + _("(of %(n)s)") % {"n": counts.total}
+    return "\n".join([bold(head), bold(progress.title), "", escape(line)])
 
 
 # ---- corrections and withdrawals (digests/corrections.py) ---------------------------------
@@ -700,25 +833,23 @@ def push_progress(progress: PushProgress) -> str:
 
 def correct_help(push_id: int, title: str) -> str:
     """What Correct under a push report answers: how to send the correction."""
-    return f"✏️ {bold('Correct')} {bold(title)}\n\n" + escape(
-        f"Send /correct {push_id} followed by the corrected story: the first line the "
-        "title, then the text, and a last line starting with “Note:”, the correction "
-        "note readers see. With only the note line, the story as it is stored now "
-        "(updated by the newsroom API or the feed) goes out.\n\nExample:\n"
-        f"/correct {push_id} Bridge reopened after repairs\n"
-        "Traffic flows again on both lanes.\n"
-        "Note: an earlier version said the bridge stays closed."
+    return (
+        "✏️ "
+        + bold(_("Correct"))
+        + f" {bold(title)}\n\n"
+        + escape(
+            _(
+                "Send /correct %(push)s followed by the corrected story: the first line the "
+                "title, then the text, and a last line starting with “Note:”, the correction "
+                "note readers see. With only the note line, the story as it is stored now "
+                "(updated by the newsroom API or the feed) goes out.\n\nExample:\n"
+                "/correct %(push)s Bridge reopened after repairs\n"
+                "Traffic flows again on both lanes.\n"
+                "Note: an earlier version said the bridge stays closed."
+            )
+            % {"push": push_id}
+        )
     )
-
-
-CORRECT_USAGE = escape(
-    "Usage: /correct <push number> [title, then text on new lines]\nNote: what changed"
-)
-NOTHING_TO_CORRECT = "Nothing to correct any more."
-CORRECTION_CHANGED = "That correction was changed or deleted: send /correct again."
-CORRECTION_CANCELLED = escape("Correction cancelled: no message was edited.")
-WITHDRAWAL_CANCELLED = escape("Withdrawal cancelled: no message was deleted.")
-ACTION_STARTED = "Started."
 
 
 def correction_preview(
@@ -726,24 +857,27 @@ def correction_preview(
 ) -> Reply:
     """What readers' messages will become, and "Edit N messages" / Cancel."""
     shown = correction.applied_to(article)
-    noun = "message" if count == 1 else "messages"
+    will = ngettext(
+        "%(n)s sent message will be edited.", "%(n)s sent messages will be edited.", count
+    ) % {"n": count}
     text = (
-        escape("Correction — readers' messages will read:")
+        escape(_("Correction — readers' messages will read:"))
         + "\n\n"
         + breaking_story(shown, correction=correction.note, limit=MAX_MESSAGE - 200)
         + "\n\n"
-        + escape(f"{count} sent {noun} will be edited.")
+        + escape(will)
     )
     return Reply(
         text,
         [
             [
                 Button(
-                    f"Edit {count} {noun}",
+                    ngettext("Edit %(n)s message", "Edit %(n)s messages", count) % {"n": count},
                     data=encode(ActionChoice(ActionStep.CORRECT_YES, correction.push_id, digest)),
                 ),
                 Button(
-                    "Cancel", data=encode(ActionChoice(ActionStep.CORRECT_NO, correction.push_id))
+                    _("Cancel"),
+                    data=encode(ActionChoice(ActionStep.CORRECT_NO, correction.push_id)),
                 ),
             ]
         ],
@@ -752,17 +886,21 @@ def correction_preview(
 
 def withdraw_confirm(push_id: int, title: str, *, count: int) -> Reply:
     """Withdraw's confirmation: "Delete N messages?" Yes / No."""
-    noun = "message" if count == 1 else "messages"
-    text = f"🗑 {bold(f'Delete {count} {noun}?')}\n{bold(title)}\n\n" + escape(
-        "Every reader's copy of this story is deleted where Telegram still allows it "
-        "(48 hours after it was sent). This cannot be undone."
+    question = ngettext("Delete %(n)s message?", "Delete %(n)s messages?", count) % {"n": count}
+    text = f"🗑 {bold(question)}\n{bold(title)}\n\n" + escape(
+        _(
+            "Every reader's copy of this story is deleted where Telegram still allows it "
+            "(48 hours after it was sent). This cannot be undone."
+        )
     )
     return Reply(
         text,
         [
             [
-                Button("Yes, delete", data=encode(ActionChoice(ActionStep.WITHDRAW_YES, push_id))),
-                Button("No", data=encode(ActionChoice(ActionStep.WITHDRAW_NO, push_id))),
+                Button(
+                    _("Yes, delete"), data=encode(ActionChoice(ActionStep.WITHDRAW_YES, push_id))
+                ),
+                Button(_("No"), data=encode(ActionChoice(ActionStep.WITHDRAW_NO, push_id))),
             ]
         ],
     )
@@ -771,32 +909,36 @@ def withdraw_confirm(push_id: int, title: str, *, count: int) -> Reply:
 def action_progress(progress: ActionProgress) -> str:
     """A correction's or withdrawal's report, edited as it goes."""
     withdraw = progress.withdrawal
-    verb = "deleted" if withdraw else "edited"
     if progress.done:
-        head = "🗑 Withdrawn" if withdraw else "✏️ Corrected"
+        head = _("🗑 Withdrawn") if withdraw else _("✏️ Corrected")
     else:
-        head = "🗑 Withdrawing…" if withdraw else "✏️ Correcting…"
-    counts = f"{progress.edited} {verb}, {progress.failed} failed, {progress.too_old} too old"
+        head = _("🗑 Withdrawing…") if withdraw else _("✏️ Correcting…")
+    parts = [
+        (_("%(n)s deleted") if withdraw else _("%(n)s edited")) % {"n": progress.edited},
+        _("%(n)s failed") % {"n": progress.failed},
+        _("%(n)s too old") % {"n": progress.too_old},
+    ]
     if not progress.done:
-        counts += f", {progress.remaining} to go"
+        parts.append(_("%(n)s to go") % {"n": progress.remaining})
+    counts = ", ".join(parts)
     return "\n".join([bold(head), bold(progress.title), "", escape(counts)])
 
 
 def story_changed(push_id: int, title: str) -> Reply:
     """To the editor of a pushed story that the feed has just changed."""
     return Reply(
-        escape("This pushed story changed in the feed: ") + bold(title),
-        [[Button("✏️ Correct", data=encode(ActionChoice(ActionStep.CORRECT, push_id)))]],
+        escape(_("This pushed story changed in the feed:")) + " " + bold(title),
+        [[Button(_("✏️ Correct"), data=encode(ActionChoice(ActionStep.CORRECT, push_id)))]],
     )
 
 
 _OUTCOMES = (
-    ("sent", (DeliveryStatus.SENT,)),
-    ("blocked", (DeliveryStatus.BLOCKED,)),
-    ("failed", (DeliveryStatus.FAILED,)),
-    ("pending", (DeliveryStatus.PENDING, DeliveryStatus.SENDING)),
-    ("uncertain", (DeliveryStatus.UNCERTAIN,)),
-    ("empty", (DeliveryStatus.EMPTY,)),
+    (N_("sent %(n)s"), (DeliveryStatus.SENT,)),
+    (N_("blocked %(n)s"), (DeliveryStatus.BLOCKED,)),
+    (N_("failed %(n)s"), (DeliveryStatus.FAILED,)),
+    (N_("pending %(n)s"), (DeliveryStatus.PENDING, DeliveryStatus.SENDING)),
+    (N_("uncertain %(n)s"), (DeliveryStatus.UNCERTAIN,)),
+    (N_("empty %(n)s"), (DeliveryStatus.EMPTY,)),
 )
 
 
@@ -806,56 +948,58 @@ _FAILING_SHOWN = 8  # lines of at most ~350 characters: the reply stays within T
 def stats(found: Stats) -> str:
     """/stats: chats, subscribers and stories per section, the last day's deliveries, and the
     feeds that fail with their last error."""
+    chats = _("Chats: %(active)s active, %(inactive)s inactive") % {
+        "active": found.active_chats,
+        "inactive": found.inactive_chats,
+    }
     lines = [
-        bold("Statistics"),
+        bold(_("Statistics")),
         "",
-        escape(f"Chats: {found.active_chats} active, {found.inactive_chats} inactive"),
+        escape(chats),
         "",
-        bold("Sections") + escape(" (subscribers · stories)"),
+        bold(pgettext("heading", "Sections")) + " " + escape(_("(subscribers · stories)")),
     ]
     lines += [escape(f"• {name}: {subs} · {stories}") for name, subs, stories in found.sections]
-    lines += ["", bold("Last 24 hours")]
-    for kind, label in ((DeliveryKind.DIGEST, "Digests"), (DeliveryKind.BREAKING, "Breaking")):
+    lines += ["", bold(_("Last 24 hours"))]
+    labels = ((DeliveryKind.DIGEST, _("Digests")), (DeliveryKind.BREAKING, _("Breaking")))
+    for kind, label in labels:
         counts = found.last_day.get(kind.value, {})
         parts = [
-            f"{name} {sum(counts.get(s.value, 0) for s in statuses)}"
+            _(name) % {"n": sum(counts.get(s.value, 0) for s in statuses)}
             for name, statuses in _OUTCOMES
         ]
         lines.append(escape(f"{label}: " + ", ".join(parts)))
     if found.failing:
-        lines += ["", bold("Failing feeds")]
+        lines += ["", bold(_("Failing feeds"))]
         for feed in found.failing[:_FAILING_SHOWN]:
             retry = (
-                f", next try {feed.next_attempt_at:%H:%M} UTC"
+                _(", next try %(time)s UTC") % {"time": f"{feed.next_attempt_at:%H:%M}"}
                 if feed.next_attempt_at is not None
                 else ""
             )
-            noun = "failure" if feed.failures == 1 else "failures"
-            lines.append(
-                escape(
-                    f"• {feed.url[:120]}: {feed.failures} {noun}{retry}: {feed.last_error[:200]}"
-                )
-            )
+            failures = ngettext("%(n)s failure", "%(n)s failures", feed.failures) % {
+                "n": feed.failures
+            }
+            lines.append(escape(f"• {feed.url[:120]}: {failures}{retry}: {feed.last_error[:200]}"))
         if len(found.failing) > _FAILING_SHOWN:
-            lines.append(escape(f"… and {len(found.failing) - _FAILING_SHOWN} more"))
+            more = _("… and %(n)s more") % {"n": len(found.failing) - _FAILING_SHOWN}
+            lines.append(escape(more))
     return "\n".join(lines)
 
 
 # ---- digests -------------------------------------------------------------------------------
 
 DIGEST_TITLE_MAX = 300
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def digest_controls() -> list[list[Button]]:
     """The one-tap buttons under every digest (on its last message)."""
     return [
         [
-            Button("⏸ Pause for a week", data=encode(DigestControl.PAUSE)),
-            Button("Sections", data=encode(DigestControl.SECTIONS)),
+            Button(_("⏸ Pause for a week"), data=encode(DigestControl.PAUSE)),
+            Button(pgettext("button", "Sections"), data=encode(DigestControl.SECTIONS)),
         ],
-        [Button("🛑 Stop digests", data=encode(DigestControl.STOP))],
+        [Button(_("🛑 Stop digests"), data=encode(DigestControl.STOP))],
     ]
 
 
@@ -871,13 +1015,16 @@ def digest(sections: list[DigestSection], *, tz: str, window_end: datetime) -> l
         # The heading shares a block with the first story, so a split never strands it.
         lines[0] = f"\n{bold(section.name)}\n{lines[0]}"
         if section.more > 0:
-            lines[-1] += f"\n+{section.more} more: /latest {escape(section.slug)}"
+            more = _("+%(n)s more: /latest %(section)s") % {
+                "n": section.more,
+                "section": escape(section.slug),
+            }
+            lines[-1] += "\n" + more
         blocks.extend(lines)
     if not blocks:
         return []
     header = (
-        f"📰 {bold('Your news digest')} · "
-        f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}"
+        "📰 " + bold(_("Your news digest")) + f" · {format_moment(window_end, tz, 'digest_day')}"
     )
     # A message starting with a section heading would otherwise begin with a blank line.
     return [message.lstrip("\n") for message in split_messages(blocks, header=header)]
@@ -886,9 +1033,82 @@ def digest(sections: list[DigestSection], *, tz: str, window_end: datetime) -> l
 def _story_line(story: DigestStory, *, zone: ZoneInfo, today: date) -> str:
     title = truncate(story.title, DIGEST_TITLE_MAX)
     if not story.date_known:
-        return f"• {link(story.link, title)} · {DATE_UNKNOWN}"
+        return f"• {link(story.link, title)} · {_(DATE_UNKNOWN)}"
     local = story.published_at.astimezone(zone)
     when = f"{local:%H:%M}"
     if local.date() != today:
-        when = f"{local.day} {_MONTHS[local.month - 1]} {when}"
+        when = f"{format_moment(local, zone.key, 'day')} {when}"
     return f"• {link(story.link, title)} · {when}"
+
+
+# ---- texts that read like constants -------------------------------------------------------
+# Translated when they are read (`msg.HINT` in a handler), so each reader gets them in the
+# language being rendered; a constant evaluated at import time would be English forever.
+_TEXTS: dict[str, Callable[[], str]] = {
+    "SEARCH_USAGE": _search_usage,
+    "SEARCH_EXPIRED": lambda: _("This search has expired: search again with /search."),
+    "TIMEZONE_HELP": _timezone_help,
+    "HINT": lambda: escape(_("I didn't understand that. Send /help to see what I can do.")),
+    "UNAVAILABLE": lambda: escape(
+        _("Sorry, I'm temporarily unavailable. Please try again in a minute.")
+    ),
+    "NOT_GROUP_ADMIN": lambda: escape(
+        _("Only the group's administrators can change its settings.")
+    ),
+    "NOT_REGISTERED": lambda: escape(_("Send /start first.")),
+    "CHOOSER_INTRO": lambda: escape(_("Tap a section to follow or unfollow it:")),
+    "NO_STORIES": lambda: escape(_("No stories yet. Come back soon!")),
+    "FOLLOW_NOTHING": lambda: escape(
+        _("You don't follow any section yet. Choose some with /subscribe.")
+    ),
+    "NO_NEW_STORIES": lambda: escape(_("No new stories in your sections since your last digest.")),
+    "DIGEST_HELP": _digest_help,
+    "BAD_DIGEST_TIME": lambda: escape(
+        _("Send the time as HH:MM, e.g. /digest 07:30, or /digest off.")
+    ),
+    "RESUMED": lambda: _("Digests resumed."),
+    "NOT_PAUSED": lambda: _("Digests were not paused."),
+    "DIGESTS_STOPPED": lambda: _("Digests stopped. Turn them on again with /digest 08:00."),
+    "DIGESTS_ALREADY_OFF": lambda: _("Digests are already off."),
+    "STOPPED": lambda: escape(
+        _(
+            "Done: you will get no more messages, and I deleted your settings and "
+            "subscriptions. Send /start to come back."
+        )
+    ),
+    "NOTHING_CHANGED": lambda: escape(_("Nothing changed.")),
+    # short answers to button presses (at most 200 characters, plain text)
+    "STALE_BUTTON": lambda: _("This button no longer works."),
+    "UNAVAILABLE_SHORT": lambda: _("Temporarily unavailable: please try again in a minute."),
+    "NOT_GROUP_ADMIN_SHORT": lambda: _("Only the group's administrators can change its settings."),
+    "SECTION_GONE": lambda: _("That section no longer exists."),
+    "NO_MORE_STORIES": lambda: _("No more stories."),
+    "BUTTON_FAILED": lambda: _("Sorry, that didn't work. Please try again."),
+    "BUTTON_CRASHED": lambda: _("Sorry, something went wrong."),
+    # editors
+    "NOT_EDITOR": lambda: escape(
+        _("Sorry, that is not allowed: this command is for the publisher's editors.")
+    ),
+    "NOT_ALLOWED": lambda: _("Not allowed."),
+    "BREAKING_USAGE": _breaking_usage,
+    "PUSH_CANCELLED": lambda: escape(_("Cancelled: nothing was sent.")),
+    "PUSH_ALREADY_DECIDED": lambda: _("Already sent or cancelled."),
+    "PUSH_SENDING": lambda: _("Sending…"),
+    "CORRECT_USAGE": lambda: escape(
+        _("Usage: /correct <push number> [title, then text on new lines]\nNote: what changed")
+    ),
+    "NOTHING_TO_CORRECT": lambda: _("Nothing to correct any more."),
+    "CORRECTION_CHANGED": lambda: _("That correction was changed or deleted: send /correct again."),
+    "CORRECTION_CANCELLED": lambda: escape(_("Correction cancelled: no message was edited.")),
+    "WITHDRAWAL_CANCELLED": lambda: escape(_("Withdrawal cancelled: no message was deleted.")),
+    "ACTION_STARTED": lambda: _("Started."),
+}
+
+
+def __getattr__(name: str) -> str:
+    """`msg.HINT` and the other texts of _TEXTS, in the current language (PEP 562)."""
+    try:
+        text = _TEXTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return text()

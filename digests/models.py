@@ -167,6 +167,10 @@ class Chat(Base):
     next_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     alerts: Mapped[bool] = mapped_column(Boolean, default=True)
+    # what the bot speaks here (digests/i18n.py LANGUAGES); until the reader picks one with
+    # /language (language_chosen), a private chat follows the reader's Telegram language
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    language_chosen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     deactivated_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

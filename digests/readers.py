@@ -12,6 +12,7 @@ from zoneinfo import available_timezones
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from digests.i18n import LANGUAGES, SOURCE, supported
 from digests.models import Chat, ChatKind, Section, Subscription
 from digests.schedule import (
     DigestPlan,
@@ -44,8 +45,10 @@ async def register_chat(
     title: str | None,
     now: datetime,
     defaults: Defaults,
+    language: str = SOURCE,
 ) -> tuple[Chat, bool]:
-    """Create the chat, or reactivate it; returns (chat, created)."""
+    """Create the chat, or reactivate it; returns (chat, created). A new chat speaks
+    `language` (its first contact's, see digests.i18n.language_for)."""
     chat = await find_chat(session, telegram_id)
     if chat is not None:
         if not chat.active:
@@ -63,6 +66,8 @@ async def register_chat(
         timezone=defaults.timezone,
         digest_time=defaults.digest_time,
         alerts=True,
+        language=language if language in LANGUAGES else SOURCE,
+        language_chosen=False,
         active=True,
         created_at=now,
         updated_at=now,
@@ -256,3 +261,25 @@ async def forget_chat(session: AsyncSession, chat: Chat) -> None:
     """Delete everything stored about the chat (subscriptions and delivery log cascade)."""
     await session.delete(chat)
     await session.flush()
+
+
+def follow_telegram_language(chat: Chat, telegram_code: str | None, *, now: datetime) -> bool:
+    """A private chat whose reader never chose a language with /language follows the
+    language of their Telegram app (when we speak it); True when it changed."""
+    if chat.language_chosen or chat.kind is not ChatKind.PRIVATE:
+        return False
+    language = supported(telegram_code)
+    if language is None or language == chat.language:
+        return False
+    chat.language = language
+    chat.updated_at = now
+    return True
+
+
+def set_language(chat: Chat, language: str, *, now: datetime) -> None:
+    """The reader's choice (/language): kept whatever their Telegram app's language."""
+    if language not in LANGUAGES:
+        raise ValueError(f"unsupported language {language!r}")
+    chat.language = language
+    chat.language_chosen = True
+    chat.updated_at = now

@@ -21,7 +21,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel.dates import get_day_names
+
+from digests.i18n import LANGUAGES, SOURCE, _
 
 _SEARCH_DAYS = 4
 _WEEK_SEARCH_DAYS = 10  # from the day before, a weekly slot always falls within 9 days
@@ -33,7 +38,9 @@ def parse_hhmm(value: str) -> time:
     """Parse a 24-hour `HH:MM` clock time, raising ValueError with a readable message."""
     match = _HHMM.match(value.strip())
     if not match:
-        raise ValueError(f"{value!r} is not a time of day as HH:MM (00:00 to 23:59)")
+        raise ValueError(
+            _("'%(value)s' is not a time of day as HH:MM (00:00 to 23:59)") % {"value": value}
+        )
     return time(int(match.group(1)), int(match.group(2)))
 
 
@@ -102,13 +109,34 @@ class Rhythm(enum.StrEnum):
     WEEKLY = "weekly"  # on one weekday, in the chat's time zone
 
 
+@cache
+def _local_weekdays() -> dict[str, int]:
+    """Day names and abbreviations in the bot's other languages ("понедельник", "пн")."""
+    names: dict[str, int] = {}
+    for language in LANGUAGES:
+        if language == SOURCE:  # English is the names above, and only those
+            continue
+        for width in ("wide", "abbreviated"):
+            for context in ("format", "stand-alone"):
+                days = get_day_names(width, context=context, locale=language)
+                for number, name in days.items():
+                    names.setdefault(str(name).casefold().rstrip("."), number)
+    return names
+
+
 def parse_weekday(value: str) -> int:
-    """Monday=0 .. Sunday=6 from an English day name or its 3-letter abbreviation, any case."""
+    """Monday=0 .. Sunday=6 from an English day name or its 3-letter abbreviation, any case
+    (or a day's name in one of the bot's languages: /digest weekly понедельник 09:00)."""
     text = value.strip().casefold()
     for number, name in enumerate(WEEKDAY_NAMES):
         if text in {name, name[:3]}:
             return number
-    raise ValueError(f"{value!r} is not a day of the week (monday to sunday, or mon to sun)")
+    if (local := _local_weekdays().get(text)) is not None:
+        return local
+    raise ValueError(
+        _("'%(value)s' is not a day of the week (monday to sunday, or mon to sun)")
+        % {"value": value}
+    )
 
 
 def second_time_of(first: time) -> time:
@@ -174,28 +202,32 @@ def parse_plan(args: Sequence[str], *, current: time) -> DigestPlan:
     """
     words = [word.strip() for word in args if word.strip()]
     if not words:
-        raise ValueError("say when, e.g. /digest 08:00")
+        raise ValueError(_("say when, e.g. /digest 08:00"))
     head = words[0].casefold()
     if head not in _RHYTHM_WORDS:
         if len(words) == 1 and ":" in head:
             return DigestPlan(Rhythm.DAILY, parse_hhmm(head))
         raise ValueError(
-            f"{words[0]!r} is neither a time as HH:MM nor daily, twice, weekdays or weekly"
+            _("'%(word)s' is neither a time as HH:MM nor daily, twice, weekdays or weekly")
+            % {"word": words[0]}
         )
     rhythm, rest = _RHYTHM_WORDS[head], words[1:]
     weekday = None
     if rhythm is Rhythm.WEEKLY:
         if not rest:
-            raise ValueError("say which day, e.g. /digest weekly monday 09:00")
+            raise ValueError(_("say which day, e.g. /digest weekly monday 09:00"))
         weekday, rest = parse_weekday(rest[0]), rest[1:]
     most = 2 if rhythm is Rhythm.TWICE_DAILY else 1
     if len(rest) > most:
-        raise ValueError(f"too many words after {words[0]!r}: {' '.join(rest[most:])!r}")
+        raise ValueError(
+            _("too many words after '%(word)s': '%(rest)s'")
+            % {"word": words[0], "rest": " ".join(rest[most:])}
+        )
     times = [parse_hhmm(word) for word in rest]
     first = times[0] if times else current
     second = times[1] if len(times) > 1 else None
     if second is not None and second == first:
-        raise ValueError("the two times of a twice-daily digest must differ")
+        raise ValueError(_("the two times of a twice-daily digest must differ"))
     return DigestPlan(rhythm, first, second, weekday)
 
 

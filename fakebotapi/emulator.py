@@ -696,6 +696,8 @@ class BotApiEmulator:
         self._webhook_error: tuple[int, str] | None = None
         self._update_listeners: list[Callable[[], None]] = []
         self._commands: dict[tuple[str, str], list[JSONDict]] = {}
+        # (kind: "description" or "short_description", language_code or ""): the text
+        self._descriptions: dict[tuple[str, str], str] = {}
         self._withholds: list[_WithholdRule] = []
         self._held: set[asyncio.Future[None]] = set()
         self._refused_images: list[str] = []
@@ -723,6 +725,10 @@ class BotApiEmulator:
             "setMyCommands": self._set_my_commands,
             "getMyCommands": self._get_my_commands,
             "deleteMyCommands": self._delete_my_commands,
+            "setMyDescription": self._set_my_description,
+            "getMyDescription": self._get_my_description,
+            "setMyShortDescription": self._set_my_short_description,
+            "getMyShortDescription": self._get_my_short_description,
             "sendMessage": self._send_message,
             "sendPhoto": self._send_photo,
             "editMessageText": self._edit_message_text,
@@ -1746,12 +1752,57 @@ class BotApiEmulator:
                 info["allowed_updates"] = list(hook.allowed_updates)
         return info
 
-    @staticmethod
-    def _command_key(p: _Params) -> tuple[str, str]:
+    def _command_key(self, p: _Params) -> tuple[str, str]:
         scope = p.get_json("scope") or {"type": "default"}
         if not isinstance(scope, dict) or "type" not in scope:
             raise ApiError(400, "Bad Request: can't parse BotCommandScope JSON object")
+        if scope["type"] in {"chat", "chat_administrators", "chat_member"}:
+            # a scope of one chat names a chat the bot knows (else Telegram: chat not found)
+            chat_id = scope.get("chat_id")
+            if not isinstance(chat_id, int) or chat_id not in self._chats:
+                raise ApiError(400, "Bad Request: chat not found")
         return json.dumps(scope, sort_keys=True), p.get_str("language_code") or ""
+
+    def commands_for(
+        self, scope: JSONDict | None = None, language_code: str = ""
+    ) -> list[JSONDict]:
+        """What setMyCommands set for exactly this scope and language (tests read it back)."""
+        key = json.dumps(scope or {"type": "default"}, sort_keys=True)
+        return copy.deepcopy(self._commands.get((key, language_code), []))
+
+    def description_for(self, language_code: str = "", *, short: bool = False) -> str | None:
+        """The description (or short one) set for exactly this language, None if none is."""
+        return self._descriptions.get(
+            ("short_description" if short else "description", language_code)
+        )
+
+    def _set_description(self, p: _Params, kind: str, most: int) -> bool:
+        text = p.get_str(kind) or ""
+        if len(text) > most:
+            raise ApiError(400, f"Bad Request: {kind} is too long")
+        key = (kind, p.get_str("language_code") or "")
+        if text:
+            self._descriptions[key] = text
+        else:  # an empty text removes the dedicated one
+            self._descriptions.pop(key, None)
+        return True
+
+    def _get_description(self, p: _Params, kind: str) -> JSONDict:
+        language = p.get_str("language_code") or ""
+        text = self._descriptions.get((kind, language), self._descriptions.get((kind, ""), ""))
+        return {kind: text}
+
+    def _set_my_description(self, p: _Params) -> bool:
+        return self._set_description(p, "description", 512)
+
+    def _get_my_description(self, p: _Params) -> JSONDict:
+        return self._get_description(p, "description")
+
+    def _set_my_short_description(self, p: _Params) -> bool:
+        return self._set_description(p, "short_description", 120)
+
+    def _get_my_short_description(self, p: _Params) -> JSONDict:
+        return self._get_description(p, "short_description")
 
     def _set_my_commands(self, p: _Params) -> bool:
         commands = p.get_json("commands")

@@ -52,6 +52,7 @@ def test_every_emulated_method_is_an_official_one() -> None:
         "sendPhoto", "editMessageText", "editMessageCaption", "editMessageMedia",
         "editMessageReplyMarkup", "deleteMessage", "answerCallbackQuery", "answerInlineQuery",
         "sendChatAction", "getChat", "getChatMember", "getChatAdministrators",
+        "setMyDescription", "getMyDescription", "setMyShortDescription", "getMyShortDescription",
     }  # fmt: skip
     assert {specs[name.lower()].name for name in emulated} == emulated
     assert specs["sendmessage"].required == ("chat_id", "text")

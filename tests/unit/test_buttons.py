@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from digests.buttons import (
     ACTION_PATTERN,
     DIGEST_PATTERN,
+    LANGUAGE_PATTERN,
     MAX_BYTES,
     MAX_ID,
     MAX_PAGE,
@@ -28,6 +29,7 @@ from digests.buttons import (
     ChooserPage,
     DigestControl,
     Direction,
+    LanguageChoice,
     PageTurn,
     PushChoice,
     SearchTurn,
@@ -254,3 +256,11 @@ def test_near_misses_decode_to_nothing_or_to_their_one_spelling(text: str) -> No
     found = decode(text)
     if found is not None:
         assert encode(found) == text
+
+
+def test_language_buttons_read_back_and_refuse_made_up_data() -> None:
+    assert encode(LanguageChoice("ru")) == "G:ru"
+    assert decode("G:en") == LanguageChoice("en")
+    assert LANGUAGE_PATTERN.match("G:ru")
+    for forged in ("G:", "G:RU", "G:rus", "G:r", "G:ru:1", "G:ру"):
+        assert decode(forged) is None

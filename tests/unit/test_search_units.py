@@ -201,13 +201,13 @@ def test_ttl_cache_expires_and_stays_bounded() -> None:
     now = [0.0]
     cache = TTLCache(ttl=5.0, size=2, clock=lambda: now[0])
     answer = InlineAnswer([], "")
-    cache.put(("a", 0), answer)
-    assert cache.get(("a", 0)) is answer
+    cache.put(("a", 0, "en"), answer)
+    assert cache.get(("a", 0, "en")) is answer
     now[0] = 5.0
-    assert cache.get(("a", 0)) is None
+    assert cache.get(("a", 0, "en")) is None
     for key in ("a", "b", "c"):
-        cache.put((key, 0), answer)
-    assert len(cache) == 2 and cache.get(("a", 0)) is None
+        cache.put((key, 0, "en"), answer)
+    assert len(cache) == 2 and cache.get(("a", 0, "en")) is None
 
 
 # --- the fake's answerInlineQuery ------------------------------------------------------------
