@@ -82,7 +82,10 @@ article_sections = Table(
     Base.metadata,
     Column("article_id", ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
     Column("section_id", ForeignKey("sections.id", ondelete="CASCADE"), primary_key=True),
-    Index("ix_article_sections_section_id", "section_id"),
+    # the story's published_at, copied by the database (triggers of migration 0012): a
+    # section's stories in order, and their counts, come from the index below alone
+    Column("published_at", UTCDateTime(), nullable=True),
+    Index("ix_article_sections_section_published", "section_id", "published_at", "article_id"),
 )
 
 
