@@ -235,7 +235,7 @@ def story_page(page: Page, *, tz: str) -> Reply:
         page.article,
         scope=page.section.name if page.section else "All sections",
         position=page.position if page.position_exact else f"{page.position - 1}+",
-        total=page.total if page.total_exact else f"~{page.total}",
+        total=page.total,
         previous=encode(page.turn(Direction.NEWER)) if page.has_newer else None,
         following=encode(page.turn(Direction.OLDER)) if page.has_older else None,
         tz=tz,
@@ -264,7 +264,7 @@ def _paged_story(
     *,
     scope: str,
     position: int | str,  # "20000+" past the exact count
-    total: int | str,  # "~98765" for a count up to a minute old
+    total: int,
     previous: str | None,
     following: str | None,
     tz: str,

@@ -395,6 +395,17 @@ class FeedSource(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class StoryCount(Base):
+    """How many stories a section has (scope = its id), and how many there are in all
+    (scope 0): kept by database triggers (migration 0012) on every insert and delete, so
+    /latest shows "3 / 1,240" without counting a section's stories on every page."""
+
+    __tablename__ = "story_counts"
+
+    scope: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    stories: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class SavedSearch(Base):
     """A reader's /search and the stories it found, best first: its ◀ Previous / Next ▶
     buttons carry only its id and a position, so paging needs no query in the button, stays

@@ -7,8 +7,6 @@ keep working after a restart and when new stories arrive meanwhile.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests import messages as msg
 from digests.buttons import Direction, PageTurn
-from digests.models import Article, Section, article_sections
+from digests.models import Article, Section, StoryCount, article_sections
 
 
 @dataclass(frozen=True)
@@ -25,11 +23,10 @@ class Page:
     article: Article
     section: Section | None  # the section being paged, None for all
     position: int  # 1 = newest; with position_exact False, "more than position - 1"
-    total: int  # with total_exact False, a count at most TOTAL_CACHE_TTL old
+    total: int
     has_newer: bool
     has_older: bool
     position_exact: bool = True
-    total_exact: bool = True
 
     def turn(self, direction: Direction) -> PageTurn:
         """The button data that pages from this story towards `direction`."""
@@ -69,49 +66,20 @@ def _stories(section_id: int) -> Select[Article]:
     return query
 
 
-# Counting a story's position and its section's size reads index entries, one per story
-# counted: up to this many they are counted on every page (a few milliseconds at most); past
-# it the position shows as "20,000+" and the total comes from a count kept for a minute.
+# A story's position is counted from the index, one entry per newer story: up to this many
+# on every page (a few milliseconds at most); past it the position shows as "20,000+". The
+# total is read from story_counts, which the database keeps (migration 0012).
 EXACT_COUNT_LIMIT = 20_000
-TOTAL_CACHE_TTL = 60.0  # seconds
 
 
-def _count(section_id: int, *where: ColumnElement[bool], limit: int | None = None) -> Select[int]:
-    """How many stories (of a section, or all) match `where`, from the index alone; with
-    `limit`, counting stops there."""
+def _count(section_id: int, *where: ColumnElement[bool], limit: int) -> Select[int]:
+    """How many stories (of a section, or all) match `where`, from the index alone, counting
+    no further than `limit`."""
     if section_id:
         rows = select(literal(1)).select_from(article_sections).where(*_where(section_id))
     else:
         rows = select(literal(1)).select_from(Article)
-    rows = rows.where(*where)
-    if limit is not None:
-        rows = rows.limit(limit)
-    return select(func.count()).select_from(rows.subquery())
-
-
-class _Totals:
-    """Large counts of stories per section (0 = all), kept for TOTAL_CACHE_TTL seconds: a
-    full count of a million index entries takes tens of milliseconds, a page must not."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._counts: dict[tuple[str, int], tuple[int, float]] = {}
-
-    async def total(self, session: AsyncSession, section_id: int, bounded: int) -> tuple[int, bool]:
-        """The number of stories and whether it is exact, given their count up to
-        EXACT_COUNT_LIMIT + 1."""
-        if bounded <= EXACT_COUNT_LIMIT:
-            return bounded, True
-        key = (str(session.get_bind().engine.url), section_id)
-        cached = self._counts.get(key)
-        now = self._clock()
-        if cached is None or now - cached[1] > TOTAL_CACHE_TTL:
-            cached = (int(await session.scalar(_count(section_id)) or 0), now)
-            self._counts[key] = cached
-        return cached[0], False
-
-
-_totals = _Totals()
+    return select(func.count()).select_from(rows.where(*where).limit(limit).subquery())
 
 
 async def _page_at(session: AsyncSession, article: Article, section: Section | None) -> Page:
@@ -119,31 +87,24 @@ async def _page_at(session: AsyncSession, article: Article, section: Section | N
     published, ident = _order(section_id)
     here = tuple_(published, ident)
     cursor = (article.published_at, article.id)
-    limit = EXACT_COUNT_LIMIT + 1
-    counted = await session.execute(  # one round trip: three index range counts
+    counted = await session.execute(  # one round trip
         select(
-            _count(section_id, here > cursor, limit=limit).scalar_subquery(),
+            _count(section_id, here > cursor, limit=EXACT_COUNT_LIMIT + 1).scalar_subquery(),
             _count(section_id, here < cursor, limit=1).scalar_subquery(),
-            _count(section_id, limit=limit).scalar_subquery(),
+            select(StoryCount.stories).where(StoryCount.scope == section_id).scalar_subquery(),
         )
     )
-    newer, older, bounded_total = (int(n or 0) for n in counted.one())
-    has_older = older > 0
-    total, total_exact = await _totals.total(session, section_id, bounded_total)
+    newer, older, total = (int(n or 0) for n in counted.one())
     position = newer + 1
     position_exact = newer <= EXACT_COUNT_LIMIT
-    if position_exact:
-        # a story stored after the total was counted, or a cached total: never below
-        total = max(total, position + int(has_older))
     return Page(
         article=article,
         section=section,
         position=position,
-        total=total,
+        total=max(total, position + older),
         has_newer=newer > 0,
-        has_older=has_older,
+        has_older=older > 0,
         position_exact=position_exact,
-        total_exact=total_exact,
     )
 
 
