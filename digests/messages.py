@@ -263,7 +263,7 @@ def _paged_story(
     article: Article,
     *,
     scope: str,
-    position: int | str,  # "20000+" past the exact count
+    position: int | str,  # "10000+" past the exact count
     total: int,
     previous: str | None,
     following: str | None,

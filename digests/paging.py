@@ -67,9 +67,9 @@ def _stories(section_id: int) -> Select[Article]:
 
 
 # A story's position is counted from the index, one entry per newer story: up to this many
-# on every page (a few milliseconds at most); past it the position shows as "20,000+". The
+# on every page (a few milliseconds at most); past it the position shows as "10,000+". The
 # total is read from story_counts, which the database keeps (migration 0012).
-EXACT_COUNT_LIMIT = 20_000
+EXACT_COUNT_LIMIT = 10_000
 
 
 def _count(section_id: int, *where: ColumnElement[bool], limit: int) -> Select[int]:
