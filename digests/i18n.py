@@ -22,6 +22,7 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 
 DOMAIN = "newsbot"
 SOURCE = "en"  # the language the messages are written in
@@ -90,6 +91,11 @@ def pgettext(context: str, message: str) -> str:
     """`message` in the current language, told apart from the same English words by
     `context` (a button's "Sections" and a heading's "Sections" may differ in Russian)."""
     return translations(_language.get()).pgettext(context, message)
+
+
+def number(n: int) -> str:
+    """A count as the current language writes it: 1,240 in English, 1 240 in Russian."""
+    return format_decimal(n, locale=_language.get())
 
 
 def N_(message: str) -> str:  # noqa: N802 - gettext's conventional name

@@ -308,7 +308,11 @@ def story_page(page: Page, *, tz: str) -> Reply:
     return _paged_story(
         page.article,
         scope=page.section.name if page.section else _("All sections"),
-        position=page.position,
+        position=(
+            i18n.number(page.position)
+            if page.position_exact
+            else f"{i18n.number(page.position)}+"
+        ),
         total=page.total,
         previous=encode(page.turn(Direction.NEWER)) if page.has_newer else None,
         following=encode(page.turn(Direction.OLDER)) if page.has_older else None,
@@ -337,7 +341,7 @@ def _paged_story(
     article: Article,
     *,
     scope: str,
-    position: int,
+    position: int | str,  # "10,000+" past the exact count
     total: int,
     previous: str | None,
     following: str | None,
@@ -355,7 +359,8 @@ def _paged_story(
             parts += ["", escape(summary)]
         if credit and (line := photo_credit(article)):
             parts += [line]
-        parts += ["", escape(f"{scope}: {position} / {total}")]
+        shown = i18n.number(position) if isinstance(position, int) else position
+        parts += ["", escape(f"{scope}: {shown} / {i18n.number(total)}")]
         return "\n".join(parts)
 
     summary = truncate(article.summary, STORY_SUMMARY_MAX)

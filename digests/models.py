@@ -82,7 +82,10 @@ article_sections = Table(
     Base.metadata,
     Column("article_id", ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
     Column("section_id", ForeignKey("sections.id", ondelete="CASCADE"), primary_key=True),
-    Index("ix_article_sections_section_id", "section_id"),
+    # the story's published_at, copied by the database (triggers of migration 0012): a
+    # section's stories in order, and their counts, come from the index below alone
+    Column("published_at", UTCDateTime(), nullable=True),
+    Index("ix_article_sections_section_published", "section_id", "published_at", "article_id"),
 )
 
 
@@ -394,6 +397,17 @@ class FeedSource(Base):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StoryCount(Base):
+    """How many stories a section has (scope = its id), and how many there are in all
+    (scope 0): kept by database triggers (migration 0012) on every insert and delete, so
+    /latest shows "3 / 1,240" without counting a section's stories on every page."""
+
+    __tablename__ = "story_counts"
+
+    scope: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    stories: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class SavedSearch(Base):

@@ -10,22 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests import messages as msg
 from digests.buttons import Direction, PageTurn
-from digests.models import Article, Section, article_sections
+from digests.models import Article, Section, StoryCount, article_sections
 
 
 @dataclass(frozen=True)
 class Page:
     article: Article
     section: Section | None  # the section being paged, None for all
-    position: int  # 1 = newest
+    position: int  # 1 = newest; with position_exact False, "past this one" (shown "10,000+")
     total: int
     has_newer: bool
     has_older: bool
+    position_exact: bool = True
 
     def turn(self, direction: Direction) -> PageTurn:
         """The button data that pages from this story towards `direction`."""
@@ -37,65 +38,82 @@ class Page:
         )
 
 
+_Order = tuple[ColumnElement[datetime], ColumnElement[int]]
+
+
+def _order(section_id: int) -> _Order:
+    """The (published_at, id) columns stories are ordered by: a section's come from its
+    article_sections rows (their index), all stories from articles."""
+    if section_id:
+        return article_sections.c.published_at, article_sections.c.article_id
+    return Article.published_at.expression, Article.id.expression
+
+
+def _where(section_id: int) -> list[ColumnElement[bool]]:
+    return [article_sections.c.section_id == section_id] if section_id else []
+
+
 def _stories(section_id: int) -> Select[Article]:
     query = select(Article)
     if section_id:
-        query = query.where(
-            Article.id.in_(
-                select(article_sections.c.article_id).where(
-                    article_sections.c.section_id == section_id
-                )
-            )
+        query = query.join(
+            article_sections,
+            and_(
+                article_sections.c.article_id == Article.id,
+                article_sections.c.section_id == section_id,
+            ),
         )
     return query
 
 
-def _newer_than(published: datetime, article_id: int) -> ColumnElement[bool]:
-    return or_(
-        Article.published_at > published,
-        and_(Article.published_at == published, Article.id > article_id),
-    )
+# A story's position is counted from the index, one entry per newer story: up to this many
+# on every page (a few milliseconds at most); past it the position shows as "10,000+". The
+# total is read from story_counts, which the database keeps (migration 0012).
+EXACT_COUNT_LIMIT = 10_000
 
 
-def _older_than(published: datetime, article_id: int) -> ColumnElement[bool]:
-    return or_(
-        Article.published_at < published,
-        and_(Article.published_at == published, Article.id < article_id),
-    )
+def _count(section_id: int, *where: ColumnElement[bool], limit: int) -> Select[int]:
+    """How many stories (of a section, or all) match `where`, from the index alone, counting
+    no further than `limit`."""
+    if section_id:
+        rows = select(literal(1)).select_from(article_sections).where(*_where(section_id))
+    else:
+        rows = select(literal(1)).select_from(Article)
+    return select(func.count()).select_from(rows.where(*where).limit(limit).subquery())
 
 
 async def _page_at(session: AsyncSession, article: Article, section: Section | None) -> Page:
     section_id = section.id if section else 0
-    base = _stories(section_id).subquery()
-    newer = await session.scalar(
-        select(func.count())
-        .select_from(base)
-        .where(
-            or_(
-                base.c.published_at > article.published_at,
-                and_(base.c.published_at == article.published_at, base.c.id > article.id),
-            )
+    published, ident = _order(section_id)
+    here = tuple_(published, ident)
+    cursor = (article.published_at, article.id)
+    counted = await session.execute(  # one round trip
+        select(
+            _count(section_id, here > cursor, limit=EXACT_COUNT_LIMIT + 1).scalar_subquery(),
+            _count(section_id, here < cursor, limit=1).scalar_subquery(),
+            select(StoryCount.stories).where(StoryCount.scope == section_id).scalar_subquery(),
         )
     )
-    total = await session.scalar(select(func.count()).select_from(base))
-    position = int(newer or 0) + 1
-    total_n = int(total or 0)
+    newer, older, total = (int(n or 0) for n in counted.one())
+    position_exact = newer <= EXACT_COUNT_LIMIT
+    position = newer + 1 if position_exact else EXACT_COUNT_LIMIT
     return Page(
         article=article,
         section=section,
         position=position,
-        total=total_n,
-        has_newer=position > 1,
-        has_older=position < total_n,
+        total=max(total, position + older),
+        has_newer=newer > 0,
+        has_older=older > 0,
+        position_exact=position_exact,
     )
 
 
 async def first_page(session: AsyncSession, section: Section | None) -> Page | None:
     """The newest story (in `section`, or anywhere), or None when there are none."""
+    section_id = section.id if section else 0
+    published, ident = _order(section_id)
     article = await session.scalar(
-        _stories(section.id if section else 0)
-        .order_by(Article.published_at.desc(), Article.id.desc())
-        .limit(1)
+        _stories(section_id).order_by(published.desc(), ident.desc()).limit(1)
     )
     if article is None:
         return None
@@ -126,14 +144,13 @@ async def turn_page(session: AsyncSession, cursor: PageTurn) -> TurnResult:
         except (OverflowError, OSError, ValueError):
             return TurnResult(None, msg.STALE_BUTTON)
     query = _stories(cursor.section_id)
+    order, ident = _order(cursor.section_id)
+    here = tuple_(order, ident)
+    there = (published, cursor.article_id)
     if cursor.direction is Direction.OLDER:
-        query = query.where(_older_than(published, cursor.article_id)).order_by(
-            Article.published_at.desc(), Article.id.desc()
-        )
+        query = query.where(here < there).order_by(order.desc(), ident.desc())
     else:
-        query = query.where(_newer_than(published, cursor.article_id)).order_by(
-            Article.published_at.asc(), Article.id.asc()
-        )
+        query = query.where(here > there).order_by(order.asc(), ident.asc())
     article = await session.scalar(query.limit(1))
     if article is None:
         return TurnResult(None, msg.NO_MORE_STORIES)
