@@ -24,6 +24,7 @@ from digests.buttons import (
     Unsubscribe,
     encode,
 )
+from digests.i18n import N_, _
 from digests.models import DeliveryKind, DeliveryStatus
 from digests.readers import chat_plan
 from digests.render import (
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from digests.search import SearchPage
     from digests.sections import SectionInfo
     from digests.stats import Stats
+    from digests.topics import TopicLine
 
 STORY_SUMMARY_MAX = 900
 
@@ -95,6 +97,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("settings", "Your settings"),
     ("stop", "Stop everything and forget this chat"),
     ("help", "What each command does"),
+    ("topic", N_("Forum groups: /topic section, sent inside its topic")),
 ]
 
 ADMIN_COMMANDS: list[tuple[str, str]] = [
@@ -892,3 +895,70 @@ def _story_line(story: DigestStory, *, zone: ZoneInfo, today: date) -> str:
     if local.date() != today:
         when = f"{local.day} {_MONTHS[local.month - 1]} {when}"
     return f"• {link(story.link, title)} · {when}"
+
+
+# ---- channels and forum topics ----------------------------------------------------------------
+
+
+def topic_closed_note(section: str, slug: str) -> str:
+    """Above a section's digest part sent to the General topic because its topic is closed."""
+    return italic(
+        _(
+            "The topic for %(section)s is closed, so this comes here. An administrator can "
+            "reopen it and send /topic %(slug)s inside it, or send /topic off %(slug)s."
+        )
+        % {"section": section, "slug": slug}
+    )
+
+
+def topic_list(lines: Sequence[TopicLine]) -> str:
+    """/topic alone in a forum: where each followed section's messages go."""
+    if not lines:
+        return escape(_("This group follows no section yet. Choose some with /subscribe."))
+    rows = [bold(_("Where each section goes"))]
+    for line in lines:
+        if line.closed:
+            where = _("General (its topic is closed: reopen it and send /topic %(slug)s in it)")
+        elif line.thread_id is not None:
+            where = _("its topic (#%(thread)s)")
+        elif line.chosen_general:
+            where = _("General (chosen with /topic off)")
+        else:
+            where = _("General (no topic yet)")
+        where = where % {"slug": line.slug, "thread": line.thread_id}
+        rows.append(f"• {escape(line.name)}: {escape(where)}")
+    rows.append("")
+    rows.append(escape(topic_help()))
+    return "\n".join(rows)
+
+
+def topic_help() -> str:
+    return _(
+        "Send /topic <section> inside a topic to send that section there, or "
+        "/topic off <section> to send it to the General topic."
+    )
+
+
+def topic_bound(section: str) -> str:
+    return escape(_("From now on %(section)s comes into this topic.") % {"section": section})
+
+
+def topic_to_general(section: str) -> str:
+    return escape(_("From now on %(section)s comes into the General topic.") % {"section": section})
+
+
+def topic_outside() -> str:
+    return escape(
+        _(
+            "Send /topic <section> inside the topic that should get the section (not in "
+            "General). Nothing changed."
+        )
+    )
+
+
+def topic_not_forum() -> str:
+    return escape(_("Topics exist only in groups with topics turned on. Nothing changed."))
+
+
+def topic_one_section() -> str:
+    return escape(_("Name one section, e.g. /topic world. Nothing changed."))

@@ -211,7 +211,8 @@ class ChatTopic(Base):
     section_id: Mapped[int] = mapped_column(
         ForeignKey("sections.id", ondelete="CASCADE"), primary_key=True
     )
-    thread_id: Mapped[int] = mapped_column(BigInteger)
+    # None: the General topic, an administrator's choice (/topic off): no topic is created
+    thread_id: Mapped[int | None] = mapped_column(BigInteger)
     # Telegram answered TOPIC_CLOSED: the section goes to the General topic until an
     # administrator reopens it and binds it again with /topic
     closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

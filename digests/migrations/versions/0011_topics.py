@@ -30,7 +30,7 @@ def upgrade() -> None:
         "chat_topics",
         sa.Column("chat_id", sa.Integer(), nullable=False),
         sa.Column("section_id", sa.Integer(), nullable=False),
-        sa.Column("thread_id", sa.BigInteger(), nullable=False),
+        sa.Column("thread_id", sa.BigInteger(), nullable=True),
         sa.Column("closed", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("by_bot", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("created_at", digests.models.UTCDateTime(timezone=True), nullable=False),
