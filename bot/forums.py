@@ -56,9 +56,6 @@ def channel_command(handler: Handler) -> Handler:
             replies = channel_replies.get() or []
         finally:
             channel_replies.reset(token)
-        post = update.channel_post
-        if post is not None:
-            await _delete(context.bot, post.chat_id, post.message_id)
         if context.job_queue is not None:
             for reply in replies:
                 context.job_queue.run_once(
@@ -67,6 +64,9 @@ def channel_command(handler: Handler) -> Handler:
                     data=(reply.chat_id, reply.message_id),
                     name=f"tidy-{reply.chat_id}-{reply.message_id}",
                 )
+        post = update.channel_post
+        if post is not None:
+            await _delete(context.bot, post.chat_id, post.message_id)
 
     return wrapped
 

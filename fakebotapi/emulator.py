@@ -1057,13 +1057,14 @@ class BotApiEmulator:
             can_manage_topics=can_manage_topics and chat.is_forum,
         )
 
-    def demote_bot(self, chat_id: int, *, by: int | None = None) -> JSONDict:
+    def demote_bot(self, chat_id: int, *, by: int | None = None, notify: bool = True) -> JSONDict:
         """The bot loses its rights: a channel keeps it as an administrator who may not post
-        (can_post_messages false); a group makes it a member who may not send messages."""
+        (can_post_messages false); a group makes it a member who may not send messages.
+        With notify=False the bot never gets the update (as when it was dropped: a bot
+        started with drop_pending_updates, or away for more than a day)."""
         chat = self._group(chat_id)
-        if chat.type == "channel":
-            return self._bot_member_changes(chat, by, status="administrator", can_post=False)
-        return self._bot_member_changes(chat, by, status="restricted", can_post=False)
+        status = "administrator" if chat.type == "channel" else "restricted"
+        return self._bot_member_changes(chat, by, status=status, can_post=False, notify=notify)
 
     def remove_bot(self, chat_id: int, *, by: int | None = None, ban: bool = True) -> JSONDict:
         """An administrator removes the bot (banned: "kicked"; or just removed: "left")."""
@@ -1079,6 +1080,7 @@ class BotApiEmulator:
         status: str,
         can_post: bool,
         can_manage_topics: bool = False,
+        notify: bool = True,
     ) -> JSONDict:
         old = self._member_json(chat, self.bot_id)
         chat.bot_status = status
@@ -1094,7 +1096,8 @@ class BotApiEmulator:
             "old_chat_member": old,
             "new_chat_member": self._member_json(chat, self.bot_id),
         }
-        self._push_update("my_chat_member", payload)
+        if notify:
+            self._push_update("my_chat_member", payload)
         return payload
 
     # --- forum topics, as the forum's administrators handle them ------------------------------
