@@ -983,6 +983,8 @@ class BotApiEmulator:
             bot_status="administrator" if bot_is_admin else "member",
             is_forum=forum,
             bot_can_manage_topics=bot_is_admin and bot_can_manage_topics,
+            # a forum's first message opened its General topic
+            next_message_id=GENERAL_TOPIC + 1 if forum else 1,
         )
         self._chats[chat_id] = chat
         return self._chat_json(chat)
