@@ -7,9 +7,10 @@ import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from alembic import command
+from sqlalchemy import Connection, delete, inspect, select, text
 
-from digests.db import SessionFactory
+from digests.db import SessionFactory, alembic_config, make_engine, upgrade
 from digests.delivery import (
     BeforeSend,
     DeliveryConfig,
@@ -241,3 +242,43 @@ async def test_lost_rights_midway_keep_the_parts_sent_and_stop_the_chat(
         assert (row.status, row.message_ids) == (DeliveryStatus.BLOCKED, "1")
         chat = await session.get(Chat, chat_id)
         assert chat is not None and not chat.active
+
+
+def _downgrade_to(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)
+
+
+def _tables_and_columns(connection: Connection) -> tuple[set[str], set[str]]:
+    found = inspect(connection)
+    return set(found.get_table_names()), {c["name"] for c in found.get_columns("chats")}
+
+
+async def test_migration_0011_keeps_chats_and_goes_down_cleanly(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_downgrade_to, "0008")
+            tables, columns = await connection.run_sync(_tables_and_columns)
+            assert "chat_topics" not in tables and "is_forum" not in columns
+            await connection.execute(
+                text(
+                    "INSERT INTO chats (telegram_id, kind, timezone, digest_time, alerts, "
+                    "active, created_at, updated_at) VALUES (4343, 'supergroup', 'UTC', "
+                    "'08:00', :yes, :yes, :at, :at)"
+                ),
+                {"yes": True, "at": NOW.replace(tzinfo=None)},
+            )
+        await upgrade(engine)
+        async with engine.connect() as connection:
+            tables, columns = await connection.run_sync(_tables_and_columns)
+            assert "chat_topics" in tables and {"is_forum", "topic_rights"} <= columns
+            row = (
+                await connection.execute(
+                    text("SELECT is_forum, topic_rights FROM chats WHERE telegram_id = 4343")
+                )
+            ).one()
+        assert (bool(row[0]), bool(row[1])) == (False, True)
+    finally:
+        await engine.dispose()
