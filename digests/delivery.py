@@ -456,8 +456,8 @@ def digest_renderer(per_section: int) -> Renderer:
 async def _forum_digests(
     session: AsyncSession, builder: DigestBuilder, pairs: list[tuple[Delivery, Chat]]
 ) -> dict[int, list[Part]]:
-    """Forum chats with topics: one message (or more, when long) per section, each into the
-    section's topic (the General topic when it has none), the buttons under the last."""
+    """Forum chats: one message (or more, when long) per section, each into the section's
+    topic (the General topic when it has none), the buttons under the last."""
     routes = await routes_of(session, [chat.id for _, chat in pairs])
     requests = {
         chat.id: DigestRequest(chat.id, row.window_start, row.window_end, chat.timezone)
@@ -468,9 +468,9 @@ async def _forum_digests(
     by_slug = await _section_ids_by_slug(session)
     result: dict[int, list[Part]] = {}
     for row, chat in pairs:
+        # always a message per section, topics or not: a digest's parts must stay the same
+        # when it is rendered again to send the rest (a row records how many went out)
         mine = routes.get(chat.id, {})
-        if not any(route.thread_id is not None or route.closed for route in mine.values()):
-            continue  # no topic anywhere: the digest as usual, in the General topic
         request = requests[chat.id]
         parts: list[Part] = []
         for section in collected.get(chat.id, []):
