@@ -266,6 +266,10 @@ async def test_deleted_and_closed_topics_go_to_general_once(
             )
             assert (await round_at(app, FIRST_DIGEST + timedelta(days=2))).sent == 1
             assert digests_in(emulator.topic_messages(forum, sports))
+            # given the right to manage topics, the bot makes the one World lacks
+            emulator.promote_bot(forum, can_manage_topics=True)
+            await emulator.wait_for(lambda: len(emulator.topic_names(forum)) == 2)
+            assert sorted(emulator.topic_names(forum).values()) == ["Sports news", "World"]
         assert errors == []
 
 
@@ -317,3 +321,24 @@ async def test_a_channel_that_takes_the_bots_rights_is_deactivated(
         emulator.remove_bot(watched)
         await wait_until(watched_off)
     assert [m for m in emulator.messages(unseen) if "Your news digest" in m.text] == []
+
+
+async def test_a_channel_that_adds_the_bot_is_registered(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    url = await seeded_db(tmp_path, story(1, "World"))
+    channel = -1001900
+    emulator = fake_api.emulator
+    emulator.add_channel(channel, "New channel", admins=[730])
+    emulator.demote_bot(channel, notify=False)  # a plain subscriber until made an admin
+    async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW):
+        emulator.promote_bot(channel)
+
+        async def registered() -> bool:
+            chat = await stored_chat(url, channel)
+            return chat is not None and chat.active
+
+        await wait_until(registered)
+    chat = await stored_chat(url, channel)
+    assert chat is not None and chat.kind == "channel" and chat.title == "New channel"
+    assert chat.next_digest_at is not None  # the default digest time, like any new chat
