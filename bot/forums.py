@@ -147,6 +147,9 @@ async def topic_command(update: Update, context: NewsContext) -> None:
     svc, tg_chat, message = context.bot_data, update.effective_chat, update.effective_message
     if tg_chat is None or message is None:
         return
+    if not tg_chat.is_forum:
+        await send(update, msg.topic_not_forum())  # and nothing is stored
+        return
     args = tuple(context.args or ())
     if args and not await _is_group_admin(update, context):
         await send(update, msg.NOT_GROUP_ADMIN)

@@ -342,3 +342,16 @@ async def test_a_channel_that_adds_the_bot_is_registered(
     chat = await stored_chat(url, channel)
     assert chat is not None and chat.kind == "channel" and chat.title == "New channel"
     assert chat.next_digest_at is not None  # the default digest time, like any new chat
+
+
+async def test_topic_outside_a_forum_changes_nothing(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    url = await seeded_db(tmp_path, story(1, "World"))
+    emulator = fake_api.emulator
+    emulator.add_user(740, "Reader", started=True)
+    async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW):
+        emulator.user_sends(740, "/topic world")
+        [reply] = await emulator.wait_for(lambda: emulator.messages(740))
+    assert "only in groups with topics" in reply.text
+    assert await stored_chat(url, 740) is None
