@@ -43,6 +43,7 @@ from digests.digest import DigestBuilder, DigestRequest
 from digests.messages import Button, digest_controls, topic_closed_note
 from digests.messages import digest as digest_messages
 from digests.models import Chat, ChatKind, Delivery, DeliveryKind, DeliveryStatus, Section
+from digests.render import MAX_MESSAGE, visible_length
 from digests.schedule import Rhythm, catch_up_plan, first_window_start, plan_of
 from digests.topics import (
     Route,
@@ -477,7 +478,9 @@ async def _forum_digests(
             route = mine.get(by_slug.get(section.slug, -1), Route(None))
             texts = digest_messages([section], tz=request.tz, window_end=request.window_end)
             if route.closed and texts:
-                texts[0] = topic_closed_note(section.name, section.slug) + "\n\n" + texts[0]
+                noted = topic_closed_note(section.name, section.slug) + "\n\n" + texts[0]
+                if visible_length(noted) <= MAX_MESSAGE:  # a full message goes without it
+                    texts[0] = noted
             parts.extend(Text(text, thread=route.thread_id) for text in texts)
         if parts:
             last = parts[-1]
