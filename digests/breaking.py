@@ -378,7 +378,13 @@ class PushRunner:
             self._sessions, now=self._clock(), kind=DeliveryKind.BREAKING, article_id=article_id
         )
         if ids and self._topics is not None:
-            await prepare_topics(self._sessions, self._topics, ids, now=self._clock())
+            await prepare_topics(
+                self._sessions,
+                self._topics,
+                now=self._clock(),
+                kind=DeliveryKind.BREAKING,
+                article_id=article_id,
+            )
 
         async def render(
             _session: AsyncSession, pairs: list[tuple[Delivery, Chat]]

@@ -1110,7 +1110,7 @@ async def run_digest_round(
     report.interrupted += len(uncertain)
     ids = await pending_ids(session_factory, now=now(), kind=DeliveryKind.DIGEST)
     if ids and topics is not None:
-        await prepare_topics(session_factory, topics, ids, now=now())
+        await prepare_topics(session_factory, topics, now=now(), kind=DeliveryKind.DIGEST)
     if ids:
         report.add(
             await deliver(session_factory, sender, ids, now=now, config=config, stopping=stopping)
@@ -1119,18 +1119,30 @@ async def run_digest_round(
 
 
 async def prepare_topics(
-    session_factory: SessionFactory, maker: TopicMaker, ids: Sequence[int], *, now: datetime
+    session_factory: SessionFactory,
+    maker: TopicMaker,
+    *,
+    now: datetime,
+    kind: DeliveryKind,
+    article_id: int | None = None,
 ) -> int:
-    """Create the missing topics of the forum chats these delivery rows go to."""
-    async with session_factory() as session:
-        chats = list(
-            await session.scalars(
-                select(Delivery.chat_id)
-                .join(Chat, Chat.id == Delivery.chat_id)
-                .where(Delivery.id.in_(list(ids)), Chat.is_forum.is_(True))
-                .distinct()
-            )
+    """Create the missing topics of the forum chats with PENDING rows of this kind (of one
+    story for breaking news). Forums are few: the query reads them, not the rows' ids."""
+    query = (
+        select(Delivery.chat_id)
+        .join(Chat, Chat.id == Delivery.chat_id)
+        .where(
+            Chat.is_forum.is_(True),
+            Chat.active.is_(True),
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.kind == kind,
         )
+        .distinct()
+    )
+    if article_id is not None:
+        query = query.where(Delivery.article_id == article_id)
+    async with session_factory() as session:
+        chats = list(await session.scalars(query))
     if not chats:
         return 0
     return await ensure_topics(session_factory, maker, chats, now=now)
