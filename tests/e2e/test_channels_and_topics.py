@@ -18,7 +18,7 @@ from digests.ingest import store_entries
 from digests.models import Chat, ChatTopic, Delivery, DeliveryStatus
 from fakebotapi.emulator import StoredMessage
 from fakebotapi.server import FakeBotApiServer
-from tests.e2e.harness import e2e_settings, logged_errors, running_bot
+from tests.e2e.harness import button, e2e_settings, logged_errors, running_bot
 from tests.e2e.test_breaking import wait_for_push_done
 from tests.e2e.test_readers import seeded_db, story
 
@@ -122,12 +122,23 @@ async def test_a_channel_configured_by_posts_gets_its_digest(
         async with running_bot(fake_api, e2e_settings(fake_api, url), now=NOW) as app:
             welcome = await post(fake_api, channel, "/start")
             assert "Welcome to The Daily Meridian" in welcome.text
+            # the chooser's buttons work for the channel's administrators, not its readers
+            sports = button(welcome, "Sports")
+            refused = emulator.press_button(701, welcome.message_id, sports, chat_id=channel)
+            await emulator.wait_for(lambda: emulator.is_answered(refused))
+            assert "administrators" in emulator.callback_answers[refused].get("text", "")
+            pressed = emulator.press_button(700, welcome.message_id, sports, chat_id=channel)
+            await emulator.wait_for(lambda: emulator.is_answered(pressed))
+            await emulator.wait_for(
+                lambda: "✓ Sports" in str(emulator.message(channel, welcome.message_id).buttons)
+            )
+            await post(fake_api, channel, "/unsubscribe sports")
             followed = await post(fake_api, channel, "/subscribe world")
             assert "World" in followed.text
             await post(fake_api, channel, "/digest 08:00")
             # the commands were deleted at once (see post); the replies stay a while
             assert app.job_queue is not None
-            assert len([j for j in app.job_queue.jobs() if j.name.startswith("tidy-")]) == 3
+            assert len([j for j in app.job_queue.jobs() if j.name.startswith("tidy-")]) == 4
             report = await round_at(app, FIRST_DIGEST)
             assert report.sent == 1
             [digest] = digests_in(emulator.messages(channel))
