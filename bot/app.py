@@ -12,6 +12,7 @@ from telegram.error import TelegramError
 from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     InlineQueryHandler,
     JobQueue,
@@ -20,7 +21,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot import corrections, editor, handlers, inline, jobs
+from bot import corrections, editor, forums, handlers, inline, jobs
 from bot.budget import SharedBudget, bot_id_from_token
 from bot.context import NewsApp, NewsContext, context_types
 from bot.http import CONNECTIONS, BoundedHTTPXRequest
@@ -136,6 +137,23 @@ def shared_budget(settings: Settings, token: str) -> SharedBudget | None:
     )
 
 
+READER_COMMANDS_IN_CHANNELS = (
+    "start",
+    "help",
+    "sections",
+    "subscribe",
+    "unsubscribe",
+    "latest",
+    "search",
+    "digest",
+    "timezone",
+    "alerts",
+    "settings",
+    "stop",
+)
+"""Commands a channel's administrators may post in it (editors' commands need a user)."""
+
+
 def register_handlers(application: NewsApp) -> None:
     commands = {
         "start": handlers.start,
@@ -157,13 +175,29 @@ def register_handlers(application: NewsApp) -> None:
         "stats": editor.stats_command,
         "correct": corrections.correct_command,
     }
+    # a forum's sections get their topics as it follows them (bot/forums.py)
+    commands["start"] = forums.then_topics(handlers.start)
+    commands["subscribe"] = forums.then_topics(handlers.subscribe_command)
+    commands["topic"] = forums.topic_command
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback))
+    # the same reader commands posted in a channel by its administrators
+    for name in READER_COMMANDS_IN_CHANNELS:
+        application.add_handler(
+            CommandHandler(
+                name,
+                forums.channel_command(commands[name]),
+                filters=filters.UpdateType.CHANNEL_POST,
+            )
+        )
+    application.add_handler(
+        ChatMemberHandler(forums.bot_membership, ChatMemberHandler.MY_CHAT_MEMBER)
+    )
     # buttons, routed by the prefix of their data (digests/buttons.py)
     application.add_handler(CallbackQueryHandler(handlers.page_button, pattern=PAGE_PATTERN))
     application.add_handler(CallbackQueryHandler(handlers.search_button, pattern=SEARCH_PATTERN))
     application.add_handler(
-        CallbackQueryHandler(handlers.settings_button, pattern=SETTINGS_PATTERN)
+        CallbackQueryHandler(forums.then_topics(handlers.settings_button), pattern=SETTINGS_PATTERN)
     )
     application.add_handler(CallbackQueryHandler(handlers.digest_button, pattern=DIGEST_PATTERN))
     application.add_handler(CallbackQueryHandler(editor.push_button, pattern=PUSH_PATTERN))
@@ -211,6 +245,7 @@ async def _post_init(application: NewsApp) -> None:
         config=delivery_config(svc.settings),
         on_progress=editor.progress_shower(application.bot),
         stopping=svc.stopping,
+        topics=forums.TelegramTopicMaker(application.bot),
     )
     svc.action_runner = ActionRunner(
         svc.session_factory,

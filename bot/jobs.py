@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from bot.context import NewsContext
 from bot.corrections import tell_rewritten
+from bot.forums import TelegramTopicMaker
 from bot.sender import TelegramSender
 from digests.delivery import RoundReport, delivery_config, queue_depth, run_digest_round
 from digests.feedstate import Backoff
@@ -31,6 +32,7 @@ async def digest_tick(context: NewsContext) -> None:
             now=svc.clock,
             config=delivery_config(svc.settings),
             stopping=svc.stopping,
+            topics=TelegramTopicMaker(context.bot),
         )
         for kind, depth in (await queue_depth(svc.sessions)).items():
             svc.metrics.queue_depth.labels(kind.value).set(depth)

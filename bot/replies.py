@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
 from typing import Any
 
 from telegram import (
@@ -25,6 +26,7 @@ from telegram import (
     Message,
     Update,
 )
+from telegram import Chat as TgChat
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
@@ -91,6 +93,16 @@ async def send(update: Update, reply: Reply | str) -> Message | None:
     chat = update.effective_chat
     if chat is None:
         return None
+    sent = await _send(update, chat, reply)
+    if (replies := channel_replies.get()) is not None:
+        replies.append(sent)
+    return sent
+
+
+async def _send(update: Update, chat: TgChat, reply: Reply) -> Message:
+    # a command sent inside a forum topic is answered in that topic
+    asked = update.effective_message
+    thread = asked.message_thread_id if asked is not None and asked.is_topic_message else None
     if reply.photo is not None:
         try:
             return await chat.send_photo(
@@ -98,6 +110,7 @@ async def send(update: Update, reply: Reply | str) -> Message | None:
                 caption=reply.text,
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup(reply.buttons),
+                message_thread_id=thread,
             )
         except BadRequest as exc:
             if not image_refused(exc):
@@ -108,7 +121,13 @@ async def send(update: Update, reply: Reply | str) -> Message | None:
         parse_mode=ParseMode.HTML,
         reply_markup=markup(reply.buttons),
         link_preview_options=NO_PREVIEW,
+        message_thread_id=thread,
     )
+
+
+channel_replies: ContextVar[list[Message] | None] = ContextVar("channel_replies", default=None)
+"""Set while a command posted in a channel runs: the replies sent meanwhile (bot/forums.py
+deletes them after a while)."""
 
 
 async def edit(

@@ -18,7 +18,12 @@ the answer comes from how the request failed:
     much;
   - any other failure inside the HTTP layer, because we cannot tell either.
 - **Refused, with a definite answer**: 403 and "chat not found" mean the chat is gone
-  (BLOCKED); ChatMigrated moves the chat to its new id; any other 400 is FAILED and logged.
+  (BLOCKED), and so do the 400s of a channel or group where the bot lost its rights to
+  post ("need administrator rights", CHAT_WRITE_FORBIDDEN, "not enough rights to send");
+  ChatMigrated moves the chat to its new id; any other 400 is FAILED and logged.
+  A part meant for a forum topic that is deleted ("message thread not found") or closed
+  (TOPIC_CLOSED) is another exception: nothing of it arrived, so it is sent again, at once,
+  to the General topic, and the topic is reported in SendResult.topic_problems.
   A photo whose image Telegram refuses (a 400 that `image_refused` recognises) is the one
   exception: nothing of it arrived, so its fallback text is sent instead, in the same send
   (the row is SENDING already, and stays so until the text's answer is recorded).
@@ -51,10 +56,22 @@ from digests.delivery import (
     SendResult,
     Text,
 )
+from digests.topics import TopicProblem, TopicTrouble, topic_trouble
 
 log = logging.getLogger(__name__)
 
-_GONE = ("chat not found", "user is deactivated", "peer_id_invalid", "bot was kicked")
+_GONE = (
+    "chat not found",
+    "user is deactivated",
+    "peer_id_invalid",
+    "bot was kicked",
+    # a channel or group where the bot lost its rights: gone until an admin gives them back
+    "bot is not a member",
+    "need administrator rights",
+    "chat_write_forbidden",
+    "not enough rights to send",
+    "chat_admin_required",
+)
 _NOT_SENT_CAUSES = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 RETRY_LATER_SECONDS = 30.0
 """When retries here are used up on a request that certainly did not arrive, the row waits
@@ -130,8 +147,22 @@ class TelegramSender:
     async def _send_all(self, chat_id: int, texts: Sequence[Part], limit: Priority) -> SendResult:
         sent: list[int] = []
         media: str | None = None
+        problems: list[TopicProblem] = []
+        refused: dict[int, TopicProblem] = {}  # a topic refused once is not tried again
         for part in texts:
+            thread = _thread_of(part)
+            if thread is not None and thread in refused:
+                part = _in_general(part)
             result = await self._send_part(chat_id, part, limit)
+            trouble = (
+                _topic_refusal(result) if thread is not None and thread not in refused else None
+            )
+            if trouble is not None:
+                assert thread is not None
+                log.info("chat %s: topic %s is %s: sending to General", chat_id, thread, trouble)
+                refused[thread] = TopicProblem(thread, trouble)
+                problems.append(refused[thread])
+                result = await self._send_part(chat_id, _in_general(part), limit)
             if isinstance(result, SendResult):
                 return SendResult(
                     result.outcome,
@@ -140,11 +171,12 @@ class TelegramSender:
                     result.retry_after,
                     result.error,
                     media,
+                    tuple(problems),
                 )
             message_id, as_photo = result
             sent.append(message_id)
             media = PHOTO if as_photo else media
-        return SendResult(Outcome.SENT, tuple(sent), media=media)
+        return SendResult(Outcome.SENT, tuple(sent), media=media, topic_problems=tuple(problems))
 
     async def _send_part(
         self, chat_id: int, part: Part, limit: Priority
@@ -161,7 +193,7 @@ class TelegramSender:
                 part.url[:200],
                 sent.reason,
             )
-            text = part.fallback
+            text = part.fallback if part.thread is None else Text(part.fallback, thread=part.thread)
         assert isinstance(text, str | Text)
         done = await self._send_one(chat_id, text, limit)
         assert not isinstance(done, _ImageRefused)
@@ -179,6 +211,7 @@ class TelegramSender:
                         part.url,
                         caption=part.caption,
                         parse_mode=ParseMode.HTML,
+                        message_thread_id=part.thread,
                         rate_limit_args=limit,
                     )
                 else:
@@ -193,6 +226,7 @@ class TelegramSender:
                         parse_mode=ParseMode.HTML,
                         link_preview_options=NO_PREVIEW,
                         reply_markup=keyboard,
+                        message_thread_id=_thread_of(part),
                         rate_limit_args=limit,
                     )
                 return message.message_id
@@ -238,6 +272,21 @@ class TelegramSender:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
         raise AssertionError("unreachable")
+
+
+def _thread_of(part: Part) -> int | None:
+    return part.thread if isinstance(part, Text | Photo) else None
+
+
+def _in_general(part: Part) -> Part:
+    return dataclasses.replace(part, thread=None) if isinstance(part, Text | Photo) else part
+
+
+def _topic_refusal(result: tuple[int, bool] | SendResult) -> TopicTrouble | None:
+    """Whether a part sent into a topic failed because the topic is deleted or closed."""
+    if not isinstance(result, SendResult) or result.outcome is not Outcome.FAILED:
+        return None
+    return topic_trouble(result.error or "")
 
 
 @dataclasses.dataclass(frozen=True)

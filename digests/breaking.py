@@ -22,12 +22,15 @@ from digests.delivery import (
     INTERRUPTED,
     DeliveryConfig,
     Part,
+    Photo,
     RoundReport,
     Sender,
     SendPriority,
+    Text,
     deliver,
     insert_deliveries,
     pending_ids,
+    prepare_topics,
 )
 from digests.htmltext import without_controls
 from digests.messages import ButtonAnswer, Reply
@@ -47,6 +50,7 @@ from digests.models import (
 from digests.render import truncate
 from digests.running import OneAtATime
 from digests.sections import get_or_create_sections, resolve_sections
+from digests.topics import TopicMaker, routes_of, story_route
 
 log = logging.getLogger(__name__)
 
@@ -336,7 +340,9 @@ class PushRunner:
         on_progress: ProgressReport | None = None,
         progress_every: float = 2.0,
         stopping: asyncio.Event | None = None,
+        topics: TopicMaker | None = None,
     ) -> None:
+        self._topics = topics  # creates forum chats' missing topics before sending
         self._sessions = sessions
         self._sender = sender
         self._clock = clock
@@ -368,15 +374,33 @@ class PushRunner:
                 with i18n.use(language):
                     by_language[language] = msg.breaking_message(push.article)
             article_id = push.article_id
+            # a forum gets it in the topic of the story's first section it follows
+            story_sections = [
+                *([push.section_id] if push.section_id is not None else []),
+                *(section.id for section in push.article.sections),
+            ]
         ids = await pending_ids(
             self._sessions, now=self._clock(), kind=DeliveryKind.BREAKING, article_id=article_id
         )
+        if ids and self._topics is not None:
+            await prepare_topics(
+                self._sessions,
+                self._topics,
+                now=self._clock(),
+                kind=DeliveryKind.BREAKING,
+                article_id=article_id,
+            )
 
         async def render(
             _session: AsyncSession, pairs: list[tuple[Delivery, Chat]]
         ) -> dict[int, list[Part]]:
             default = by_language[i18n.SOURCE]
-            return {row.id: [by_language.get(chat.language, default)] for row, chat in pairs}
+            forums = [chat.id for _row, chat in pairs if chat.is_forum]
+            threads = await story_threads(_session, forums, story_sections)
+            return {
+                row.id: [in_thread(by_language.get(chat.language, default), threads.get(chat.id))]
+                for row, chat in pairs
+            }
 
         last_report: list[datetime] = []
 
@@ -431,3 +455,37 @@ class PushRunner:
                 preview_message_id=push.preview_message_id,
                 withdrawn=push.withdrawn_at is not None,
             )
+
+
+async def story_threads(
+    session: AsyncSession, forum_chats: Sequence[int], story_sections: Sequence[int]
+) -> dict[int, int]:
+    """The topic (message_thread_id) each forum chat (db id) gets a story in; chats whose
+    story goes to the General topic are left out."""
+    if not forum_chats:
+        return {}
+    followed: dict[int, set[int]] = {}
+    for chat_id, section_id in await session.execute(
+        select(Subscription.chat_id, Subscription.section_id).where(
+            Subscription.chat_id.in_(list(forum_chats))
+        )
+    ):
+        followed.setdefault(chat_id, set()).add(section_id)
+    routes = await routes_of(session, forum_chats)
+    found: dict[int, int] = {}
+    for chat_id in forum_chats:
+        route = story_route(story_sections, followed.get(chat_id, set()), routes.get(chat_id, {}))
+        if route.thread_id is not None:
+            found[chat_id] = route.thread_id
+    return found
+
+
+def in_thread(part: Part, thread: int | None) -> Part:
+    """The part sent into a forum topic (as it is for the General topic or any other chat)."""
+    if thread is None:
+        return part
+    if isinstance(part, Photo):
+        return dataclasses.replace(part, thread=thread)
+    if isinstance(part, Text):
+        return dataclasses.replace(part, thread=thread)
+    return Text(part, thread=thread)

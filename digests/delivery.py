@@ -41,9 +41,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from digests import i18n
 from digests.db import SessionFactory
 from digests.digest import DigestBuilder, DigestRequest
-from digests.messages import Button, digest_controls
-from digests.models import Chat, ChatKind, Delivery, DeliveryKind, DeliveryStatus
+from digests.messages import Button, digest_controls, topic_closed_note
+from digests.messages import digest as digest_messages
+from digests.models import Chat, ChatKind, Delivery, DeliveryKind, DeliveryStatus, Section
+from digests.render import MAX_MESSAGE, visible_length
 from digests.schedule import Rhythm, catch_up_plan, first_window_start, plan_of
+from digests.topics import (
+    Route,
+    TopicMaker,
+    TopicProblem,
+    ensure_topics,
+    record_problems,
+    routes_of,
+)
 
 if TYPE_CHECKING:
     from digests.settings import Settings
@@ -82,6 +92,7 @@ class Photo:
     url: str
     caption: str
     fallback: str
+    thread: int | None = None  # a forum topic's message_thread_id (None: the General topic)
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,7 @@ class Text:
 
     html: str
     buttons: tuple[tuple[Button, ...], ...] = ()
+    thread: int | None = None  # a forum topic's message_thread_id (None: the General topic)
 
 
 Part = str | Text | Photo
@@ -108,6 +120,8 @@ class SendResult:
     retry_after: float | None = None
     error: str | None = None
     media: str | None = None  # PHOTO when a part went out as a photo; None for text only
+    # topics Telegram refused (deleted or closed): their parts went to the General topic
+    topic_problems: tuple[TopicProblem, ...] = ()
 
 
 BeforeSend = Callable[[], Awaitable[bool]]
@@ -436,12 +450,60 @@ def digest_renderer(per_section: int) -> Renderer:
                 )
             )
         built = await builder.build(session, requests)
-        return {
+        rendered = {
             row.id: with_controls(built.get(chat.id, []), language=chat.language)
             for row, chat in pairs
         }
+        forums = [(row, chat) for row, chat in pairs if chat.is_forum and rendered[row.id]]
+        if forums:
+            rendered |= await _forum_digests(session, builder, forums)
+        return rendered
 
     return render
+
+
+async def _forum_digests(
+    session: AsyncSession, builder: DigestBuilder, pairs: list[tuple[Delivery, Chat]]
+) -> dict[int, list[Part]]:
+    """Forum chats: one message (or more, when long) per section, each into the section's
+    topic (the General topic when it has none), the buttons under the last."""
+    routes = await routes_of(session, [chat.id for _, chat in pairs])
+    requests = {
+        chat.id: DigestRequest(
+            chat.id, row.window_start, row.window_end, chat.timezone, chat.language
+        )
+        for row, chat in pairs
+        if row.window_start is not None and row.window_end is not None
+    }
+    collected = await builder.collect(session, list(requests.values()))
+    by_slug = await _section_ids_by_slug(session)
+    result: dict[int, list[Part]] = {}
+    for row, chat in pairs:
+        # always a message per section, topics or not: a digest's parts must stay the same
+        # when it is rendered again to send the rest (a row records how many went out)
+        mine = routes.get(chat.id, {})
+        request = requests[chat.id]
+        parts: list[Part] = []
+        with i18n.use(chat.language):
+            for section in collected.get(chat.id, []):
+                route = mine.get(by_slug.get(section.slug, -1), Route(None))
+                texts = digest_messages([section], tz=request.tz, window_end=request.window_end)
+                if route.closed and texts:
+                    noted = topic_closed_note(section.name, section.slug) + "\n\n" + texts[0]
+                    if visible_length(noted) <= MAX_MESSAGE:  # a full message goes without it
+                        texts[0] = noted
+                parts.extend(Text(text, thread=route.thread_id) for text in texts)
+            if parts:
+                last = parts[-1]
+                assert isinstance(last, Text)
+                controls = tuple(tuple(r) for r in digest_controls())
+                parts[-1] = Text(last.html, controls, thread=last.thread)
+                result[row.id] = parts
+    return result
+
+
+async def _section_ids_by_slug(session: AsyncSession) -> dict[str, int]:
+    return {slug: sid for sid, slug in await session.execute(select(Section.id, Section.slug))}
 
 
 def with_controls(texts: Sequence[str], *, language: str = i18n.SOURCE) -> list[Part]:
@@ -649,7 +711,28 @@ async def _send_one(
     except Exception as exc:  # one bad subscriber never stops a run
         log.exception("sending to chat %s failed unexpectedly", job.telegram_id)
         result = SendResult(Outcome.FAILED, error=f"{type(exc).__name__}: {exc}"[:500])
+    if result.topic_problems:
+        await _record_topic_problems(
+            session_factory, job, result.topic_problems, now=journal.moment()
+        )
     journal.record(job, result)
+
+
+async def _record_topic_problems(
+    session_factory: SessionFactory,
+    job: _ClaimedSend,
+    problems: Sequence[TopicProblem],
+    *,
+    now: datetime,
+) -> None:
+    """Deleted topics are forgotten and closed ones marked: the parts meant for them went to
+    the General topic, and later deliveries go there (or to a new topic) at once."""
+    log.info("chat %s: topics refused: %s", job.telegram_id, problems)
+    try:
+        async with session_factory.begin() as session:
+            await record_problems(session, job.chat_db_id, problems, now=now)
+    except SQLAlchemyError as exc:  # the next send meets the same answer and tries again
+        log.warning("chat %s: could not record topic problems: %s", job.telegram_id, exc)
 
 
 async def _move_chat(session_factory: SessionFactory, job: _ClaimedSend, new_id: int) -> None:
@@ -763,6 +846,10 @@ class _Journal:
         self._outcomes: list[tuple[_ClaimedSend, SendResult]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None
+
+    def moment(self) -> datetime:
+        """Now, by the engine's clock."""
+        return self._now()
 
     async def release(self, job: _ClaimedSend) -> bool:
         """Move the job's row to SENDING now; False if it is not ours to send any more."""
@@ -1025,16 +1112,50 @@ async def run_digest_round(
     now: Callable[[], datetime],
     config: DeliveryConfig,
     stopping: asyncio.Event | None = None,
+    topics: TopicMaker | None = None,
 ) -> RoundReport:
     """Schedule what is due, then send every PENDING digest row (ours or left by anyone);
-    once `stopping` is set, no further batch is claimed."""
+    once `stopping` is set, no further batch is claimed. With `topics`, forum chats' missing
+    topics are created first (digests/topics.py)."""
     report = await schedule_due_digests(session_factory, now=now(), config=config)
     uncertain = await mark_interrupted(session_factory, now=now(), lease=config.lease)
     report.uncertain += len(uncertain)
     report.interrupted += len(uncertain)
     ids = await pending_ids(session_factory, now=now(), kind=DeliveryKind.DIGEST)
+    if ids and topics is not None:
+        await prepare_topics(session_factory, topics, now=now(), kind=DeliveryKind.DIGEST)
     if ids:
         report.add(
             await deliver(session_factory, sender, ids, now=now, config=config, stopping=stopping)
         )
     return report
+
+
+async def prepare_topics(
+    session_factory: SessionFactory,
+    maker: TopicMaker,
+    *,
+    now: datetime,
+    kind: DeliveryKind,
+    article_id: int | None = None,
+) -> int:
+    """Create the missing topics of the forum chats with PENDING rows of this kind (of one
+    story for breaking news). Forums are few: the query reads them, not the rows' ids."""
+    query = (
+        select(Delivery.chat_id)
+        .join(Chat, Chat.id == Delivery.chat_id)
+        .where(
+            Chat.is_forum.is_(True),
+            Chat.active.is_(True),
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.kind == kind,
+        )
+        .distinct()
+    )
+    if article_id is not None:
+        query = query.where(Delivery.article_id == article_id)
+    async with session_factory() as session:
+        chats = list(await session.scalars(query))
+    if not chats:
+        return 0
+    return await ensure_topics(session_factory, maker, chats, now=now)

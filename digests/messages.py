@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from digests.search import SearchPage
     from digests.sections import SectionInfo
     from digests.stats import Stats
+    from digests.topics import TopicLine
 
 STORY_SUMMARY_MAX = 900
 
@@ -101,6 +102,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("settings", N_("Your settings")),
     ("stop", N_("Stop everything and forget this chat")),
     ("help", N_("What each command does")),
+    ("topic", N_("Forum groups: /topic section, sent inside its topic")),
 ]
 """The command menu: descriptions marked for translation, translated where shown
 (`commands()`, help_text)."""
@@ -309,9 +311,7 @@ def story_page(page: Page, *, tz: str) -> Reply:
         page.article,
         scope=page.section.name if page.section else _("All sections"),
         position=(
-            i18n.number(page.position)
-            if page.position_exact
-            else f"{i18n.number(page.position)}+"
+            i18n.number(page.position) if page.position_exact else f"{i18n.number(page.position)}+"
         ),
         total=page.total,
         previous=encode(page.turn(Direction.NEWER)) if page.has_newer else None,
@@ -1117,3 +1117,70 @@ def __getattr__(name: str) -> str:
     except KeyError:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
     return text()
+
+
+# ---- channels and forum topics ----------------------------------------------------------------
+
+
+def topic_closed_note(section: str, slug: str) -> str:
+    """Above a section's digest part sent to the General topic because its topic is closed."""
+    return italic(
+        _(
+            "The topic for %(section)s is closed, so this comes here. An administrator can "
+            "reopen it and send /topic %(slug)s inside it, or send /topic off %(slug)s."
+        )
+        % {"section": section, "slug": slug}
+    )
+
+
+def topic_list(lines: Sequence[TopicLine]) -> str:
+    """/topic alone in a forum: where each followed section's messages go."""
+    if not lines:
+        return escape(_("This group follows no section yet. Choose some with /subscribe."))
+    rows = [bold(_("Where each section goes"))]
+    for line in lines:
+        if line.closed:
+            where = _("General (its topic is closed: reopen it and send /topic %(slug)s in it)")
+        elif line.thread_id is not None:
+            where = _("its topic (#%(thread)s)")
+        elif line.chosen_general:
+            where = _("General (chosen with /topic off)")
+        else:
+            where = _("General (no topic yet)")
+        where = where % {"slug": line.slug, "thread": line.thread_id}
+        rows.append(f"• {escape(line.name)}: {escape(where)}")
+    rows.append("")
+    rows.append(escape(topic_help()))
+    return "\n".join(rows)
+
+
+def topic_help() -> str:
+    return _(
+        "Send /topic <section> inside a topic to send that section there, or "
+        "/topic off <section> to send it to the General topic."
+    )
+
+
+def topic_bound(section: str) -> str:
+    return escape(_("From now on %(section)s comes into this topic.") % {"section": section})
+
+
+def topic_to_general(section: str) -> str:
+    return escape(_("From now on %(section)s comes into the General topic.") % {"section": section})
+
+
+def topic_outside() -> str:
+    return escape(
+        _(
+            "Send /topic <section> inside the topic that should get the section (not in "
+            "General). Nothing changed."
+        )
+    )
+
+
+def topic_not_forum() -> str:
+    return escape(_("Topics exist only in groups with topics turned on. Nothing changed."))
+
+
+def topic_one_section() -> str:
+    return escape(_("Name one section, e.g. /topic world. Nothing changed."))

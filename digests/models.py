@@ -176,6 +176,11 @@ class Chat(Base):
     language_chosen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     deactivated_reason: Mapped[str | None] = mapped_column(String(200))
+    # a forum supergroup: each section's digest part and pushes go to its topic (ChatTopic)
+    is_forum: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # False once Telegram refused to let the bot create a topic here; True again when an
+    # administrator gives it the right (a my_chat_member update)
+    topic_rights: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -200,6 +205,28 @@ class Subscription(Base):
 
     chat: Mapped[Chat] = relationship(back_populates="subscriptions")
     section: Mapped[Section] = relationship(lazy="joined")
+
+
+class ChatTopic(Base):
+    """The forum topic (message_thread_id) a forum chat gets a section's messages in."""
+
+    __tablename__ = "chat_topics"
+
+    chat_id: Mapped[int] = mapped_column(
+        ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True
+    )
+    section_id: Mapped[int] = mapped_column(
+        ForeignKey("sections.id", ondelete="CASCADE"), primary_key=True
+    )
+    # None: the General topic, an administrator's choice (/topic off): no topic is created
+    thread_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Telegram answered TOPIC_CLOSED: the section goes to the General topic until an
+    # administrator reopens it and binds it again with /topic
+    closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # True when the bot created the topic, False when an administrator chose it with /topic
+    by_bot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class DeliveryKind(enum.StrEnum):

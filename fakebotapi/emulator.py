@@ -340,6 +340,7 @@ class StoredMessage:
     edit_date: int | None = None
     deleted: bool = False
     photo: str | None = None
+    thread_id: int | None = None  # the forum topic it is in (None: General, or no forum)
 
     @property
     def caption(self) -> str | None:
@@ -381,6 +382,17 @@ class _User:
 
 
 @dataclass
+class _Topic:
+    """A forum topic: its thread id is the id of the service message that opened it."""
+
+    thread_id: int
+    name: str
+    icon_color: int = 7322096
+    closed: bool = False
+    deleted: bool = False
+
+
+@dataclass
 class _Chat:
     id: int
     type: str  # "private", "group", "supergroup" or "channel"
@@ -389,10 +401,15 @@ class _Chat:
     creator: int | None = None
     admins: list[int] = field(default_factory=list)
     members: list[int] = field(default_factory=list)
-    bot_status: str = "member"  # "member", "administrator" or "kicked"
+    bot_status: str = "member"  # "member", "administrator", "restricted", "left" or "kicked"
     migrated_to: int | None = None
     messages: list[StoredMessage] = field(default_factory=list)
     next_message_id: int = 1
+    is_forum: bool = False
+    topics: dict[int, _Topic] = field(default_factory=dict)  # by message_thread_id
+    # the bot's administrator rights that vary here (the others are as _member_json says)
+    bot_can_post: bool = True  # a channel's can_post_messages
+    bot_can_manage_topics: bool = False
 
     def find(self, message_id: int) -> StoredMessage | None:
         for message in reversed(self.messages):
@@ -481,6 +498,29 @@ _RATE_LIMITED = frozenset(
         "editMessageMedia",
         "editMessageReplyMarkup",
     }
+)
+GENERAL_TOPIC = 1
+"""The General topic's message_thread_id in a forum (messages there carry none)."""
+MAX_TOPIC_NAME = 128
+TOPIC_COLORS = (7322096, 16766590, 13338331, 9367192, 16749490, 16478047)
+"""The topic icon colours createForumTopic accepts (the Bot API lists these six)."""
+_RESTRICTED_RIGHTS = (
+    "can_send_messages",
+    "can_send_audios",
+    "can_send_documents",
+    "can_send_photos",
+    "can_send_videos",
+    "can_send_video_notes",
+    "can_send_voice_notes",
+    "can_send_polls",
+    "can_send_other_messages",
+    "can_add_web_page_previews",
+    "can_react_to_messages",
+    "can_edit_tag",
+    "can_change_info",
+    "can_invite_users",
+    "can_pin_messages",
+    "can_manage_topics",
 )
 DELETE_WINDOW = 48 * 3600
 """Seconds after sending during which a bot may delete a message (but as an administrator of
@@ -742,6 +782,7 @@ class BotApiEmulator:
             "getChat": self._get_chat,
             "getChatMember": self._get_chat_member,
             "getChatAdministrators": self._get_chat_administrators,
+            "createForumTopic": self._create_forum_topic,
         }
 
     # --- the Bot API -----------------------------------------------------------------------
@@ -921,10 +962,14 @@ class BotApiEmulator:
         supergroup: bool = False,
         creator: int | None = None,
         bot_is_admin: bool = False,
+        forum: bool = False,
+        bot_can_manage_topics: bool = False,
     ) -> JSONDict:
         """A group the bot is in. Without `creator`, the first admin created it.
 
-        Unknown user ids become users named "User <id>".
+        `forum` makes it a forum supergroup (topics on); the bot, if an administrator, may
+        create and manage topics with `bot_can_manage_topics`. Unknown user ids become users
+        named "User <id>".
         """
         if chat_id >= 0:
             raise ValueError("group chat ids are negative")
@@ -936,12 +981,16 @@ class BotApiEmulator:
                 self.add_user(user_id, f"User {user_id}")
         chat = _Chat(
             chat_id,
-            "supergroup" if supergroup else "group",
+            "supergroup" if supergroup or forum else "group",
             title=title,
             creator=creator,
             admins=admin_ids,
             members=[m for m in members if m != creator and m not in admin_ids],
             bot_status="administrator" if bot_is_admin else "member",
+            is_forum=forum,
+            bot_can_manage_topics=bot_is_admin and bot_can_manage_topics,
+            # a forum's first message opened its General topic
+            next_message_id=GENERAL_TOPIC + 1 if forum else 1,
         )
         self._chats[chat_id] = chat
         return self._chat_json(chat)
@@ -995,6 +1044,128 @@ class BotApiEmulator:
 
     def kick_bot(self, chat_id: int) -> None:
         self._group(chat_id).bot_status = "kicked"
+
+    # --- the bot's rights, as an administrator changes them (each sends my_chat_member) ------
+
+    def promote_bot(
+        self,
+        chat_id: int,
+        *,
+        by: int | None = None,
+        can_post_messages: bool = True,
+        can_manage_topics: bool = False,
+    ) -> JSONDict:
+        """An administrator makes the bot an administrator (or changes its rights)."""
+        chat = self._group(chat_id)
+        return self._bot_member_changes(
+            chat,
+            by,
+            status="administrator",
+            can_post=can_post_messages,
+            can_manage_topics=can_manage_topics and chat.is_forum,
+        )
+
+    def demote_bot(self, chat_id: int, *, by: int | None = None, notify: bool = True) -> JSONDict:
+        """The bot loses its rights: a channel keeps it as an administrator who may not post
+        (can_post_messages false); a group makes it a member who may not send messages.
+        With notify=False the bot never gets the update (as when it was dropped: a bot
+        started with drop_pending_updates, or away for more than a day)."""
+        chat = self._group(chat_id)
+        status = "administrator" if chat.type == "channel" else "restricted"
+        return self._bot_member_changes(chat, by, status=status, can_post=False, notify=notify)
+
+    def remove_bot(self, chat_id: int, *, by: int | None = None, ban: bool = True) -> JSONDict:
+        """An administrator removes the bot (banned: "kicked"; or just removed: "left")."""
+        return self._bot_member_changes(
+            self._group(chat_id), by, status="kicked" if ban else "left", can_post=False
+        )
+
+    def _bot_member_changes(
+        self,
+        chat: _Chat,
+        by: int | None,
+        *,
+        status: str,
+        can_post: bool,
+        can_manage_topics: bool = False,
+        notify: bool = True,
+    ) -> JSONDict:
+        old = self._member_json(chat, self.bot_id)
+        chat.bot_status = status
+        chat.bot_can_post = can_post
+        chat.bot_can_manage_topics = can_manage_topics
+        actor = by if by is not None else chat.creator
+        if actor is None or actor not in self._users:
+            raise ValueError(f"chat {chat.id} has no creator: say who changes the bot's rights")
+        payload: JSONDict = {
+            "chat": self._chat_json(chat),
+            "from": self._users[actor].to_json(),
+            "date": int(self._wall_clock()),
+            "old_chat_member": old,
+            "new_chat_member": self._member_json(chat, self.bot_id),
+        }
+        if notify:
+            self._push_update("my_chat_member", payload)
+        return payload
+
+    # --- forum topics, as the forum's administrators handle them ------------------------------
+
+    def create_topic(self, chat_id: int, name: str) -> int:
+        """An administrator opens a topic; returns its message_thread_id."""
+        return self._open_topic(self._forum(chat_id), name).thread_id
+
+    def close_topic(self, chat_id: int, thread_id: int) -> None:
+        self._topic(chat_id, thread_id).closed = True
+
+    def reopen_topic(self, chat_id: int, thread_id: int) -> None:
+        self._topic(chat_id, thread_id).closed = False
+
+    def delete_topic(self, chat_id: int, thread_id: int) -> None:
+        """Deletes the topic and every message in it, as Telegram does."""
+        topic = self._topic(chat_id, thread_id)
+        topic.deleted = True
+        for message in self._forum(chat_id).messages:
+            if message.thread_id == thread_id:
+                message.deleted = True
+
+    def topic_names(self, chat_id: int) -> dict[int, str]:
+        """The forum's open and closed topics (not deleted ones), by thread id."""
+        return {t.thread_id: t.name for t in self._forum(chat_id).topics.values() if not t.deleted}
+
+    def topic_messages(self, chat_id: int, thread_id: int | None) -> list[StoredMessage]:
+        """The bot's messages in one topic (None: the General topic)."""
+        return [m for m in self.messages(chat_id) if m.thread_id == thread_id]
+
+    def user_sends_in_topic(
+        self, user_id: int, chat_id: int, thread_id: int, text: str
+    ) -> JSONDict:
+        """A member writes `text` inside the topic `thread_id` of a forum."""
+        chat = self._forum(chat_id)
+        topic = self._topic(chat_id, thread_id)
+        if not chat.has_member(user_id):
+            raise ValueError(f"user {user_id} is not a member of chat {chat_id}")
+        if topic.closed and user_id != chat.creator and user_id not in chat.admins:
+            raise ValueError(f"topic {thread_id} is closed")
+        return self._user_message(chat, user_id, text, "message", thread_id=thread_id)
+
+    def _forum(self, chat_id: int) -> _Chat:
+        chat = self._group(chat_id)
+        if not chat.is_forum:
+            raise ValueError(f"chat {chat_id} is not a forum")
+        return chat
+
+    def _topic(self, chat_id: int, thread_id: int) -> _Topic:
+        topic = self._forum(chat_id).topics.get(thread_id)
+        if topic is None or topic.deleted:
+            raise ValueError(f"no topic {thread_id} in chat {chat_id}")
+        return topic
+
+    def _open_topic(self, chat: _Chat, name: str, icon_color: int = 7322096) -> _Topic:
+        thread_id = chat.next_message_id  # the service message "topic created" is its id
+        chat.next_message_id += 1
+        topic = _Topic(thread_id, name, icon_color)
+        chat.topics[thread_id] = topic
+        return topic
 
     def migrate_group(self, old_id: int, new_id: int) -> JSONDict:
         """Upgrades a group to a supergroup with a new id, as Telegram does."""
@@ -1061,7 +1232,9 @@ class BotApiEmulator:
             raise ValueError(f"chat {chat_id} is not a channel")
         return self._edit_user_message(chat, chat.id, message_id, text, "edited_channel_post")
 
-    def _user_message(self, chat: _Chat, sender_id: int, text: str, kind: str) -> JSONDict:
+    def _user_message(
+        self, chat: _Chat, sender_id: int, text: str, kind: str, *, thread_id: int | None = None
+    ) -> JSONDict:
         message = self._store(
             chat,
             sender_id=sender_id,
@@ -1072,6 +1245,7 @@ class BotApiEmulator:
             parse_mode=None,
             reply_markup=None,
         )
+        message.thread_id = thread_id
         payload = self._message_json(message)
         if self._bot_sees(chat, text):
             self._push_update(kind, payload)
@@ -1379,7 +1553,7 @@ class BotApiEmulator:
         """Whether Telegram delivers a user's message to the bot (group privacy mode)."""
         if chat.type == "private":
             return True
-        if chat.bot_status == "kicked":
+        if chat.bot_status in ("kicked", "left"):
             return False
         if chat.type == "channel" or not self.privacy_mode:  # an admin of a channel sees it all
             return True
@@ -1405,6 +1579,8 @@ class BotApiEmulator:
             group: JSONDict = {"id": chat.id, "type": chat.type, "title": chat.title}
             if chat.username:
                 group["username"] = chat.username
+            if chat.is_forum:
+                group["is_forum"] = True
             return group
         user = self._users[chat.id]
         out: JSONDict = {"id": chat.id, "type": "private", "first_name": user.first_name}
@@ -1423,6 +1599,9 @@ class BotApiEmulator:
             out["from"] = self._bot_json()
         else:
             out["from"] = self._users[message.sender_id].to_json()
+        if message.thread_id is not None:
+            out["message_thread_id"] = message.thread_id
+            out["is_topic_message"] = True
         out["chat"] = self._chat_json(chat)
         out["date"] = message.date
         if with_reply and message.reply_to_message_id is not None:
@@ -1468,8 +1647,22 @@ class BotApiEmulator:
                 status = "left"
         if status == "creator":
             return {"status": "creator", "user": user, "is_anonymous": False}
-        if status == "administrator":
+        if status == "restricted":
             return {
+                "status": "restricted",
+                "user": user,
+                "is_member": True,
+                "until_date": 0,
+                **dict.fromkeys(_RESTRICTED_RIGHTS, False),
+            }
+        if status == "administrator":
+            extra: JSONDict = {}
+            if user_id == self.bot_id and chat.type == "channel":
+                extra = {"can_post_messages": chat.bot_can_post, "can_edit_messages": True}
+            elif user_id == self.bot_id and chat.type == "supergroup":
+                extra = {"can_manage_topics": chat.bot_can_manage_topics}
+            return {
+                **extra,
                 "status": "administrator",
                 "user": user,
                 "can_be_edited": False,
@@ -1514,7 +1707,32 @@ class BotApiEmulator:
         elif chat.bot_status == "kicked":
             kind = chat.type if chat.type in ("supergroup", "channel") else "group"
             raise ApiError(403, f"Forbidden: bot was kicked from the {kind} chat")
+        elif chat.bot_status == "left":
+            kind = chat.type if chat.type in ("supergroup", "channel") else "group"
+            raise ApiError(403, f"Forbidden: bot is not a member of the {kind} chat")
         return chat
+
+    def _may_post(self, chat: _Chat, p: _Params, *, photo: bool = False) -> int | None:
+        """Telegram's refusals of a message the bot may not post here, and the topic it goes
+        to (message_thread_id; None for the General topic)."""
+        if chat.type == "channel" and not (
+            chat.bot_status == "administrator" and chat.bot_can_post
+        ):
+            raise ApiError(400, "Bad Request: need administrator rights in the channel chat")
+        if chat.bot_status == "restricted":
+            what = "photos" if photo else "text messages"
+            raise ApiError(400, f"Bad Request: not enough rights to send {what} to the chat")
+        thread_id = p.get_int("message_thread_id")
+        if thread_id is None or not chat.is_forum:
+            return None  # outside forums a thread id names a reply thread: not emulated
+        if thread_id == GENERAL_TOPIC:
+            return None
+        topic = chat.topics.get(thread_id)
+        if topic is None or topic.deleted:
+            raise ApiError(400, "Bad Request: message thread not found")
+        if topic.closed and not (chat.bot_status == "administrator" and chat.bot_can_manage_topics):
+            raise ApiError(400, "Bad Request: TOPIC_CLOSED")
+        return thread_id
 
     @staticmethod
     def _text(p: _Params) -> tuple[str, str, list[JSONDict], str | None]:
@@ -1833,6 +2051,7 @@ class BotApiEmulator:
 
     def _send_message(self, p: _Params) -> JSONDict:
         chat = self._chat(p, sending=True)
+        thread_id = self._may_post(chat, p)
         raw, text, entities, parse_mode = self._text(p)
         markup = self._markup(p, inline_only=False)
         reply_to = self._reply_target(chat, p)
@@ -1848,6 +2067,7 @@ class BotApiEmulator:
             reply_markup=markup,
             reply_to=reply_to,
         )
+        message.thread_id = thread_id
         self._count_send("sendMessage", chat.id)
         return self._message_json(message)
 
@@ -1874,6 +2094,7 @@ class BotApiEmulator:
 
     def _send_photo(self, p: _Params) -> JSONDict:
         chat = self._chat(p, sending=True)
+        thread_id = self._may_post(chat, p, photo=True)
         photo = p.get_str("photo") or ""
         parse_mode = p.get_str("parse_mode") or None
         raw = p.get_str("caption") or ""
@@ -1896,6 +2117,7 @@ class BotApiEmulator:
             reply_to=reply_to,
         )
         message.photo = photo
+        message.thread_id = thread_id
         self._count_send("sendPhoto", chat.id)
         return self._message_json(message)
 
@@ -2096,6 +2318,30 @@ class BotApiEmulator:
                 "premium_subscription": True,
                 "gifts_from_channels": True,
             },
+        }
+
+    def _create_forum_topic(self, p: _Params) -> JSONDict:
+        chat = self._chat(p, sending=True)
+        if chat.type == "private":
+            raise ApiError(400, "Bad Request: the chat is not a forum")  # bots' private topics
+        if not chat.is_forum:
+            raise ApiError(400, "Bad Request: the chat is not a forum")
+        if not (chat.bot_status == "administrator" and chat.bot_can_manage_topics):
+            raise ApiError(400, "Bad Request: not enough rights to create a topic")
+        name = p.get_str("name") or ""
+        if not 1 <= len(name) <= MAX_TOPIC_NAME:
+            raise ApiError(
+                400, f"Bad Request: {'TOPIC_TITLE_EMPTY' if not name else 'TOPIC_TITLE_INVALID'}"
+            )
+        color = p.get_int("icon_color")
+        if color is not None and color not in TOPIC_COLORS:
+            # Telegram refuses other colours; this text is the emulator's, not verified
+            raise ApiError(400, "Bad Request: TOPIC_ICON_COLOR_INVALID")
+        topic = self._open_topic(chat, name, color if color is not None else TOPIC_COLORS[0])
+        return {
+            "message_thread_id": topic.thread_id,
+            "name": topic.name,
+            "icon_color": topic.icon_color,
         }
 
     def _get_chat_member(self, p: _Params) -> JSONDict:

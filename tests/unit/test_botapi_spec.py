@@ -53,12 +53,16 @@ def test_every_emulated_method_is_an_official_one() -> None:
         "editMessageReplyMarkup", "deleteMessage", "answerCallbackQuery", "answerInlineQuery",
         "sendChatAction", "getChat", "getChatMember", "getChatAdministrators",
         "setMyDescription", "getMyDescription", "setMyShortDescription", "getMyShortDescription",
+        "createForumTopic",
     }  # fmt: skip
     assert {specs[name.lower()].name for name in emulated} == emulated
     assert specs["sendmessage"].required == ("chat_id", "text")
     assert "reply_markup" in specs["sendmessage"].optional
     assert specs["sendphoto"].required == ("chat_id", "photo")
     assert specs["editmessagemedia"].required == ("media",)
+    assert specs["createforumtopic"].required == ("chat_id", "name")
+    assert "message_thread_id" in specs["sendmessage"].optional
+    assert "message_thread_id" in specs["sendphoto"].optional
     assert BotApiEmulator().emulated_methods == emulated
 
 

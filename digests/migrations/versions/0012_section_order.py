@@ -18,7 +18,7 @@ The triggers are not described by SQLAlchemy models; a later SQLite batch migrat
 recreates articles or article_sections must create them again (see _SQLITE_TRIGGERS).
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-11-24 16:30:00.000000
 """
 
@@ -30,7 +30,7 @@ from alembic import op
 import digests.models
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
