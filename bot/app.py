@@ -30,6 +30,7 @@ from digests.breaking import PushRunner
 from digests.buttons import (
     ACTION_PATTERN,
     DIGEST_PATTERN,
+    KEYWORD_PATTERN,
     PAGE_PATTERN,
     PUSH_PATTERN,
     SEARCH_PATTERN,
@@ -148,6 +149,13 @@ def register_handlers(application: NewsApp) -> None:
         "stop": handlers.stop_command,
     }
     commands |= {
+        "follow": handlers.follow_command,
+        "mute": handlers.mute_command,
+        "unfollow": handlers.unfollow_command,
+        "unmute": handlers.unmute_command,
+        "keywords": handlers.keywords_command,
+    }
+    commands |= {
         "breaking": editor.breaking_command,
         "stats": editor.stats_command,
         "correct": corrections.correct_command,
@@ -163,6 +171,7 @@ def register_handlers(application: NewsApp) -> None:
     application.add_handler(CallbackQueryHandler(handlers.digest_button, pattern=DIGEST_PATTERN))
     application.add_handler(CallbackQueryHandler(editor.push_button, pattern=PUSH_PATTERN))
     application.add_handler(CallbackQueryHandler(corrections.action_button, pattern=ACTION_PATTERN))
+    application.add_handler(CallbackQueryHandler(handlers.keyword_button, pattern=KEYWORD_PATTERN))
     application.add_handler(CallbackQueryHandler(handlers.stale_button))
     # `@bot words` in any chat (inline mode must be on: @BotFather /setinline)
     application.add_handler(InlineQueryHandler(inline.inline_query))
@@ -182,6 +191,7 @@ def schedule_jobs(application: NewsApp) -> None:
     queue.run_repeating(
         editor.resume_pushes, interval=jobs.TICK_SECONDS, first=1, name="resume-pushes"
     )
+    queue.run_repeating(jobs.alert_tick, interval=jobs.TICK_SECONDS, first=1, name="alerts")
     queue.run_repeating(
         corrections.resume_actions, interval=jobs.TICK_SECONDS, first=1, name="resume-actions"
     )

@@ -17,7 +17,14 @@ from bot.context import NewsContext, Services
 from bot.replies import answers_button, edit, send
 from digests import conversation
 from digests import messages as msg
-from digests.buttons import SETTINGS_BUTTONS, DigestControl, PageTurn, SearchTurn, decode
+from digests.buttons import (
+    SETTINGS_BUTTONS,
+    DigestControl,
+    KeywordChoice,
+    PageTurn,
+    SearchTurn,
+    decode,
+)
 from digests.conversation import ReaderRequest
 from digests.db import unavailable
 from digests.models import Chat, ChatKind
@@ -100,6 +107,7 @@ def _request(svc: Services, context: NewsContext) -> ReaderRequest:
         args=tuple(context.args or ()),
         defaults=svc.defaults,
         per_section=svc.settings.digest_stories_per_section,
+        max_keywords=svc.settings.max_keywords_per_chat,
     )
 
 
@@ -309,3 +317,31 @@ async def on_error(update: object, context: NewsContext) -> None:
                 log.warning("could not tell chat %s: %s", chat_id, exc)
         return
     log.error("error handling update in chat %s", chat_id, exc_info=error)
+
+
+# ---- keyword follows and mutes ---------------------------------------------------------------
+
+follow_command = command(_needs_chat(conversation.follow), register=True, changes=True)
+mute_command = command(_needs_chat(conversation.mute), register=True, changes=True)
+unfollow_command = command(_needs_chat(conversation.unfollow), register=True, changes=True)
+unmute_command = command(_needs_chat(conversation.unmute), register=True, changes=True)
+keywords_command = command(_needs_chat(conversation.keywords), register=True, changes=False)
+
+
+@answers_button
+async def keyword_button(update: Update, context: NewsContext, query: CallbackQuery) -> str | None:
+    """🔔/🔕 and ✖ under the keyword list: they act on the rule of the chat the press came
+    from (a rule id of another chat changes nothing)."""
+    svc, tg_chat, choice = context.bot_data, update.effective_chat, decode(query.data or "")
+    if tg_chat is None or not isinstance(choice, KeywordChoice):
+        return msg.STALE_BUTTON
+    if not await _is_group_admin(update, context):
+        return msg.NOT_GROUP_ADMIN_SHORT
+    async with svc.sessions.begin() as session:
+        chat = await find_chat(session, tg_chat.id)
+        if chat is None:  # forgotten with /stop since the list was shown
+            return msg.STALE_BUTTON
+        result = await conversation.keyword_button(session, chat, choice, _request(svc, context))
+    if result.edit is not None:
+        await edit(context, query, result.edit)
+    return result.answer
