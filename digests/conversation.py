@@ -164,7 +164,7 @@ async def digest(session: AsyncSession, chat: Chat, request: ReaderRequest) -> l
     """/digest [daily|weekdays|weekly <day>|twice] HH:MM, off, pause, resume, now."""
     arg = request.text.lower()
     if arg == "now":
-        if not await followed_section_ids(session, chat):
+        if not await followed_section_ids(session, chat) and not await rules_of(session, chat):
             return [Reply(msg.FOLLOW_NOTHING)]
         plan = chat_plan(chat)
         start = (

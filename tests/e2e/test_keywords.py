@@ -132,3 +132,25 @@ async def test_follow_with_alert_mute_and_the_digest(
                 )
             assert statuses == [DeliveryStatus.SENT]
     assert errors == []
+
+
+async def test_only_group_admins_change_its_keywords(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    url = await seeded_db(tmp_path, story(1, "World"))
+    fake_api.emulator.add_group(-4701, "Harbour watchers", admins=[7711], members=[7712])
+    admin = Reader(fake_api, 7711, chat_id=-4701)
+    member = Reader(fake_api, 7712, chat_id=-4701)
+    with logged_errors() as errors:
+        async with running_bot(fake_api, e2e_settings(fake_api, url), now=START) as app:
+            [refused] = await member.send("/follow harbour")
+            assert "Only the group's administrators" in refused.text
+            [listed] = await admin.send("/follow harbour")
+            assert "Following “harbour”" in listed.text
+            answer = await member.press(listed, button(listed, "✖"))
+            assert "administrators" in answer["text"]
+            [shown] = await member.send("/keywords")  # reading them is for everyone
+            assert "harbour" in shown.text
+            async with app.bot_data.sessions() as session:
+                assert [r.phrase for r in await session.scalars(select(KeywordRule))] == ["harbour"]
+    assert errors == []
