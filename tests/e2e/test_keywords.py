@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from digests.db import make_engine, make_session_factory
 from digests.delivery import delivery_config
 from digests.feeds import FeedEntry
 from digests.ingest import store_entries
-from digests.models import Delivery, DeliveryKind, DeliveryStatus, KeywordRule
+from digests.models import Chat, Delivery, DeliveryKind, DeliveryStatus, KeywordKind, KeywordRule
 from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import Reader, button, e2e_settings, logged_errors, running_bot
 from tests.e2e.test_digest_rhythms import Clock, digests_in, round_at
@@ -153,4 +154,49 @@ async def test_only_group_admins_change_its_keywords(
             assert "harbour" in shown.text
             async with app.bot_data.sessions() as session:
                 assert [r.phrase for r in await session.scalars(select(KeywordRule))] == ["harbour"]
+    assert errors == []
+
+
+async def test_a_story_posted_through_the_api_alerts_its_followers_once(
+    fake_api: FakeBotApiServer, db_url: str
+) -> None:
+    from tests.e2e.test_api import AUTH, api, sends
+    from tests.e2e.test_api import story as api_story
+    from tests.e2e.test_breaking import add_readers
+
+    fake_api.emulator.add_user(7721, "Ana")
+    fake_api.emulator.add_user(7722, "Ben")
+    await add_readers(db_url, [7721, 7722], None)
+    engine = make_engine(db_url)
+    try:
+        async with make_session_factory(engine).begin() as session:
+            chats = {c.telegram_id: c for c in await session.scalars(select(Chat))}
+            for telegram_id, alert in ((7721, True), (7722, False)):
+                session.add(
+                    KeywordRule(
+                        chat_id=chats[telegram_id].id,
+                        kind=KeywordKind.FOLLOW,
+                        phrase="Tidal bore",
+                        normalized="tidal bore",
+                        alert=alert,
+                        created_at=datetime.now(UTC) - timedelta(minutes=1),
+                    )
+                )
+    finally:
+        await engine.dispose()
+    with logged_errors() as errors:
+        async with api(fake_api, db_url) as http:
+            body = api_story(1, title="The TIDAL-BORE season opens", sections=["Science"])
+            assert (await http.post("/articles", json=body, headers=AUTH)).status_code == 201
+            await fake_api.emulator.wait_for(lambda: sends(fake_api)[7721] == 1)
+            updated = body | {"summary": "Now with times."}
+            assert (await http.post("/articles", json=updated, headers=AUTH)).status_code == 200
+            await asyncio.sleep(0.5)
+    assert sends(fake_api) == {7721: 1}  # once; the digest-only follower waits for the digest
+    [alert] = [
+        str(call.params["text"])
+        for call in fake_api.emulator.calls
+        if call.method == "sendMessage" and int(call.params["chat_id"]) == 7721
+    ]
+    assert "Your keyword “Tidal bore”" in alert and "TIDAL-BORE season" in alert
     assert errors == []

@@ -161,3 +161,18 @@ def test_refusals_say_what_to_do() -> None:
     assert "/keywords" in msg.keyword_refused(Refusal.CAP, cap=20)
     assert "60 characters" in msg.keyword_refused(Refusal.TOO_LONG, cap=20)
     assert "no words" in msg.keyword_refused(Refusal.EMPTY, cap=20)
+
+
+def test_alert_message_names_the_phrase_and_escapes_the_story() -> None:
+    from digests.models import Article
+
+    article = Article(
+        title="Storm <b>hits</b> & port", summary="x" * 5000, link="https://n.example/1"
+    )
+    text = msg.keyword_alert(article, "storm & port")
+    assert text.startswith("🔔 <b>Your keyword “storm &amp; port”</b>")
+    assert "Storm &lt;b&gt;hits&lt;/b&gt; &amp; port" in text
+    assert '<a href="https://n.example/1">Read more</a>' in text
+    from digests.render import MAX_MESSAGE, visible_length
+
+    assert visible_length(text) <= MAX_MESSAGE  # the summary is cut to fit
