@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import jobs
 from bot.context import NewsApp
 from digests import corrections, newsroom
 from digests.db import unavailable
@@ -199,7 +200,7 @@ def build_api(application: NewsApp) -> FastAPI:
     async def post_article(
         body: ArticleIn, request: Request, owner: Caller, key: Key = None
     ) -> Response:
-        async def action(session: AsyncSession, _after: _After) -> tuple[int, BaseModel]:
+        async def action(session: AsyncSession, after: _After) -> tuple[int, BaseModel]:
             try:
                 saved = await newsroom.save_article(
                     session,
@@ -213,6 +214,8 @@ def build_api(application: NewsApp) -> FastAPI:
             await session.refresh(saved.article)  # as stored: times in UTC
             await session.refresh(saved.article, ["sections"])
             [answer] = await newsroom.article_answers(session, [saved.article])
+            if saved.created:  # readers who follow its words with alerts on hear of it now
+                after.tasks.append(lambda: _send_alerts(application))
             return (201 if saved.created else 200), answer
 
         return await once(request, owner, key, body, action)
@@ -415,3 +418,10 @@ def _run_push(application: NewsApp, push_id: int) -> None:
     """Run the committed push in the background (the application waits for it at shutdown)."""
     runner = application.bot_data.pushes
     application.create_task(runner.run(push_id), name=f"push-{push_id}")
+
+
+def _send_alerts(application: NewsApp) -> None:
+    """Keyword alerts for a story the API just stored (the tick would find it too)."""
+    application.create_task(
+        jobs.run_alerts(application.bot, application.bot_data), name="keyword-alerts"
+    )

@@ -35,6 +35,7 @@ from digests.breaking import PushRunner
 from digests.buttons import (
     ACTION_PATTERN,
     DIGEST_PATTERN,
+    KEYWORD_PATTERN,
     LANGUAGE_PATTERN,
     PAGE_PATTERN,
     PUSH_PATTERN,
@@ -148,6 +149,12 @@ READER_COMMANDS_IN_CHANNELS = (
     "digest",
     "timezone",
     "alerts",
+    "language",
+    "follow",
+    "mute",
+    "unfollow",
+    "unmute",
+    "keywords",
     "settings",
     "stop",
 )
@@ -169,6 +176,13 @@ def register_handlers(application: NewsApp) -> None:
         "settings": handlers.settings_command,
         "stop": handlers.stop_command,
         "language": handlers.language_command,
+    }
+    commands |= {
+        "follow": handlers.follow_command,
+        "mute": handlers.mute_command,
+        "unfollow": handlers.unfollow_command,
+        "unmute": handlers.unmute_command,
+        "keywords": handlers.keywords_command,
     }
     commands |= {
         "breaking": editor.breaking_command,
@@ -205,6 +219,7 @@ def register_handlers(application: NewsApp) -> None:
     application.add_handler(
         CallbackQueryHandler(handlers.language_button, pattern=LANGUAGE_PATTERN)
     )
+    application.add_handler(CallbackQueryHandler(handlers.keyword_button, pattern=KEYWORD_PATTERN))
     application.add_handler(CallbackQueryHandler(handlers.stale_button))
     # `@bot words` in any chat (inline mode must be on: @BotFather /setinline)
     application.add_handler(InlineQueryHandler(inline.inline_query))
@@ -224,6 +239,7 @@ def schedule_jobs(application: NewsApp) -> None:
     queue.run_repeating(
         editor.resume_pushes, interval=jobs.TICK_SECONDS, first=1, name="resume-pushes"
     )
+    queue.run_repeating(jobs.alert_tick, interval=jobs.TICK_SECONDS, first=1, name="alerts")
     queue.run_repeating(
         corrections.resume_actions, interval=jobs.TICK_SECONDS, first=1, name="resume-actions"
     )

@@ -41,6 +41,7 @@ class Services:
     # a digest round or feed poll still running makes the next tick's a no-op
     digest_round: asyncio.Lock = field(default_factory=asyncio.Lock)
     feed_poll: asyncio.Lock = field(default_factory=asyncio.Lock)
+    alert_round: asyncio.Lock = field(default_factory=asyncio.Lock)  # keyword alerts
     # set when the process begins to stop: deliveries claim no more rows
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     # what the bot's edits made its messages show, for presses that carry an older copy

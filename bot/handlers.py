@@ -21,6 +21,7 @@ from digests import messages as msg
 from digests.buttons import (
     SETTINGS_BUTTONS,
     DigestControl,
+    KeywordChoice,
     LanguageChoice,
     PageTurn,
     SearchTurn,
@@ -121,6 +122,7 @@ def _request(svc: Services, context: NewsContext) -> ReaderRequest:
         args=tuple(context.args or ()),
         defaults=svc.defaults,
         per_section=svc.settings.digest_stories_per_section,
+        max_keywords=svc.settings.max_keywords_per_chat,
     )
 
 
@@ -377,6 +379,37 @@ async def language_button(update: Update, context: NewsContext, query: CallbackQ
         chat = await _ensure_chat(session, svc, tg_chat)
         with _speak(update, svc, chat):
             result = await conversation.language_button(
+                session, chat, choice, _request(svc, context)
+            )
+    if result.edit is not None:
+        await edit(context, query, result.edit)
+    return result.answer
+
+
+# ---- keyword follows and mutes ---------------------------------------------------------------
+
+follow_command = command(_needs_chat(conversation.follow), register=True, changes=True)
+mute_command = command(_needs_chat(conversation.mute), register=True, changes=True)
+unfollow_command = command(_needs_chat(conversation.unfollow), register=True, changes=True)
+unmute_command = command(_needs_chat(conversation.unmute), register=True, changes=True)
+keywords_command = command(_needs_chat(conversation.keywords), register=True, changes=False)
+
+
+@answers_button
+async def keyword_button(update: Update, context: NewsContext, query: CallbackQuery) -> str | None:
+    """🔔/🔕 and ✖ under the keyword list: they act on the rule of the chat the press came
+    from (a rule id of another chat changes nothing)."""
+    svc, tg_chat, choice = context.bot_data, update.effective_chat, decode(query.data or "")
+    if tg_chat is None or not isinstance(choice, KeywordChoice):
+        return msg.STALE_BUTTON
+    if not await _is_group_admin(update, context):
+        return msg.NOT_GROUP_ADMIN_SHORT
+    async with svc.sessions.begin() as session:
+        chat = await find_chat(session, tg_chat.id)
+        if chat is None:  # forgotten with /stop since the list was shown
+            return msg.STALE_BUTTON
+        with _speak(update, svc, chat):
+            result = await conversation.keyword_button(
                 session, chat, choice, _request(svc, context)
             )
     if result.edit is not None:

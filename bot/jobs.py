@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
+from typing import Any
 
-from bot.context import NewsContext
+from telegram.ext import ExtBot
+
+from bot.context import NewsContext, Services
 from bot.corrections import tell_rewritten
 from bot.forums import TelegramTopicMaker
 from bot.sender import TelegramSender
+from digests.alerts import run_alert_round
 from digests.delivery import RoundReport, delivery_config, queue_depth, run_digest_round
 from digests.feedstate import Backoff
 from digests.ingest import ingest_sources
@@ -81,4 +85,37 @@ async def poll_feeds(context: NewsContext) -> None:
         )
         await tell_rewritten(
             context.bot, svc.sessions, [i for report in reports for i in report.rewritten]
+        )
+    await alert_tick(context)
+
+
+async def alert_tick(context: NewsContext) -> None:
+    """Keyword alerts: queue those that stories stored lately call for and send every due
+    one; a round still running makes this a no-op (the next tick picks up the rest)."""
+    await run_alerts(context.bot, context.bot_data)
+
+
+async def run_alerts(bot: ExtBot[Any], svc: Services) -> None:
+    """One keyword-alert round (from the tick, after feed polling, after an API story)."""
+    if svc.alert_round.locked() or svc.stopping.is_set():
+        return
+    async with svc.alert_round:
+        done = await run_alert_round(
+            svc.sessions,
+            TelegramSender(bot, observe=svc.metrics.observe_send),
+            now=svc.clock,
+            config=delivery_config(svc.settings),
+            per_hour=svc.settings.max_keyword_alerts_per_hour,
+            stopping=svc.stopping,
+        )
+    if done.queued.queued or done.queued.over_cap or done.report.sent or done.report.failed:
+        log.info(
+            "keyword alerts: %d queued, %d left to the digest by the hourly cap, %d sent, "
+            "%d blocked, %d failed, %d uncertain",
+            done.queued.queued,
+            done.queued.over_cap,
+            done.report.sent,
+            done.report.blocked,
+            done.report.failed,
+            done.report.uncertain,
         )

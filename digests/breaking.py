@@ -33,6 +33,7 @@ from digests.delivery import (
     prepare_topics,
 )
 from digests.htmltext import without_controls
+from digests.keywords import muted_phrases_matching
 from digests.messages import ButtonAnswer, Reply
 from digests.models import (
     LINK_MAX,
@@ -42,6 +43,8 @@ from digests.models import (
     Delivery,
     DeliveryKind,
     DeliveryStatus,
+    KeywordKind,
+    KeywordRule,
     PushStatus,
     Section,
     Subscription,
@@ -176,8 +179,21 @@ async def confirm(session: AsyncSession, push_id: int, *, now: datetime) -> Brea
 
 
 async def create_rows(session: AsyncSession, push: BreakingPush, *, now: datetime) -> None:
-    """A PENDING row per target chat; the unique key makes this safe to repeat."""
-    chat_ids = list(await session.scalars(_audience_of_push(push)))
+    """A PENDING row per target chat; the unique key makes this safe to repeat. Chats that
+    /mute a phrase the story matches are left out (the distinct muted phrases are matched
+    once against the story, not each reader's)."""
+    audience = _audience_of_push(push)
+    article = await session.get(Article, push.article_id)
+    muted = await muted_phrases_matching(session, article.title, article.summary) if article else []
+    if muted:
+        audience = audience.where(
+            Chat.id.not_in(
+                select(KeywordRule.chat_id).where(
+                    KeywordRule.kind == KeywordKind.MUTE, KeywordRule.normalized.in_(muted)
+                )
+            )
+        )
+    chat_ids = list(await session.scalars(audience))
     await insert_deliveries(
         session,
         [

@@ -21,6 +21,7 @@ still works, and the chooser then opens on the page that holds the toggled secti
     K:c:<push id>   K:w:<push id>                      Correct / Withdraw on a push report
     K:cy:<push id>:<12 hex>   K:cn:<push id>           a correction preview's Edit / Cancel
     K:wy:<push id>   K:wn:<push id>                    a withdrawal's Yes / No
+    W:a:<rule id>   W:x:<rule id>                      a keyword's 🔔 alert toggle / ✖ remove
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ DIGEST_PATTERN = re.compile(r"^D:")  # under a digest: pause, sections, stop
 PUSH_PATTERN = re.compile(r"^B:")
 ACTION_PATTERN = re.compile(r"^K:")
 LANGUAGE_PATTERN = re.compile(r"^G:")  # /language: the chat's language
+KEYWORD_PATTERN = re.compile(r"^W:")  # under /keywords, /follow and /mute
 
 # Database ids are 32-bit integers (PostgreSQL's `integer`): anything larger in a button was
 # made up, and is refused here rather than by the database. Digits are ASCII only.
@@ -56,6 +58,7 @@ _TOGGLE = re.compile(rf"^S:t:{_ID}(?::{_PAGE_NO})?$")
 _CHOOSER_PAGE = re.compile(rf"^S:p:{_PAGE_NO}$")
 _PUSH = re.compile(rf"^B:(send|cancel):{_ID}$")
 _ACTION = re.compile(rf"^K:(c|cn|w|wy|wn):{_ID}$")
+_KEYWORD = re.compile(rf"^W:([ax]):{_ID}$")
 _ACTION_CONFIRM = re.compile(rf"^K:cy:{_ID}:([0-9a-f]{{12}})$")
 
 
@@ -165,6 +168,20 @@ class LanguageChoice:
 
 _LANGUAGE = re.compile(r"^G:([a-z]{2})$")
 
+
+class KeywordStep(enum.StrEnum):
+    ALERT = "a"  # 🔔 / 🔕: turn a follow's alert on or off
+    REMOVE = "x"  # ✖: remove a follow or a mute
+
+
+@dataclass(frozen=True)
+class KeywordChoice:
+    """A button under the list of a chat's keywords: acts on that chat's rule `rule_id`."""
+
+    step: KeywordStep
+    rule_id: int
+
+
 _UNSUBSCRIBE = {choice.value for choice in Unsubscribe}
 _SETTINGS = {choice.value for choice in SettingsChoice}
 _DIGEST_CONTROLS = {choice.value for choice in DigestControl}
@@ -186,6 +203,7 @@ ButtonData = (
     | PushChoice
     | ActionChoice
     | LanguageChoice
+    | KeywordChoice
 )
 
 
@@ -221,6 +239,8 @@ def encode(data: ButtonData) -> str:
             text = f"K:{step.value}:{push_id}" + (f":{digest}" if digest is not None else "")
         case LanguageChoice(language):
             text = f"G:{language}"
+        case KeywordChoice(step, rule_id):
+            text = f"W:{step.value}:{rule_id}"
         case _:
             assert_never(data)
     if len(text.encode()) > MAX_BYTES:
@@ -261,6 +281,8 @@ def decode(text: str) -> ButtonData | None:
             return ActionChoice(ActionStep.CORRECT_YES, int(confirm[1]), confirm[2])
     if prefix == "G" and (chosen := _LANGUAGE.match(text)):
         return LanguageChoice(chosen[1])
+    if prefix == "W" and (keyword := _KEYWORD.match(text)) and _ids_fit(int(keyword[2])):
+        return KeywordChoice(KeywordStep(keyword[1]), int(keyword[2]))
     return None
 
 

@@ -20,6 +20,8 @@ from digests.buttons import (
     ChooserDone,
     ChooserPage,
     DigestControl,
+    KeywordChoice,
+    KeywordStep,
     LanguageChoice,
     PageTurn,
     SearchTurn,
@@ -29,8 +31,9 @@ from digests.buttons import (
     Unsubscribe,
 )
 from digests.digest import DigestBuilder, DigestRequest
+from digests.keywords import add_rule, remove_phrase, remove_rule, rules_of, toggle_alert
 from digests.messages import ButtonAnswer, Reply
-from digests.models import Chat, Section
+from digests.models import Chat, KeywordKind, Section
 from digests.paging import first_page, turn_page
 from digests.readers import (
     Defaults,
@@ -66,6 +69,7 @@ class ReaderRequest:
     args: Sequence[str] = ()
     defaults: Defaults = field(default_factory=Defaults)
     per_section: int = 5
+    max_keywords: int = 20  # /follow and /mute phrases a chat may have in all
 
     @property
     def text(self) -> str:
@@ -163,7 +167,7 @@ async def digest(session: AsyncSession, chat: Chat, request: ReaderRequest) -> l
     """/digest [daily|weekdays|weekly <day>|twice] HH:MM, off, pause, resume, now."""
     arg = request.text.lower()
     if arg == "now":
-        if not await followed_section_ids(session, chat):
+        if not await followed_section_ids(session, chat) and not await rules_of(session, chat):
             return [Reply(msg.FOLLOW_NOTHING)]
         plan = chat_plan(chat)
         start = (
@@ -362,3 +366,80 @@ async def language_button(
         return ButtonAnswer(
             edit=msg.language_chooser(chat.language), answer=msg.language_set(chat.language)
         )
+
+
+# ---- keyword follows and mutes -------------------------------------------------------------
+
+
+async def _keywords_screen(
+    session: AsyncSession, chat: Chat, request: ReaderRequest, notice: str = ""
+) -> Reply:
+    return msg.keywords_screen(
+        await rules_of(session, chat), notice=notice, cap=request.max_keywords
+    )
+
+
+async def keywords(session: AsyncSession, chat: Chat, request: ReaderRequest) -> list[Reply]:
+    """/keywords: the chat's follows and mutes, with a button to change each."""
+    return [await _keywords_screen(session, chat, request)]
+
+
+async def _add(
+    session: AsyncSession, chat: Chat, request: ReaderRequest, kind: KeywordKind
+) -> list[Reply]:
+    if not request.text:
+        return [await _keywords_screen(session, chat, request)]
+    added = await add_rule(
+        session, chat, kind, request.text, now=request.now, cap=request.max_keywords
+    )
+    if added.refusal is not None:
+        return [Reply(msg.keyword_refused(added.refusal, cap=request.max_keywords))]
+    return [await _keywords_screen(session, chat, request, msg.keyword_added(added))]
+
+
+async def follow(session: AsyncSession, chat: Chat, request: ReaderRequest) -> list[Reply]:
+    """/follow phrase: stories from any section that mention it join the digest."""
+    return await _add(session, chat, request, KeywordKind.FOLLOW)
+
+
+async def mute(session: AsyncSession, chat: Chat, request: ReaderRequest) -> list[Reply]:
+    """/mute phrase: stories that mention it stay out of the digest and alerts."""
+    return await _add(session, chat, request, KeywordKind.MUTE)
+
+
+async def _remove(
+    session: AsyncSession, chat: Chat, request: ReaderRequest, kind: KeywordKind
+) -> list[Reply]:
+    if not request.text:
+        return [Reply(msg.unfollow_usage(kind))]
+    removed = await remove_phrase(session, chat, kind, request.text)
+    said = msg.keyword_removed(removed, kind, request.text)
+    return [await _keywords_screen(session, chat, request, said)]
+
+
+async def unfollow(session: AsyncSession, chat: Chat, request: ReaderRequest) -> list[Reply]:
+    """/unfollow phrase."""
+    return await _remove(session, chat, request, KeywordKind.FOLLOW)
+
+
+async def unmute(session: AsyncSession, chat: Chat, request: ReaderRequest) -> list[Reply]:
+    """/unmute phrase."""
+    return await _remove(session, chat, request, KeywordKind.MUTE)
+
+
+async def keyword_button(
+    session: AsyncSession, chat: Chat, choice: KeywordChoice, request: ReaderRequest
+) -> ButtonAnswer:
+    """🔔/🔕 or ✖ under the keyword list: act on this chat's rule and show the list again;
+    a rule that is gone (or another chat's) changes nothing."""
+    if choice.step is KeywordStep.ALERT:
+        rule = await toggle_alert(session, chat, choice.rule_id)
+        answer = msg.keyword_alert_answer(rule) if rule is not None else None
+    else:
+        rule = await remove_rule(session, chat, choice.rule_id)
+        answer = msg.keyword_removed_answer(rule) if rule is not None else None
+    if rule is None:
+        return ButtonAnswer(
+            edit=await _keywords_screen(session, chat, request), answer=msg.keyword_gone()
+        )
+    return ButtonAnswer(edit=await _keywords_screen(session, chat, request), answer=answer)

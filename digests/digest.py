@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests import i18n, messages
+from digests.keywords import ChatRules, StoryIndex, rules_by_chat
 from digests.models import (
     Article,
     Delivery,
@@ -21,8 +22,10 @@ from digests.models import (
 
 # A story published this long before the window opens still counts if it reached us late.
 LATE_ARRIVAL = timedelta(hours=24)
-# A breaking push in these states may have reached the chat: don't repeat the story.
+# A breaking push (or a keyword alert) in these states may have reached the chat: don't
+# repeat the story.
 _PUSHED = (DeliveryStatus.SENT, DeliveryStatus.UNCERTAIN, DeliveryStatus.SENDING)
+_PUSH_KINDS = (DeliveryKind.BREAKING, DeliveryKind.ALERT)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class DigestSection:
     name: str
     stories: list[DigestStory]
     more: int
+    # a followed keyword's section: the phrase ("+N more" then points to /search it)
+    keyword: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,9 @@ class _Plan:
     window: dict[int, list[_WindowStory]]
     mine: list[int]  # followed section ids, by (name, id)
     pushed: set[int]  # the window's stories already pushed to the chat as breaking news
+    # followed keywords that match stories of the window: (phrase shown, their story ids)
+    keywords: tuple[tuple[str, frozenset[int]], ...] = ()
+    muted: frozenset[int] = frozenset()  # the window's stories a mute of the chat keeps out
 
 
 class DigestBuilder:
@@ -80,9 +88,15 @@ class DigestBuilder:
     those sections by name. Sections come by name, stories newest first, at most
     `per_section` each (`more` counts the rest).
 
+    A chat's keyword rules (digests/keywords.py) change that: the window's stories from any
+    section that match a followed phrase come first, each phrase a section of its own headed
+    with it (a story under the first phrase it matches, and not again under its section),
+    and stories that match a muted phrase are left out of the whole digest.
+
     A window's stories are read once, and chats with the same sections, window, time zone and
-    breaking pushes share one rendering. Create one per round (or per command); it caches what
-    it reads.
+    breaking pushes share one rendering; so do chats whose rules pick the same stories (the
+    key is the resulting story sets, not the phrases). Create one per round (or per
+    command); it caches what it reads.
     """
 
     def __init__(self, *, per_section: int) -> None:
@@ -92,6 +106,8 @@ class DigestBuilder:
         self._sections: dict[int, tuple[str, str]] = {}  # id -> (name, slug)
         self._windows: dict[tuple[datetime, datetime], dict[int, list[_WindowStory]]] = {}
         self._rendered: dict[tuple[object, ...], list[str]] = {}
+        self._indexes: dict[tuple[datetime, datetime], StoryIndex] = {}
+        self._stories: dict[tuple[datetime, datetime], dict[int, _WindowStory]] = {}
 
     async def build(
         self, session: AsyncSession, requests: list[DigestRequest]
@@ -101,10 +117,11 @@ class DigestBuilder:
         for plan in await self._plan(session, requests):
             request = plan.request
             key = (request.window_start, request.window_end, tuple(plan.mine), request.tz,
-                   frozenset(plan.pushed), request.language)  # fmt: skip
+                   frozenset(plan.pushed), request.language, plan.keywords,
+                   plan.muted)  # fmt: skip
             rendered = self._rendered.get(key)
             if rendered is None:
-                sections = self._compose(plan.window, plan.mine, plan.pushed)
+                sections = self._compose(plan)
                 with i18n.use(request.language):
                     rendered = messages.digest(
                         sections, tz=request.tz, window_end=request.window_end
@@ -118,7 +135,7 @@ class DigestBuilder:
     ) -> dict[int, list[DigestSection]]:
         """The sections and stories `build` renders, per chat id ([] when nothing is new)."""
         return {
-            plan.request.chat_id: self._compose(plan.window, plan.mine, plan.pushed)
+            plan.request.chat_id: self._compose(plan)
             for plan in await self._plan(session, requests)
         }
 
@@ -137,13 +154,14 @@ class DigestBuilder:
         for chat_id, article_id in await session.execute(
             select(Delivery.chat_id, Delivery.article_id).where(
                 Delivery.chat_id.in_(chat_ids),
-                Delivery.kind == DeliveryKind.BREAKING,
+                Delivery.kind.in_(_PUSH_KINDS),
                 Delivery.status.in_(_PUSHED),
                 Delivery.article_id.is_not(None),
             )
         ):
             if article_id is not None:
                 pushed.setdefault(chat_id, set()).add(article_id)
+        rules = await rules_by_chat(session, chat_ids)
         if not self._sections or any(
             s not in self._sections for ids in followed.values() for s in ids
         ):
@@ -160,11 +178,58 @@ class DigestBuilder:
                 (s for s in followed.get(request.chat_id, ()) if s in self._sections),
                 key=lambda s: (self._sections[s][0], s),
             )
-            in_window = {
-                story.article_id for s in mine for story in window.get(s, ())
-            } & pushed.get(request.chat_id, set())
-            plans.append(_Plan(request, window, mine, in_window))
+            listed = {story.article_id for s in mine for story in window.get(s, ())}
+            chat_rules = rules.get(request.chat_id)
+            if chat_rules is None:  # no rules: today's plan, shared by many chats
+                plans.append(
+                    _Plan(request, window, mine, listed & pushed.get(request.chat_id, set()))
+                )
+                continue
+            index = await self._index(session, request.window_start, request.window_end)
+            plans.append(self._with_rules(request, window, mine, listed, pushed, chat_rules, index))
         return plans
+
+    @staticmethod
+    def _with_rules(
+        request: DigestRequest,
+        window: dict[int, list[_WindowStory]],
+        mine: list[int],
+        listed: set[int],
+        pushed: dict[int, set[int]],
+        rules: ChatRules,
+        index: StoryIndex,
+    ) -> _Plan:
+        """A chat's plan with its keyword rules: each phrase's matches are looked up once per
+        window (StoryIndex remembers them); the chat's are unions of those sets."""
+        keywords: list[tuple[str, frozenset[int]]] = []
+        taken: set[int] = set()
+        for phrase, normalized in rules.follows:
+            found = index.match(normalized) - taken
+            if found:
+                keywords.append((phrase, found))
+                taken |= found
+        relevant = listed | taken
+        muted: set[int] = set()
+        for normalized in rules.mutes:
+            muted |= index.match(normalized)
+        muted &= relevant
+        chat_pushed = pushed.get(request.chat_id, set()) & relevant
+        gone = muted | chat_pushed
+        kept = tuple((phrase, found - gone) for phrase, found in keywords if found - gone)
+        return _Plan(request, window, mine, chat_pushed, kept, frozenset(muted))
+
+    async def _index(self, session: AsyncSession, start: datetime, end: datetime) -> StoryIndex:
+        """The window's stories of every section, tokenized once (for chats with rules)."""
+        cached = self._indexes.get((start, end))
+        if cached is not None:
+            return cached
+        index = StoryIndex(
+            await session.execute(
+                select(Article.id, Article.title, Article.summary).where(*_in_window(start, end))
+            )
+        )
+        self._indexes[(start, end)] = index
+        return index
 
     async def _window(
         self, session: AsyncSession, start: datetime, end: datetime
@@ -184,11 +249,7 @@ class DigestBuilder:
             )
             .join(article_sections, article_sections.c.article_id == Article.id)
             .join(Section, Section.id == article_sections.c.section_id)
-            .where(
-                Article.ingested_at > start,
-                Article.ingested_at <= end,
-                Article.published_at > start - LATE_ARRIVAL,
-            )
+            .where(*_in_window(start, end))
         )
         stories: dict[int, tuple[int, str, str | None, datetime, bool]] = {}
         homes: dict[int, list[tuple[str, int]]] = {}
@@ -204,10 +265,46 @@ class DigestBuilder:
         for listed in by_section.values():
             listed.sort(key=lambda s: (s.published_at, s.article_id), reverse=True)
         self._windows[(start, end)] = by_section
+        self._stories[(start, end)] = {
+            story.article_id: story for listed in by_section.values() for story in listed
+        }
         return by_section
 
-    def _compose(
-        self, window: dict[int, list[_WindowStory]], mine: list[int], pushed: set[int]
+    def _compose(self, plan: _Plan) -> list[DigestSection]:
+        sections = self._keyword_sections(plan)
+        shown = {story.article_id for section in sections for story in section.stories}
+        hidden = plan.pushed | plan.muted | {i for _, found in plan.keywords for i in found}
+        return sections + self._section_sections(plan.window, plan.mine, hidden | shown)
+
+    def _keyword_sections(self, plan: _Plan) -> list[DigestSection]:
+        """A section per followed phrase with matches: its stories newest first."""
+        if not plan.keywords:
+            return []
+        request = plan.request
+        stories = self._stories.get((request.window_start, request.window_end), {})
+        sections: list[DigestSection] = []
+        for phrase, found in plan.keywords:
+            listed = sorted(
+                (stories[i] for i in found if i in stories),
+                key=lambda s: (s.published_at, s.article_id),
+                reverse=True,
+            )
+            if not listed:
+                continue
+            shown = [_digest_story(story) for story in listed[: self.per_section]]
+            sections.append(
+                DigestSection(
+                    "",
+                    phrase,  # messages.digest heads it with keyword_heading, translated
+                    shown,
+                    more=len(listed) - len(shown),
+                    keyword=phrase,
+                )
+            )
+        return sections
+
+    def _section_sections(
+        self, window: dict[int, list[_WindowStory]], mine: list[int], hidden: set[int]
     ) -> list[DigestSection]:
         followed = set(mine)
         sections: list[DigestSection] = []
@@ -215,7 +312,7 @@ class DigestBuilder:
             shown: list[DigestStory] = []
             total = 0
             for story in window.get(section_id, ()):
-                if story.article_id in pushed:
+                if story.article_id in hidden:
                     continue
                 if len(story.section_ids) > 1:
                     first = next(s for s in story.section_ids if s in followed)
@@ -223,16 +320,24 @@ class DigestBuilder:
                         continue
                 total += 1
                 if len(shown) < self.per_section:
-                    shown.append(
-                        DigestStory(
-                            story.article_id,
-                            story.title,
-                            story.link,
-                            story.published_at,
-                            story.date_known,
-                        )
-                    )
+                    shown.append(_digest_story(story))
             if shown:
                 name, slug = self._sections[section_id]
                 sections.append(DigestSection(slug, name, shown, more=total - len(shown)))
         return sections
+
+
+def _digest_story(story: _WindowStory) -> DigestStory:
+    return DigestStory(
+        story.article_id, story.title, story.link, story.published_at, story.date_known
+    )
+
+
+def _in_window(start: datetime, end: datetime) -> tuple[ColumnElement[bool], ...]:
+    """A story counts for the window (start, end] if it reached us in it, published no more
+    than LATE_ARRIVAL before it opened."""
+    return (
+        Article.ingested_at > start,
+        Article.ingested_at <= end,
+        Article.published_at > start - LATE_ARRIVAL,
+    )

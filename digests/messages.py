@@ -21,6 +21,8 @@ from digests.buttons import (
     ChooserPage,
     DigestControl,
     Direction,
+    KeywordChoice,
+    KeywordStep,
     LanguageChoice,
     PushChoice,
     SettingsChoice,
@@ -29,7 +31,7 @@ from digests.buttons import (
     encode,
 )
 from digests.i18n import N_, _, ngettext, pgettext
-from digests.models import DeliveryKind, DeliveryStatus
+from digests.models import KEYWORD_PHRASE_MAX, DeliveryKind, DeliveryStatus, KeywordKind
 from digests.readers import chat_plan
 from digests.render import (
     MAX_CAPTION,
@@ -50,7 +52,8 @@ if TYPE_CHECKING:
     from digests.corrections import ActionProgress, CorrectionText
     from digests.delivery import Photo
     from digests.digest import DigestSection, DigestStory
-    from digests.models import Article, Chat, Section
+    from digests.keywords import Added, Refusal
+    from digests.models import Article, Chat, KeywordRule, Section
     from digests.paging import Page
     from digests.search import SearchPage
     from digests.sections import SectionInfo
@@ -98,6 +101,9 @@ COMMANDS: list[tuple[str, str]] = [
     ("digest", N_("Digest: /digest 08:00, weekdays 07:30, weekly mon 09:00, twice, off, now")),
     ("timezone", N_("Your time zone: /timezone Europe/Berlin")),
     ("alerts", N_("Breaking news: /alerts on or off")),
+    ("follow", N_("Follow a word or phrase in every section: /follow climate")),
+    ("mute", N_("Keep stories with a word or phrase out: /mute football")),
+    ("keywords", N_("Your followed and muted words")),
     ("language", N_("Language: /language en or ru")),
     ("settings", N_("Your settings")),
     ("stop", N_("Stop everything and forget this chat")),
@@ -1018,8 +1024,12 @@ def digest(sections: list[DigestSection], *, tz: str, window_end: datetime) -> l
             continue
         lines = [_story_line(story, zone=zone, today=day.date()) for story in section.stories]
         # The heading shares a block with the first story, so a split never strands it.
-        lines[0] = f"\n{bold(section.name)}\n{lines[0]}"
-        if section.more > 0:
+        # a followed phrase's section is headed in the reader's language, rendered here
+        heading = keyword_heading(section.keyword) if section.keyword is not None else section.name
+        lines[0] = f"\n{bold(heading)}\n{lines[0]}"
+        if section.more > 0 and section.keyword is not None:
+            lines[-1] += "\n" + keyword_more(section.more, section.keyword)
+        elif section.more > 0:
             more = _("+%(n)s more: /latest %(section)s") % {
                 "n": section.more,
                 "section": escape(section.slug),
@@ -1184,3 +1194,180 @@ def topic_not_forum() -> str:
 
 def topic_one_section() -> str:
     return escape(_("Name one section, e.g. /topic world. Nothing changed."))
+
+
+# ---- keyword follows and mutes (digests/keywords.py) ---------------------------------------
+
+KEYWORD_BUTTON_MAX = 24  # characters of a phrase on a button
+
+
+def keyword_heading(phrase: str) -> str:
+    """The heading of a followed phrase's section in a digest (plain text: bold() escapes)."""
+    return _("🔎 “%(phrase)s”") % {"phrase": phrase}
+
+
+def keyword_more(count: int, phrase: str) -> str:
+    """The line under a keyword section with more stories than it shows."""
+    return escape(
+        ngettext("+%(count)d more: /search %(words)s", "+%(count)d more: /search %(words)s", count)
+        % {"count": count, "words": phrase}
+    )
+
+
+def follow_usage(cap: int) -> str:
+    return escape(
+        _(
+            "Send /follow and a word or phrase, e.g. /follow climate change: stories that "
+            "mention it join your digest from every section. /mute football keeps stories "
+            "out. Up to %(cap)d words in all; /keywords lists them."
+        )
+        % {"cap": cap}
+    )
+
+
+def keyword_refused(refusal: Refusal, *, cap: int) -> str:
+    """Why a /follow or /mute phrase was not taken (nothing was changed)."""
+    from digests.keywords import PHRASE_WORDS_MAX, Refusal
+
+    match refusal:
+        case Refusal.EMPTY:
+            text = _("That has no words to look for: send letters or digits, e.g. /follow climate.")
+        case Refusal.TOO_LONG:
+            text = _("That is too long: a keyword may have at most %(max)d characters.") % {
+                "max": KEYWORD_PHRASE_MAX
+            }
+        case Refusal.TOO_MANY_WORDS:
+            text = _("That is too long: a keyword may have at most %(max)d words.") % {
+                "max": PHRASE_WORDS_MAX
+            }
+        case _:
+            text = ngettext(
+                "You already have %(cap)d keyword, the most a chat may have: remove one with "
+                "/keywords first.",
+                "You already have %(cap)d keywords, the most a chat may have: remove one with "
+                "/keywords first.",
+                cap,
+            ) % {"cap": cap}
+    return escape(text)
+
+
+def keyword_added(added: Added) -> str:
+    """What /follow or /mute did, one line."""
+    assert added.rule is not None
+    phrase, kind = added.rule.phrase, added.rule.kind
+    if kind is KeywordKind.FOLLOW:
+        if added.existed:
+            text = _("You already follow “%(phrase)s”.")
+        elif added.replaced:
+            text = _("Following “%(phrase)s” (no longer muted): matching stories from every "
+                     "section join your digest.")  # fmt: skip
+        else:
+            text = _("Following “%(phrase)s”: matching stories from every section join your "
+                     "digest. Tap 🔕 to get them at once as alerts too.")  # fmt: skip
+    elif added.existed:
+        text = _("You already mute “%(phrase)s”.")
+    elif added.replaced:
+        text = _("Muted “%(phrase)s” (no longer followed): stories that mention it stay out.")
+    else:
+        text = _("Muted “%(phrase)s”: stories that mention it stay out of your digest.")
+    return escape(text % {"phrase": phrase})
+
+
+def keyword_removed(rule: KeywordRule | None, kind: KeywordKind, text: str) -> str:
+    """What /unfollow or /unmute did, one line."""
+    if rule is None:
+        if kind is KeywordKind.FOLLOW:
+            said = _("You don't follow “%(phrase)s”.")
+        else:
+            said = _("You don't mute “%(phrase)s”.")
+        return escape(said % {"phrase": text})
+    if kind is KeywordKind.FOLLOW:
+        return escape(_("Stopped following “%(phrase)s”.") % {"phrase": rule.phrase})
+    return escape(_("Stopped muting “%(phrase)s”.") % {"phrase": rule.phrase})
+
+
+def unfollow_usage(kind: KeywordKind) -> str:
+    if kind is KeywordKind.FOLLOW:
+        return escape(_("Send /unfollow and the phrase you follow, or tap ✖ under /keywords."))
+    return escape(_("Send /unmute and the phrase you mute, or tap ✖ under /keywords."))
+
+
+def _on_button(phrase: str) -> str:
+    return truncate(phrase, KEYWORD_BUTTON_MAX)
+
+
+def keywords_screen(rules: Sequence[KeywordRule], *, notice: str = "", cap: int) -> Reply:
+    """A chat's follows and mutes, each with its buttons: 🔔/🔕 turns a follow's alert on or
+    off, ✖ removes it. `notice` (Telegram HTML) comes first."""
+    follows = [rule for rule in rules if rule.kind is KeywordKind.FOLLOW]
+    mutes = [rule for rule in rules if rule.kind is KeywordKind.MUTE]
+    lines = [notice, ""] if notice else []
+    if not rules:
+        lines.append(follow_usage(cap))
+        return Reply("\n".join(lines))
+    if follows:
+        lines.append(bold(_("Following")))
+        for rule in follows:
+            state = _("alerts on") if rule.alert else _("in the digest")
+            lines.append(f"🔎 {escape(rule.phrase)} · {escape(state)}")
+    if mutes:
+        if follows:
+            lines.append("")
+        lines.append(bold(_("Muted")))
+        lines += [f"🔇 {escape(rule.phrase)}" for rule in mutes]
+    lines += ["", escape(_("🔔 alerts on · 🔕 digest only · ✖ remove"))]
+    buttons: list[list[Button]] = []
+    for rule in follows:
+        bell = "🔔" if rule.alert else "🔕"
+        buttons.append(
+            [
+                Button(
+                    f"{bell} {_on_button(rule.phrase)}",
+                    data=encode(KeywordChoice(KeywordStep.ALERT, rule.id)),
+                ),
+                Button("✖", data=encode(KeywordChoice(KeywordStep.REMOVE, rule.id))),
+            ]
+        )
+    for rule in mutes:
+        buttons.append(
+            [
+                Button(
+                    "✖ " + _("Unmute %(phrase)s") % {"phrase": _on_button(rule.phrase)},
+                    data=encode(KeywordChoice(KeywordStep.REMOVE, rule.id)),
+                )
+            ]
+        )
+    return Reply("\n".join(lines), buttons)
+
+
+def keyword_alert_answer(rule: KeywordRule) -> str:
+    """The short answer to 🔔/🔕 (plain text)."""
+    if rule.alert:
+        return _("Alerts on for “%(phrase)s”") % {"phrase": truncate(rule.phrase, 150)}
+    return _("Digest only for “%(phrase)s”") % {"phrase": truncate(rule.phrase, 150)}
+
+
+def keyword_removed_answer(rule: KeywordRule) -> str:
+    """The short answer to ✖ (plain text)."""
+    return _("Removed “%(phrase)s”") % {"phrase": truncate(rule.phrase, 150)}
+
+
+def keyword_gone() -> str:
+    return _("That keyword was already removed.")
+
+
+def keyword_alert(article: Article, phrase: str) -> str:
+    """A keyword alert: the story (its summary cut to fit one message) under a line naming
+    the followed phrase that matched it."""
+    heading = "🔔 " + bold(_("Your keyword “%(phrase)s”") % {"phrase": phrase})
+
+    def build(summary: str) -> str:
+        parts = [heading, "", bold(article.title)]
+        if summary:
+            parts.append(escape(summary))
+        if article.link:
+            parts += ["", link(article.link, _("Read more"))]
+        return "\n".join(parts)
+
+    fitted = fit_visible(build, article.summary, MAX_MESSAGE)
+    return fitted if fitted is not None else build("")

@@ -47,6 +47,8 @@ IMAGE_CAPTION_MAX = 300  # a photo credit or caption, as the publisher wrote it
 AUTHOR_MAX = 200
 IDEMPOTENCY_KEY_MAX = 255
 SEARCH_QUERY_MAX = 200  # the words of a saved /search
+KEYWORD_PHRASE_MAX = 60  # a /follow or /mute phrase as the reader typed it
+KEYWORD_NORMALIZED_MAX = 240  # its normalized form (NFKC and case folding may lengthen it)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -232,6 +234,7 @@ class ChatTopic(Base):
 class DeliveryKind(enum.StrEnum):
     DIGEST = "digest"
     BREAKING = "breaking"
+    ALERT = "alert"  # a story matching a reader's /follow with its alert on (ref: article id)
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -455,6 +458,41 @@ class SavedSearch(Base):
     query: Mapped[str] = mapped_column(String(SEARCH_QUERY_MAX))  # the words searched for
     article_ids: Mapped[str] = mapped_column(Text)  # the results, best first: "12,7,3"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class KeywordKind(enum.StrEnum):
+    FOLLOW = "follow"  # matching stories join the digest from any section (and may alert)
+    MUTE = "mute"  # matching stories are kept out
+
+
+class KeywordRule(Base):
+    """A chat's /follow or /mute: the phrase as typed (shown back) and its word tokens,
+    case-folded and joined by single spaces (what matching compares)."""
+
+    __tablename__ = "keyword_rules"
+    __table_args__ = (
+        UniqueConstraint("chat_id", "kind", "normalized", name="uq_keyword_rules_chat_kind_norm"),
+        Index("ix_keyword_rules_normalized", "normalized"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
+    kind: Mapped[KeywordKind] = mapped_column(
+        Enum(
+            KeywordKind,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        )
+    )
+    phrase: Mapped[str] = mapped_column(String(KEYWORD_PHRASE_MAX))
+    normalized: Mapped[str] = mapped_column(String(KEYWORD_NORMALIZED_MAX))
+    # follows only: also send each matching new story at once, as an alert
+    alert: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    def __repr__(self) -> str:
+        return f"KeywordRule({self.kind}, {self.phrase!r})"
 
 
 SEARCH_OBJECTS = frozenset(

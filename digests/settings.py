@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     max_sections: int = Field(default=40, ge=1, le=200)
     digest_grace_hours: float = Field(default=6.0, ge=0)
     digest_stories_per_section: int = Field(default=5, ge=1, le=50)
+    # /follow and /mute phrases a chat may have in all, and keyword alerts a chat gets an hour
+    # at most (further matching stories wait for its digest)
+    max_keywords_per_chat: int = Field(default=20, ge=1, le=40)
+    max_keyword_alerts_per_hour: int = Field(default=5, ge=0, le=60)
     # a send found still in flight this long after it left belonged to a process that died:
     # it is reported uncertain (never resent); it must outlast a send's retries of 429s
     send_lease_seconds: int = Field(default=300, ge=30, le=86_400)

@@ -199,7 +199,7 @@ class Rig:
             texts = [m.text for m in self.emulator.messages(reader)]
             got[reader, DeliveryKind.DIGEST] = sum(DIGEST_STORY in t for t in texts)
             got[reader, DeliveryKind.BREAKING] = sum(BREAKING_STORY in t for t in texts)
-            assert len(texts) == sum(got[reader, kind] for kind in DeliveryKind), texts
+            assert len(texts) == sum(got.get((reader, kind), 0) for kind in DeliveryKind), texts
         return got
 
 

@@ -1,7 +1,7 @@
 """forum topics per (chat, section), and what the bot knows of a chat's forum
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-01 12:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import digests.models
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
