@@ -108,7 +108,8 @@ async def test_digest_with_follows_and_mutes(session_factory: SessionFactory) ->
     assert found[plain.id] == [("World", None, ["Port of call", "Football final"], 1)]
     assert found[reader.id] == [
         # any section, newest first, under its phrase; the pushed story is not repeated
-        ("🔎 “port”", "port", ["Port of call", "Port rates rise"], 1),
+        # (named by its phrase: messages.digest heads it "🔎 “port”" in the reader's language)
+        ("port", "port", ["Port of call", "Port rates rise"], 1),
         # "Port of call" is not listed again; the muted story is gone
         ("World", None, ["World news"], 0),
     ]
