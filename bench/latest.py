@@ -1,7 +1,7 @@
 """How long /latest and its ◀ / ▶ page turns take inside the bot, at 100,000 stories and more.
 
     python -m bench.latest [--db sqlite|postgres|both] [--stories 100000] [--sections 12]
-                           [--samples 300] [--postgres-url URL]
+                           [--samples 300] [--postgres-url URL] [--results PATH]
 
 Server-side time: from the domain call to the rendered reply (`conversation.latest` and
 `conversation.turn_page_button`, each in its own session as a handler runs it), without
@@ -170,12 +170,13 @@ def main() -> None:
     parser.add_argument("--sections", type=int, default=12)
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes")
     args = parser.parse_args()
     results = asyncio.run(_run(args))
-    RESULTS.write_text(
+    args.results.write_text(
         json.dumps({"machine": platform.platform(), "results": results}, indent=2) + "\n"
     )
-    print(f"wrote {RESULTS}")
+    print(f"wrote {args.results}")
 
 
 if __name__ == "__main__":
