@@ -292,23 +292,44 @@ async def search_button(update: Update, context: NewsContext, query: CallbackQue
     return result.answer
 
 
-@answers_button
-async def settings_button(update: Update, context: NewsContext, query: CallbackQuery) -> str | None:
-    """The section chooser, /unsubscribe's confirmation and the /settings menu."""
-    svc, tg_chat, choice = context.bot_data, update.effective_chat, decode(query.data or "")
-    if tg_chat is None or not isinstance(choice, SETTINGS_BUTTONS):
-        return msg.STALE_BUTTON
-    if not await _is_group_admin(update, context):
-        return msg.NOT_GROUP_ADMIN_SHORT
-    async with svc.sessions.begin() as session:
-        chat = await _ensure_chat(session, svc, tg_chat)
-        with _speak(update, svc, chat):
-            result = await conversation.settings_button(
-                session, chat, choice, _request(svc, context)
-            )
-    if result.edit is not None:
-        await edit(context, query, result.edit, keyboard_only=result.keyboard_only)
-    return result.answer
+ChatButtonService = Callable[
+    [AsyncSession, Chat, Any, ReaderRequest], Coroutine[Any, Any, msg.ButtonAnswer]
+]
+
+
+def chat_button(
+    kinds: type | tuple[type, ...], service: ChatButtonService, *, register: bool
+) -> Callable[[Update, NewsContext], Coroutine[Any, Any, None]]:
+    """A handler for buttons that change the chat's settings (their data decodes to one of
+    `kinds`): in a group only its administrators may press them; the service's edit redraws
+    the message and its answer is the press's short answer. `register` stores the chat first
+    when it is not stored; otherwise a forgotten chat's button no longer works."""
+
+    @answers_button
+    async def handler(update: Update, context: NewsContext, query: CallbackQuery) -> str | None:
+        svc, tg_chat, choice = context.bot_data, update.effective_chat, decode(query.data or "")
+        if tg_chat is None or not isinstance(choice, kinds):
+            return msg.STALE_BUTTON
+        if not await _is_group_admin(update, context):
+            return msg.NOT_GROUP_ADMIN_SHORT
+        async with svc.sessions.begin() as session:
+            if register:
+                chat: Chat | None = await _ensure_chat(session, svc, tg_chat)
+            else:
+                chat = await find_chat(session, tg_chat.id)
+            if chat is None:  # forgotten with /stop since the message was shown
+                return msg.STALE_BUTTON
+            with _speak(update, svc, chat):
+                result = await service(session, chat, choice, _request(svc, context))
+        if result.edit is not None:
+            await edit(context, query, result.edit, keyboard_only=result.keyboard_only)
+        return result.answer
+
+    return handler
+
+
+# The section chooser, /unsubscribe's confirmation and the /settings menu.
+settings_button = chat_button(SETTINGS_BUTTONS, conversation.settings_button, register=True)
 
 
 @answers_button
@@ -367,23 +388,8 @@ async def on_error(update: object, context: NewsContext) -> None:
 language_command = command(_needs_chat(conversation.language), register=True, changes=True)
 
 
-@answers_button
-async def language_button(update: Update, context: NewsContext, query: CallbackQuery) -> str | None:
-    """English / Русский under /language: set the chat's language and redraw the chooser."""
-    svc, tg_chat, choice = context.bot_data, update.effective_chat, decode(query.data or "")
-    if tg_chat is None or not isinstance(choice, LanguageChoice):
-        return msg.STALE_BUTTON
-    if not await _is_group_admin(update, context):
-        return msg.NOT_GROUP_ADMIN_SHORT
-    async with svc.sessions.begin() as session:
-        chat = await _ensure_chat(session, svc, tg_chat)
-        with _speak(update, svc, chat):
-            result = await conversation.language_button(
-                session, chat, choice, _request(svc, context)
-            )
-    if result.edit is not None:
-        await edit(context, query, result.edit)
-    return result.answer
+# English / Русский under /language: set the chat's language and redraw the chooser.
+language_button = chat_button(LanguageChoice, conversation.language_button, register=True)
 
 
 # ---- keyword follows and mutes ---------------------------------------------------------------
@@ -395,23 +401,6 @@ unmute_command = command(_needs_chat(conversation.unmute), register=True, change
 keywords_command = command(_needs_chat(conversation.keywords), register=True, changes=False)
 
 
-@answers_button
-async def keyword_button(update: Update, context: NewsContext, query: CallbackQuery) -> str | None:
-    """🔔/🔕 and ✖ under the keyword list: they act on the rule of the chat the press came
-    from (a rule id of another chat changes nothing)."""
-    svc, tg_chat, choice = context.bot_data, update.effective_chat, decode(query.data or "")
-    if tg_chat is None or not isinstance(choice, KeywordChoice):
-        return msg.STALE_BUTTON
-    if not await _is_group_admin(update, context):
-        return msg.NOT_GROUP_ADMIN_SHORT
-    async with svc.sessions.begin() as session:
-        chat = await find_chat(session, tg_chat.id)
-        if chat is None:  # forgotten with /stop since the list was shown
-            return msg.STALE_BUTTON
-        with _speak(update, svc, chat):
-            result = await conversation.keyword_button(
-                session, chat, choice, _request(svc, context)
-            )
-    if result.edit is not None:
-        await edit(context, query, result.edit)
-    return result.answer
+# 🔔/🔕 and ✖ under the keyword list: they act on the rule of the chat the press came from
+# (a rule id of another chat changes nothing).
+keyword_button = chat_button(KeywordChoice, conversation.keyword_button, register=False)
