@@ -7,26 +7,16 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from alembic import command
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import text
 
-from digests.db import SessionFactory, alembic_config, make_engine, upgrade
+from digests.db import SessionFactory, make_engine, upgrade
 from digests.digest import DigestBuilder, DigestRequest
 from digests.models import Article, Chat, ChatKind, Section, Subscription
 from digests.readers import Defaults, follow_telegram_language, register_chat, set_language
+from tests.migrations import chat_columns, downgrade_to
 
 NOW = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)  # Monday
 _ids = itertools.count(700_000)
-
-
-def _downgrade_to(connection: Connection, revision: str) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.downgrade(config, revision)
-
-
-def _columns(connection: Connection) -> set[str]:
-    return {column["name"] for column in inspect(connection).get_columns("chats")}
 
 
 async def test_migration_0009_gives_existing_chats_english_and_goes_down_cleanly(
@@ -35,8 +25,8 @@ async def test_migration_0009_gives_existing_chats_english_and_goes_down_cleanly
     engine = make_engine(db_url)
     try:
         async with engine.begin() as connection:
-            await connection.run_sync(_downgrade_to, "0008")
-            assert "language" not in await connection.run_sync(_columns)
+            await connection.run_sync(downgrade_to, "0008")
+            assert "language" not in await connection.run_sync(chat_columns)
             await connection.execute(
                 text(
                     "INSERT INTO chats (telegram_id, kind, timezone, digest_time, alerts, "
@@ -54,8 +44,8 @@ async def test_migration_0009_gives_existing_chats_english_and_goes_down_cleanly
             ).one()
         assert tuple(row) == ("en", False)
         async with engine.begin() as connection:
-            await connection.run_sync(_downgrade_to, "0008")
-            assert not {"language", "language_chosen"} & await connection.run_sync(_columns)
+            await connection.run_sync(downgrade_to, "0008")
+            assert not {"language", "language_chosen"} & await connection.run_sync(chat_columns)
         await upgrade(engine)
     finally:
         await engine.dispose()

@@ -8,16 +8,16 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from alembic import command
-from sqlalchemy import Connection, delete, inspect, select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests import messages as msg
 from digests import paging
 from digests.buttons import Direction
-from digests.db import SessionFactory, alembic_config
+from digests.db import SessionFactory
 from digests.models import Article, Section, StoryCount, article_sections
 from digests.paging import Page, first_page, turn_page
+from tests.migrations import downgrade_to, table_names, upgrade_to
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 _keys = itertools.count(1)
@@ -188,13 +188,6 @@ async def test_story_counts_follow_every_insert_and_delete(
     assert top is not None and (top.position, top.total) == (1, 2)
 
 
-def _migrate(connection: Connection, revision: str, *, down: bool) -> list[str]:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    (command.downgrade if down else command.upgrade)(config, revision)
-    return sorted(inspect(connection).get_table_names())
-
-
 async def test_the_migration_fills_the_copies_and_counts_of_existing_stories(
     engine: AsyncEngine, session_factory: SessionFactory
 ) -> None:
@@ -205,10 +198,12 @@ async def test_the_migration_fills_the_copies_and_counts_of_existing_stories(
         session.add(world)
         session.add_all([story(f"old{i}", hours_ago=i + 1, sections=[world]) for i in range(3)])
     async with engine.begin() as connection:
-        tables = await connection.run_sync(_migrate, "-1", down=True)
+        await connection.run_sync(downgrade_to, "-1")
+        tables = await connection.run_sync(table_names)
     assert "story_counts" not in tables
     async with engine.begin() as connection:
-        tables = await connection.run_sync(_migrate, "head", down=False)
+        await connection.run_sync(upgrade_to)
+        tables = await connection.run_sync(table_names)
     assert "story_counts" in tables
     assert await counts(session_factory) == {0: 3, world.id: 3}
     pages = await walk(session_factory, world)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from alembic import command
-from sqlalchemy import Connection, inspect, select, text
+from sqlalchemy import select, text
 
-from digests.db import SessionFactory, alembic_config, make_engine, upgrade
+from digests.db import SessionFactory, make_engine, upgrade
 from digests.delivery import DeliveryConfig, schedule_due_digests
 from digests.models import Chat, ChatKind, Delivery, DeliveryKind
 from digests.schedule import Rhythm
+from tests.migrations import chat_columns, downgrade_to
 
 NOW = datetime(2026, 3, 22, 8, 0, tzinfo=UTC)  # Sunday 09:00 CET in Berlin
 _ids = itertools.count(900_000)
@@ -149,24 +149,14 @@ async def test_one_row_per_due_slot_for_every_rhythm_and_none_while_paused(
     assert len(paused_ends) == 4  # 26th to 29th, once each (the 29th at 09:00 CEST)
 
 
-def _downgrade_to(connection: Connection, revision: str) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.downgrade(config, revision)
-
-
-def _columns(connection: Connection) -> set[str]:
-    return {column["name"] for column in inspect(connection).get_columns("chats")}
-
-
 async def test_migration_0008_keeps_existing_chats_daily_and_goes_down_cleanly(
     db_url: str,
 ) -> None:
     engine = make_engine(db_url)
     try:
         async with engine.begin() as connection:
-            await connection.run_sync(_downgrade_to, "0007")
-            assert "rhythm" not in await connection.run_sync(_columns)
+            await connection.run_sync(downgrade_to, "0007")
+            assert "rhythm" not in await connection.run_sync(chat_columns)
             await connection.execute(
                 text(
                     "INSERT INTO chats (telegram_id, kind, timezone, digest_time, alerts, "
@@ -178,7 +168,7 @@ async def test_migration_0008_keeps_existing_chats_daily_and_goes_down_cleanly(
         await upgrade(engine)
         async with engine.connect() as connection:
             assert {"rhythm", "second_digest_time", "digest_weekday", "paused_until"} <= (
-                await connection.run_sync(_columns)
+                await connection.run_sync(chat_columns)
             )
             row = (
                 await connection.execute(

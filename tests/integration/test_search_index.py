@@ -6,13 +6,12 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from alembic import command
-from sqlalchemy import Connection, delete, inspect, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests import messages as msg
 from digests.buttons import Direction, SearchTurn
-from digests.db import SessionFactory, alembic_config
+from digests.db import SessionFactory
 from digests.models import Article, SavedSearch
 from digests.search import (
     SEARCH_KEPT,
@@ -22,6 +21,7 @@ from digests.search import (
     start_search,
     turn_search,
 )
+from tests.migrations import downgrade_to, table_names, upgrade_to
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 _keys = itertools.count(1)
@@ -204,21 +204,16 @@ async def test_inline_pages_with_offsets(session_factory: SessionFactory) -> Non
         assert [a.id for a in latest.articles] == newest
 
 
-def _migrate(connection: Connection, revision: str, *, down: bool) -> list[str]:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    (command.downgrade if down else command.upgrade)(config, revision)
-    return sorted(inspect(connection).get_table_names())
-
-
 async def test_migration_downgrades_and_upgrades_again(
     engine: AsyncEngine, session_factory: SessionFactory
 ) -> None:
     [story] = await stored(session_factory, article("Lighthouse restored"))
     async with engine.begin() as connection:
-        tables = await connection.run_sync(_migrate, "0006", down=True)
+        await connection.run_sync(downgrade_to, "0006")
+        tables = await connection.run_sync(table_names)
     assert "searches" not in tables and "articles_fts" not in tables
     async with engine.begin() as connection:
-        tables = await connection.run_sync(_migrate, "head", down=False)
+        await connection.run_sync(upgrade_to)
+        tables = await connection.run_sync(table_names)
     assert "searches" in tables
     assert await found(session_factory, "lighthouse") == [story]  # existing stories indexed

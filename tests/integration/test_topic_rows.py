@@ -7,10 +7,9 @@ import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from alembic import command
-from sqlalchemy import Connection, delete, inspect, select, text
+from sqlalchemy import Connection, delete, select, text
 
-from digests.db import SessionFactory, alembic_config, make_engine, upgrade
+from digests.db import SessionFactory, make_engine, upgrade
 from digests.delivery import (
     BeforeSend,
     DeliveryConfig,
@@ -42,6 +41,7 @@ from digests.topics import (
     routes_of,
     topic_lines,
 )
+from tests.migrations import chat_columns, downgrade_to, table_names
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 _ids = itertools.count(-1_000_000, -1)
@@ -244,22 +244,15 @@ async def test_lost_rights_midway_keep_the_parts_sent_and_stop_the_chat(
         assert chat is not None and not chat.active
 
 
-def _downgrade_to(connection: Connection, revision: str) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.downgrade(config, revision)
-
-
 def _tables_and_columns(connection: Connection) -> tuple[set[str], set[str]]:
-    found = inspect(connection)
-    return set(found.get_table_names()), {c["name"] for c in found.get_columns("chats")}
+    return table_names(connection), chat_columns(connection)
 
 
 async def test_migration_0011_keeps_chats_and_goes_down_cleanly(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
         async with engine.begin() as connection:
-            await connection.run_sync(_downgrade_to, "0008")
+            await connection.run_sync(downgrade_to, "0008")
             tables, columns = await connection.run_sync(_tables_and_columns)
             assert "chat_topics" not in tables and "is_forum" not in columns
             await connection.execute(
