@@ -1,14 +1,15 @@
 """The terminal chat's Bot API: python-telegram-bot's requests answered in this process.
 
 `newsbot shell` builds the real Application with `.request(LocalRequest(...))`. This class
-answers the few Bot API methods the bot calls there (getMe, setMyCommands, sendMessage,
-sendPhoto, editMessageText, editMessageCaption, editMessageMedia, editMessageReplyMarkup,
-deleteMessage, answerCallbackQuery, getChatMember) for one private
-chat with one reader, and keeps the bot's messages as the reader sees them: HTML read into plain
-text, inline keyboards, edits counted. `user_sends` and `press_button` give the updates the
-reader's typing and tapping bring. Refusals have Telegram's status codes and descriptions, so PTB
-raises its usual errors (a chat other than the reader's is "chat not found", an edit that changes
-nothing "message is not modified"). It opens no socket and accepts any token.
+answers the few Bot API methods the bot calls there (getMe, setMyCommands, setMyDescription,
+setMyShortDescription, sendMessage, sendPhoto, editMessageText, editMessageCaption,
+editMessageMedia, editMessageReplyMarkup, deleteMessage, answerCallbackQuery, getChatMember)
+for one private chat with one reader, and keeps the bot's messages as the reader sees them:
+HTML read into plain text, inline keyboards, edits counted. `user_sends` and `press_button`
+give the updates the reader's typing and tapping bring. Refusals have Telegram's status codes
+and descriptions, so PTB raises its usual errors (a chat other than the reader's is "chat not
+found", an edit that changes nothing "message is not modified"). It opens no socket and
+accepts any token.
 """
 
 from __future__ import annotations
@@ -174,8 +175,8 @@ class LocalRequest(BaseRequest):
     def _answer(self, method: str, p: JSONDict) -> Any:
         if method == "getMe":
             return {**self._bot, "can_join_groups": True, "can_read_all_group_messages": False}
-        if method == "setMyCommands":
-            return True
+        if method in ("setMyCommands", "setMyDescription", "setMyShortDescription"):
+            return True  # menus and descriptions: nothing to show in a terminal
         if method == "answerCallbackQuery":
             query_id = str(p.get("callback_query_id", ""))
             if query_id not in self._open_queries:

@@ -1306,7 +1306,7 @@ def keywords_screen(rules: Sequence[KeywordRule], *, notice: str = "", cap: int)
         lines.append(follow_usage(cap))
         return Reply("\n".join(lines))
     if follows:
-        lines.append(bold(_("Following")))
+        lines.append(bold(pgettext("keywords", "Following")))
         for rule in follows:
             state = _("alerts on") if rule.alert else _("in the digest")
             lines.append(f"🔎 {escape(rule.phrase)} · {escape(state)}")
