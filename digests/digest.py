@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -178,15 +179,16 @@ class DigestBuilder:
                 (s for s in followed.get(request.chat_id, ()) if s in self._sections),
                 key=lambda s: (self._sections[s][0], s),
             )
-            listed = {story.article_id for s in mine for story in window.get(s, ())}
+            stories = self._stories[(request.window_start, request.window_end)]
             chat_rules = rules.get(request.chat_id)
             if chat_rules is None:  # no rules: today's plan, shared by many chats
-                plans.append(
-                    _Plan(request, window, mine, listed & pushed.get(request.chat_id, set()))
-                )
+                mine_pushed = _in_sections(stories, pushed.get(request.chat_id, ()), set(mine))
+                plans.append(_Plan(request, window, mine, mine_pushed))
                 continue
             index = await self._index(session, request.window_start, request.window_end)
-            plans.append(self._with_rules(request, window, mine, listed, pushed, chat_rules, index))
+            plans.append(
+                self._with_rules(request, window, mine, stories, pushed, chat_rules, index)
+            )
         return plans
 
     @staticmethod
@@ -194,7 +196,7 @@ class DigestBuilder:
         request: DigestRequest,
         window: dict[int, list[_WindowStory]],
         mine: list[int],
-        listed: set[int],
+        stories: dict[int, _WindowStory],
         pushed: dict[int, set[int]],
         rules: ChatRules,
         index: StoryIndex,
@@ -208,12 +210,16 @@ class DigestBuilder:
             if found:
                 keywords.append((phrase, found))
                 taken |= found
-        relevant = listed | taken
+        followed = set(mine)
+
+        def relevant(ids: Iterable[int]) -> set[int]:  # in the digest but for rules and pushes
+            return {i for i in ids if i in taken} | _in_sections(stories, ids, followed)
+
         muted: set[int] = set()
         for normalized in rules.mutes:
             muted |= index.match(normalized)
-        muted &= relevant
-        chat_pushed = pushed.get(request.chat_id, set()) & relevant
+        muted = relevant(muted)
+        chat_pushed = relevant(pushed.get(request.chat_id, set()))
         gone = muted | chat_pushed
         kept = tuple((phrase, found - gone) for phrase, found in keywords if found - gone)
         return _Plan(request, window, mine, chat_pushed, kept, frozenset(muted))
@@ -309,22 +315,33 @@ class DigestBuilder:
         followed = set(mine)
         sections: list[DigestSection] = []
         for section_id in mine:
-            shown: list[DigestStory] = []
-            total = 0
-            for story in window.get(section_id, ()):
-                if story.article_id in hidden:
-                    continue
-                if len(story.section_ids) > 1:
-                    first = next(s for s in story.section_ids if s in followed)
-                    if first != section_id:
-                        continue
-                total += 1
-                if len(shown) < self.per_section:
-                    shown.append(_digest_story(story))
+            listed = window.get(section_id, ())
+            # a story of several sections is listed under the first of them the chat follows
+            here = [
+                story
+                for story in listed
+                if story.article_id not in hidden
+                and (
+                    len(story.section_ids) == 1
+                    or next(s for s in story.section_ids if s in followed) == section_id
+                )
+            ]
+            shown = [_digest_story(story) for story in here[: self.per_section]]
             if shown:
                 name, slug = self._sections[section_id]
-                sections.append(DigestSection(slug, name, shown, more=total - len(shown)))
+                sections.append(DigestSection(slug, name, shown, more=len(here) - len(shown)))
         return sections
+
+
+def _in_sections(
+    stories: dict[int, _WindowStory], ids: Iterable[int], sections: set[int]
+) -> set[int]:
+    """Those of `ids` that are the window's stories in any of `sections`."""
+    return {
+        i
+        for i in ids
+        if (story := stories.get(i)) is not None and not sections.isdisjoint(story.section_ids)
+    }
 
 
 def _digest_story(story: _WindowStory) -> DigestStory:
