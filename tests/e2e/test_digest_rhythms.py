@@ -30,13 +30,22 @@ class Clock:
         return self.now
 
 
-async def add_story(url: str, n: int, section: str, at: datetime) -> None:
-    """A story published and ingested at `at`."""
+async def add_story(
+    url: str,
+    n: int,
+    section: str,
+    at: datetime,
+    *,
+    title: str | None = None,
+    summary: str = "s",
+    key: str = "later",
+) -> None:
+    """A story published and ingested at `at` (as feed polling would store it)."""
     entry = FeedEntry(
-        guid=f"later{n}",
-        link=f"https://meridian.example/later/{n}",
-        title=f"Later story {n}",
-        summary="s",
+        guid=f"{key}{n}",
+        link=f"https://meridian.example/{key}/{n}",
+        title=title if title is not None else f"Later story {n}",
+        summary=summary,
         published=at,
         categories=(section,),
     )

@@ -13,12 +13,10 @@ from bot.sender import TelegramSender
 from digests.alerts import AlertRound, run_alert_round
 from digests.db import make_engine, make_session_factory
 from digests.delivery import delivery_config
-from digests.feeds import FeedEntry
-from digests.ingest import store_entries
 from digests.models import Chat, Delivery, DeliveryKind, DeliveryStatus, KeywordKind, KeywordRule
 from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import Reader, button, e2e_settings, logged_errors, running_bot
-from tests.e2e.test_digest_rhythms import Clock, digests_in, round_at
+from tests.e2e.test_digest_rhythms import Clock, add_story, digests_in, round_at
 from tests.e2e.test_readers import seeded_db, story
 
 START = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
@@ -26,22 +24,7 @@ START = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
 
 async def add_titled(url: str, n: int, section: str, title: str, at: datetime) -> None:
     """A story published and stored at `at` (as feed polling would store it)."""
-    entry = FeedEntry(
-        guid=f"kw{n}",
-        link=f"https://meridian.example/kw/{n}",
-        title=title,
-        summary=f"Summary of story {n}",
-        published=at,
-        categories=(section,),
-    )
-    engine = make_engine(url)
-    try:
-        async with make_session_factory(engine).begin() as session:
-            await store_entries(
-                session, [entry], now=at, category_map={}, default_section="General"
-            )
-    finally:
-        await engine.dispose()
+    await add_story(url, n, section, at, title=title, summary=f"Summary of story {n}", key="kw")
 
 
 async def alert_round(app: NewsApp, clock: Clock, moment: datetime) -> AlertRound:
