@@ -228,7 +228,8 @@ class Pressed:
 
 
 class ServerProcess:
-    """A running `python -m bench.fake_server`, started and stopped by the benchmark."""
+    """A running `python -m bench.fake_server`, started and stopped by the benchmark; with
+    `lean=True`, `python -m bench.lean_server` (canned answers, optional `latency`) instead."""
 
     def __init__(
         self,
@@ -242,8 +243,20 @@ class ServerProcess:
         unanswered_mode: WithholdMode = "drop",
         seed: int = 0,
         webhook_routes: Mapping[str, str] | None = None,
+        lean: bool = False,
+        latency: float = 0.0,
     ) -> None:
         self._args = ["--first-user", str(first_user), "--users", str(users)]
+        self._module = "bench.lean_server" if lean else "bench.fake_server"
+        if lean:
+            # canned answers only: no limits, faults or webhooks to emulate
+            if limited or bad_gateway_rate or unanswered_rate or webhook_routes:
+                raise ValueError("the lean server emulates no limits, faults or webhooks")
+            self._args += ["--latency", repr(latency)]
+            self._init_client()
+            return
+        if latency:
+            raise ValueError("latency needs lean=True")
         if limited:
             self._args.append("--limits")
             if private_burst != 1:
@@ -257,6 +270,9 @@ class ServerProcess:
         self._args += ["--unanswered-mode", unanswered_mode, "--seed", str(seed)]
         for public, local in (webhook_routes or {}).items():
             self._args += ["--webhook-route", f"{public}={local}"]
+        self._init_client()
+
+    def _init_client(self) -> None:
         self._process: asyncio.subprocess.Process | None = None
         self._http: aiohttp.ClientSession | None = None
         self.base_url = ""
@@ -268,7 +284,7 @@ class ServerProcess:
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "bench.fake_server",
+            self._module,
             *self._args,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

@@ -86,6 +86,9 @@ from bot.budget import SharedBudget, is_private_chat
 
 __all__ = [
     "PAID_BROADCAST_ENDPOINTS",
+    "PAID_BROADCAST_PRIORITIES",
+    "PAID_BURST",
+    "PAID_PER_SEC",
     "Priority",
     "PriorityArg",
     "PriorityRateLimiter",
@@ -114,7 +117,14 @@ PriorityArg: TypeAlias = Priority | int | Mapping[str, Any]
 """What ``rate_limit_args`` may be: a Priority, its int value, or ``{"priority": ...}``."""
 
 PAID_BROADCAST_ENDPOINTS = frozenset({"sendMessage"})
-"""Endpoints that get ``allow_paid_broadcast=True`` for BULK requests when paid broadcast is on."""
+"""Endpoints that get ``allow_paid_broadcast=True`` when paid broadcast is on."""
+PAID_BURST = 25
+PAID_PER_SEC = FloodLimit.PAID_MESSAGES_PER_SECOND - PAID_BURST
+"""Paid broadcasts pass their gate in bursts of up to a delivery batch (25) at 975/s: never
+more than 1000 in any second, and a batch's requests leave together, so the engine marks them
+SENDING in one transaction instead of one each millisecond."""
+PAID_BROADCAST_PRIORITIES = frozenset({Priority.BREAKING, Priority.BULK})
+"""Broadcasts (breaking pushes, digests, alerts) go paid; a reply to a reader never does."""
 
 _UNLIMITED_PREFIXES = ("get", "set", "answer")
 _UNLIMITED_ENDPOINTS = frozenset({"deleteWebhook", "deleteMyCommands", "logOut", "close"})
@@ -519,7 +529,7 @@ class PriorityRateLimiter(BaseRateLimiter[PriorityArg]):
 
     def _reset(self) -> None:
         self._overall = self._new_gate(self._overall_per_sec, exclusive=False)
-        self._paid = self._new_gate(FloodLimit.PAID_MESSAGES_PER_SECOND, exclusive=False)
+        self._paid = self._new_gate(PAID_PER_SEC, exclusive=False, burst=PAID_BURST)
         self._chats: dict[ChatKey, _Gate] = {}
         self._sweep_at = _SWEEP_MIN
         self._shared_sends: _SharedQueue | None = None
@@ -583,7 +593,7 @@ class PriorityRateLimiter(BaseRateLimiter[PriorityArg]):
 
         if (
             self._paid_broadcast
-            and priority is Priority.BULK
+            and priority in PAID_BROADCAST_PRIORITIES
             and endpoint in PAID_BROADCAST_ENDPOINTS
         ):
             # PTB passes this same dict in args, so the flag reaches the request.

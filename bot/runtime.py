@@ -89,6 +89,7 @@ async def serve(
         await app.initialize()
     except InvalidToken as exc:
         sock.close()
+        await app.bot.request.shutdown()  # PTB leaves its transport open when getMe fails
         # PTB's message quotes the token itself: say it without it.
         raise StartError(
             "Telegram refused TELEGRAM_BOT_TOKEN (unauthorized): check the token from @BotFather"

@@ -38,12 +38,11 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import httpx
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.ext import ExtBot
 
-from bot.http import ANNOUNCE, SendWithdrawn, announces_sends
+from bot.http import ANNOUNCE, NOT_SENT_CAUSES, SendWithdrawn, announces_sends
 from bot.ratelimit import Priority, RateLimiterClosedError, retry_after_seconds
 from bot.replies import NO_PREVIEW, image_refused, markup
 from digests.delivery import (
@@ -72,7 +71,6 @@ _GONE = (
     "not enough rights to send",
     "chat_admin_required",
 )
-_NOT_SENT_CAUSES = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 RETRY_LATER_SECONDS = 30.0
 """When retries here are used up on a request that certainly did not arrive, the row waits
 this long and a later tick tries again (up to the engine's attempt limit)."""
@@ -88,10 +86,10 @@ class Reach(enum.Enum):
 def reach_of(exc: NetworkError) -> Reach:
     """Sort a NetworkError (TimedOut included) by whether Telegram may have received it."""
     cause = exc.__cause__
-    if isinstance(cause, _NOT_SENT_CAUSES):
+    if isinstance(cause, NOT_SENT_CAUSES):
         return Reach.NOT_SENT
     if isinstance(cause, BaseException):
-        # An httpx failure after the connection was made, or an unknown one: the request
+        # A transport failure after the connection was made, or an unknown one: the request
         # (or part of it) may have been read and acted on by Telegram.
         return Reach.MAYBE_SENT
     # No transport error underneath: PTB raised it for an HTTP answer, which for a

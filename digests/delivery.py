@@ -169,6 +169,9 @@ class DeliveryConfig:
     lease: timedelta = timedelta(minutes=5)
 
 
+PAID_WORKERS = 4
+
+
 def delivery_config(settings: Settings) -> DeliveryConfig:
     """The delivery policy for these settings. A batch is about a third of a second of sending
     at the overall rate (10 at 30/s): few rows are in flight, so few are left uncertain by a
@@ -176,10 +179,14 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
     faster."""
     rate = 1000.0 if settings.paid_broadcast else settings.send_rate_limit
     batch = min(25, max(5, int(rate / 3))) if rate > 0 else 25
+    # Paid broadcasts: 1000/s over Telegram's 50-80 ms round trip needs about 80 requests in
+    # flight, so four batches at once (the transport has PAID_CONNECTIONS = 100 for them).
+    workers = PAID_WORKERS if settings.paid_broadcast else DeliveryConfig.workers
     return DeliveryConfig(
         grace=timedelta(hours=settings.digest_grace_hours),
         per_section=settings.digest_stories_per_section,
         batch=batch,
+        workers=workers,
         lease=timedelta(seconds=settings.send_lease_seconds),
     )
 

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import build_application
 from bot.context import NewsApp
-from bot.http import BoundedHTTPXRequest
+from bot.http import LeanRequest
 from bot.sender import TelegramSender
 from digests import breaking
 from digests.breaking import PushOutcome, PushRunner
@@ -214,7 +214,7 @@ async def rig(server: FakeBotApiServer, db_url: str) -> AsyncIterator[Rig]:
     push_id = await confirmed_push(sessions)
     settings = e2e_settings(server, db_url)
     # the product's transport, with a short read timeout: a held answer costs one second
-    request = BoundedHTTPXRequest(read_timeout=READ_TIMEOUT, pool_timeout=30.0)
+    request = LeanRequest(read_timeout=READ_TIMEOUT, pool_timeout=30.0)
     app = build_application(settings, request=request, with_jobs=False)
     await app.initialize()
     clock = Clock()

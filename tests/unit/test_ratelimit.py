@@ -10,6 +10,7 @@ have intervals that are exact binary fractions (0.25 s, 0.125 s), so the times a
 from __future__ import annotations
 
 import asyncio
+import bisect
 import datetime as dtm
 import itertools
 import logging
@@ -28,6 +29,8 @@ from telegram.error import Forbidden, RetryAfter
 
 from bot.budget import SharedBudget, bot_id_from_token, storage_url
 from bot.ratelimit import (
+    PAID_BURST,
+    PAID_PER_SEC,
     Priority,
     PriorityArg,
     PriorityRateLimiter,
@@ -444,7 +447,7 @@ async def test_answer_callback_query_and_getters_are_never_delayed() -> None:
 # --- paid broadcast ---------------------------------------------------------------------
 
 
-async def test_paid_broadcast_marks_only_bulk_send_message() -> None:
+async def test_paid_broadcast_marks_only_broadcast_send_message() -> None:
     api = FakeBotAPI()
     limiter = make_limiter(paid_broadcast=True, overall_per_sec=0, private_per_sec=0)
     chat = private_chat()
@@ -457,12 +460,12 @@ async def test_paid_broadcast_marks_only_bulk_send_message() -> None:
     marked = {c.tag: c.data.get("allow_paid_broadcast") for c in api.calls}
     assert marked == {
         "bulk": True,
-        "breaking": None,
-        "interactive": None,
+        "breaking": True,  # an editor's push is a broadcast too
+        "interactive": None,  # a reply to a reader never costs Stars
         "edit": None,
         "photo": None,
     }
-    assert limiter.stats.paid_broadcast_sent == 1
+    assert limiter.stats.paid_broadcast_sent == 2
 
 
 async def test_without_paid_broadcast_bulk_is_not_marked() -> None:
@@ -483,10 +486,25 @@ async def test_paid_broadcast_raises_the_overall_ceiling_for_bulk() -> None:
         await asyncio.gather(*(send(limiter, api, c, priority=Priority.BULK) for c in chats))
         return [call.at - start for call in api.calls]
 
-    # Free: 0.25 s apart (4/s). Paid: 1 ms apart (Telegram's 1000/s; to within the virtual
-    # clock's µs, as 0.001 is not exact in binary).
+    # Free: 0.25 s apart (4/s). Paid: a delivery batch at once (PAID_BURST is 25).
     assert await run(paid=False) == every(0.25, 10)
-    assert await run(paid=True) == pytest.approx(every(0.001, 10), abs=1e-5)
+    assert await run(paid=True) == [0.0] * 10
+
+
+async def test_paid_broadcasts_go_in_batches_and_never_above_1000_in_a_second() -> None:
+    api = FakeBotAPI()
+    limiter = make_limiter(overall_per_sec=4, private_per_sec=0, paid_broadcast=True)
+    chats = [private_chat() for _ in range(3000)]
+    start = now()
+    await asyncio.gather(*(send(limiter, api, c, priority=Priority.BULK) for c in chats))
+    times = sorted(call.at - start for call in api.calls)
+
+    assert times[:PAID_BURST] == [0.0] * PAID_BURST  # a whole batch leaves together
+    # the busiest one-second window (to within the virtual clock's µs) holds at most 1000
+    busiest = max(bisect.bisect_right(times, t + 1.0 - 1e-6) - i for i, t in enumerate(times))
+    assert busiest <= 1000
+    # and the broadcast keeps to the paid rate: 3000 sends within about 3 s
+    assert times[-1] == pytest.approx((3000 - PAID_BURST) / PAID_PER_SEC, abs=1e-3)
 
 
 # --- zero disables a limit --------------------------------------------------------------
@@ -923,8 +941,8 @@ async def test_paid_broadcasts_draw_from_their_own_shared_window() -> None:
         *(send(limiter, api, private_chat(), priority=Priority.BULK) for _ in range(10))
     )
 
-    # Paid broadcasts go 1 ms apart (to within the virtual clock's µs: 0.001 is not exact).
-    assert [c.at for c in api.calls] == pytest.approx(every(0.001, 10), abs=1e-5)
+    # Paid broadcasts leave at once: within the paid gate's burst and the window's 1000/s.
+    assert [c.at for c in api.calls] == [0.0] * 10
     assert limiter.stats.paid_broadcast_sent == 10
     assert await budget.take_send() == 0.0  # the free bot-wide send is still there
 
