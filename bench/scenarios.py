@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.request import HTTPXRequest
 
@@ -37,9 +37,12 @@ from digests.buttons import PushChoice
 from digests.db import SessionFactory
 from digests.delivery import (
     DeliveryConfig,
+    Part,
     RoundReport,
+    Text,
     delivery_config,
     run_digest_round,
+    with_controls,
 )
 from digests.digest import DigestBuilder, DigestRequest
 from digests.models import Chat, Delivery, DeliveryKind, DeliveryStatus
@@ -224,30 +227,64 @@ async def _sent_digest_parts(
         return {chat: len((ids or "").split(",")) for chat, ids in rows}
 
 
-async def _sample_digest(session_factory: SessionFactory, *, now: datetime) -> str:
-    """The first message of chat 1's digest: what the bare loop sends, for equal server work."""
+@dataclass(frozen=True)
+class Sample:
+    """The message a bare loop sends: the product's own text and buttons, built with PTB's
+    classes once, as a bare bot sending one message to many would."""
+
+    text: str
+    keyboard: InlineKeyboardMarkup | None = None
+
+    @classmethod
+    def of(cls, part: Part) -> Sample:
+        if isinstance(part, Text):
+            rows = [
+                [
+                    InlineKeyboardButton(b.text, url=b.url)
+                    if b.url
+                    else InlineKeyboardButton(b.text, callback_data=b.data)
+                    for b in row
+                ]
+                for row in part.buttons
+            ]
+            return cls(part.html, InlineKeyboardMarkup(rows) if rows else None)
+        assert isinstance(part, str)
+        return cls(part)
+
+
+async def _sample_digest(session_factory: SessionFactory, *, now: datetime) -> Sample:
+    """The first message of chat 1's digest, with the buttons the product puts under a
+    digest's last message: what the bare loop sends, for equal work on both sides."""
     request = DigestRequest(1, now - timedelta(hours=24), now, "UTC")
     builder = DigestBuilder(per_section=DeliveryConfig().per_section)
     async with session_factory() as session:
         built = await builder.build(session, [request])
-    return built[1][0]
+    return Sample.of(with_controls(built[1][:1])[0])
 
 
-async def _bare_sequential(bot: Bot, chats: Sequence[int], text: str) -> None:
+async def _bare_send(bot: Bot, chat: int, message: Sample) -> None:
+    await bot.send_message(
+        chat,
+        message.text,
+        parse_mode=ParseMode.HTML,
+        link_preview_options=NO_PREVIEW,
+        reply_markup=message.keyboard,
+    )
+
+
+async def _bare_sequential(bot: Bot, chats: Sequence[int], message: Sample) -> None:
     for chat in chats:
-        await bot.send_message(
-            chat, text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
-        )
+        await _bare_send(bot, chat, message)
 
 
-async def _bare_concurrent(bot: Bot, chats: Sequence[int], text: str, *, concurrency: int) -> None:
+async def _bare_concurrent(
+    bot: Bot, chats: Sequence[int], message: Sample, *, concurrency: int
+) -> None:
     gate = asyncio.Semaphore(concurrency)
 
     async def one(chat: int) -> None:
         async with gate:
-            await bot.send_message(
-                chat, text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
-            )
+            await _bare_send(bot, chat, message)
 
     await asyncio.gather(*(one(chat) for chat in chats))
 
@@ -255,7 +292,7 @@ async def _bare_concurrent(bot: Bot, chats: Sequence[int], text: str, *, concurr
 async def _measure_bare(
     server: ServerProcess,
     chats: Sequence[int],
-    text: str,
+    message: Sample,
     *,
     concurrency: int | None,
     lean: bool = False,
@@ -264,9 +301,9 @@ async def _measure_bare(
         before = await server.stats()
         watch = Stopwatch.start()
         if concurrency is None:
-            await _bare_sequential(bot, chats, text)
+            await _bare_sequential(bot, chats, message)
         else:
-            await _bare_concurrent(bot, chats, text, concurrency=concurrency)
+            await _bare_concurrent(bot, chats, message, concurrency=concurrency)
         watch.stop()
         seen = await server.stats(since=before.log_len)
     return _phase(watch, before, seen)
@@ -290,7 +327,9 @@ async def _timed_round(
     return _phase(watch, before, seen), report, seen, limiter.stats.retry_after_count
 
 
-async def bare_loops(server: ServerProcess, chats: Sequence[int], text: str) -> dict[str, Any]:
+async def bare_loops(
+    server: ServerProcess, chats: Sequence[int], message: Sample
+) -> dict[str, Any]:
     """The bare python-telegram-bot loops: PTB as shipped (httpx), one send at a time and
     `BARE_IN_FLIGHT` at once; `best` is the faster of the two, the one a product figure is
     judged on. The same two loops on the product's transport (`LeanRequest`) are for
@@ -302,10 +341,16 @@ async def bare_loops(server: ServerProcess, chats: Sequence[int], text: str) -> 
         ("lean_sequential", None, True),
         ("lean_few_in_flight", BARE_IN_FLIGHT, True),
     ):
-        phase = await _measure_bare(server, chats, text, concurrency=concurrency, lean=lean)
+        phase = await _measure_bare(server, chats, message, concurrency=concurrency, lean=lean)
         loops[name] = phase.to_json() | {"concurrency": concurrency or 1}
     best = max(("ptb_sequential", "ptb_few_in_flight"), key=lambda name: loops[name]["rate"])
-    return {"loops": loops, "best": best, "text_chars": len(text), "messages": len(chats)}
+    return {
+        "loops": loops,
+        "best": best,
+        "text_chars": len(message.text),
+        "buttons": message.keyboard is not None,
+        "messages": len(chats),
+    }
 
 
 def versus(product: Phase, bare: dict[str, Any]) -> dict[str, Any]:
@@ -341,8 +386,8 @@ async def digest_vs_bare(
         )
         expected = await _sent_digest_parts(session_factory, created_since=round_started_at)
         integrity = Integrity.compare(expected, seen.sent)
-        text = await _sample_digest(session_factory, now=utcnow())
-        bare = await bare_loops(server, _bare_chats(seeded), text)
+        sample = await _sample_digest(session_factory, now=utcnow())
+        bare = await bare_loops(server, _bare_chats(seeded), sample)
         server_peak = (await server.stats()).peak_rss_mb
 
     return {
@@ -409,7 +454,7 @@ class _Pushed:
     draft: breaking.Draft
     outcome: PushOutcome
     seen: Stats
-    text: str
+    message: Sample
 
 
 async def _push(
@@ -433,7 +478,7 @@ async def _push(
         assert draft is not None
         push_id = draft.push.id
         part = msg.breaking_message(draft.push.article)
-        text = part if isinstance(part, str) else part.fallback
+        message = Sample.of(part if isinstance(part, str) else part.fallback)
     before = await server.stats()
     # The clock starts when the editor presses Send.
     watch = Stopwatch.start()
@@ -452,7 +497,7 @@ async def _push(
     assert outcome is not None
     watch.stop()
     seen = await server.stats(since=before.log_len)
-    return _Pushed(_phase(watch, before, seen), draft, outcome, seen, text)
+    return _Pushed(_phase(watch, before, seen), draft, outcome, seen, message)
 
 
 def _push_json(pushed: _Pushed, audience: dict[int, int]) -> dict[str, Any]:
@@ -495,7 +540,7 @@ async def push_vs_bare(
     ) as server:
         async with engine_bot(server, limited=False) as app:
             pushed = await _push(server, app, session_factory, config=config)
-        bare = await bare_loops(server, _bare_chats(seeded), pushed.text)
+        bare = await bare_loops(server, _bare_chats(seeded), pushed.message)
     return {
         "push": _push_json(pushed, audience),
         "bare": bare,

@@ -58,7 +58,7 @@ NOT_SENT_CAUSES: tuple[type[BaseException], ...] = (
 
 def announces_sends(request: BaseRequest) -> bool:
     """Whether this transport awaits the `ANNOUNCE` hook itself (else the caller must)."""
-    return isinstance(request, BoundedHTTPXRequest | LeanRequest)
+    return isinstance(request, _ANNOUNCING)
 
 
 class BoundedHTTPXRequest(HTTPXRequest):
@@ -219,3 +219,6 @@ def _form(request_data: RequestData) -> aiohttp.FormData:
     for name, (filename, content, mime) in request_data.multipart_data.items():
         form.add_field(name, content, filename=filename, content_type=mime)
     return form
+
+
+_ANNOUNCING = (BoundedHTTPXRequest, LeanRequest)

@@ -34,10 +34,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from telegram import InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.ext import ExtBot
@@ -55,6 +57,7 @@ from digests.delivery import (
     SendResult,
     Text,
 )
+from digests.messages import Button
 from digests.topics import TopicProblem, TopicTrouble, topic_trouble
 
 log = logging.getLogger(__name__)
@@ -214,7 +217,7 @@ class TelegramSender:
                     )
                 else:
                     html, keyboard = (
-                        (part.html, markup([list(row) for row in part.buttons]))
+                        (part.html, _keyboard(part.buttons))
                         if isinstance(part, Text)
                         else (part, None)
                     )
@@ -299,3 +302,10 @@ def _describe(exc: NetworkError) -> str:
     if isinstance(cause, BaseException):
         return f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
     return exc.message
+
+
+@functools.lru_cache(maxsize=256)
+def _keyboard(buttons: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
+    """A delivery's buttons as PTB's markup, built once for all the chats that get the same
+    (PTB's markup objects are immutable, so one serves every send)."""
+    return markup([list(row) for row in buttons])
