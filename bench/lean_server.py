@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 HOST = "127.0.0.1"
-TOKEN = "123456:lean-benchmark-token"  # noqa: S105 - a fake server's fake token
+TOKEN = "123456:lean"  # noqa: S105 - a fake server's fake token
 BOT_ID = 123456
 _BOT = {"id": BOT_ID, "is_bot": True, "first_name": "Newsroom", "username": "newsroom_bot"}
 _MESSAGE_METHODS = frozenset(

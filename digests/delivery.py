@@ -835,6 +835,13 @@ class _Journal:
     """
 
     WRITE_TRIES = 8
+    # Outcomes alone wait a moment to be written together: one transaction for many answers
+    # instead of one each (a broadcast's answers come back one by one). A crash within that
+    # moment leaves their rows SENDING, reported uncertain after the lease: never resent.
+    OUTCOME_BATCH = 50
+    OUTCOME_DELAY = 0.05
+    # Releases wait this long for the rest of their batch: one transaction marks them all.
+    RELEASE_GATHER = 0.005
 
     def __init__(
         self,
@@ -852,6 +859,9 @@ class _Journal:
         self._releases: list[tuple[_ClaimedSend, asyncio.Future[bool]]] = []
         self._outcomes: list[tuple[_ClaimedSend, SendResult]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._later: asyncio.TimerHandle | None = None  # a flush of waiting outcomes, due
+        self._closing = False
+        self._autocommit = False
         self._conn: AsyncConnection | None = None
 
     def moment(self) -> datetime:
@@ -873,24 +883,45 @@ class _Journal:
         return won
 
     def record(self, job: _ClaimedSend, result: SendResult) -> None:
-        """Write a send's outcome (soon, grouped with others)."""
+        """Write a send's outcome soon, grouped with others: with the next release, once
+        `OUTCOME_BATCH` are waiting, or `OUTCOME_DELAY` after the first, whichever is first."""
         self._outcomes.append((job, result))
-        self._wake()
+        if len(self._outcomes) >= self.OUTCOME_BATCH:
+            self._wake()
+        else:
+            self._arm()
 
     async def close(self) -> None:
         """Wait until everything queued is written (or given up)."""
+        self._closing = True
+        if self._outcomes or self._releases:
+            self._wake()
         while self._flusher is not None and not self._flusher.done():
             await asyncio.shield(self._flusher)
         await self._disconnect()
 
     async def _connection(self) -> AsyncConnection:
         """One connection of its own for all the flushes (a plain connection, not a session:
-        the engine flushes several times a second, and each must cost little)."""
+        the engine flushes many times a second, and each must cost little). On PostgreSQL it
+        autocommits: each statement stands alone (marking rows SENDING needs nothing else to
+        be atomic with it, nor does recording outcomes), so a flush costs one round trip per
+        statement, with no BEGIN and COMMIT around them. SQLite keeps its transactions (a
+        statement with RETURNING holds SQLite's write lock until its cursor is done with)."""
         if self._conn is None:
             engine = self._sessions.kw["bind"]
             assert isinstance(engine, AsyncEngine)
-            self._conn = await engine.connect()
+            connection = await engine.connect()
+            self._autocommit = engine.dialect.name == "postgresql"
+            if self._autocommit:
+                connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            self._conn = connection
         return self._conn
+
+    def _transaction(
+        self, connection: AsyncConnection
+    ) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A transaction around one step of a flush, unless the connection autocommits."""
+        return contextlib.nullcontext() if self._autocommit else connection.begin()
 
     async def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
@@ -898,27 +929,48 @@ class _Journal:
             with contextlib.suppress(Exception):  # a dead connection is gone either way
                 await conn.close()
 
+    def _arm(self) -> None:
+        """Flush the waiting outcomes in `OUTCOME_DELAY`, unless something flushes first."""
+        if self._later is None and not self._closing:
+            self._later = asyncio.get_running_loop().call_later(self.OUTCOME_DELAY, self._wake)
+
     def _wake(self) -> None:
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
 
     async def _flush(self) -> None:
+        if self._releases:
+            # a batch's requests reach their turn within a moment of each other: gather them
+            await asyncio.sleep(self.RELEASE_GATHER)
         failures = 0
-        while self._releases or self._outcomes:
+        first = True  # whatever woke this flush, it writes every outcome waiting
+        while self._releases or (self._outcomes and (first or failures or self._outcomes_due())):
+            first = False
             releases, self._releases = self._releases, []
             outcomes, self._outcomes = self._outcomes, []
             tally = RoundReport()
+            marked = False
             try:
                 connection = await self._connection()
-                async with connection.begin():
+                async with self._transaction(connection):
                     won = await self._mark_sending(connection, [job for job, _ in releases])
-                    if outcomes:
+                marked = True
+                # SENDING is written: these requests leave now, before the outcomes' write
+                for job, future in releases:
+                    if not future.done():
+                        future.set_result(job.row_id in won)
+                if outcomes:
+                    async with self._transaction(connection):
                         await self._write(connection, outcomes, tally)
             except Exception as exc:  # the database is away: refuse sends, keep outcomes
                 await self._disconnect()
-                for _job, future in releases:
-                    if not future.done():
-                        future.set_result(False)
+                if not marked:
+                    for _job, future in releases:
+                        if not future.done():
+                            future.set_result(False)
                 failures += 1
                 if failures >= self.WRITE_TRIES:
                     log.error(
@@ -936,9 +988,11 @@ class _Journal:
             failures = 0
             tally.transactions += 1
             self._report.add(tally)
-            for job, future in releases:
-                if not future.done():
-                    future.set_result(job.row_id in won)
+        if self._outcomes:
+            self._arm()
+
+    def _outcomes_due(self) -> bool:
+        return self._closing or len(self._outcomes) >= self.OUTCOME_BATCH
 
     async def _mark_sending(
         self, connection: AsyncConnection, jobs: list[_ClaimedSend]
