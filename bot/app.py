@@ -109,7 +109,8 @@ def build_application(
         builder = builder.request(request)
     else:
         # A few connections carry 30 messages/s. Paid broadcasts (up to 1000/s) need about
-        # rate x round trip requests in flight: 1000/s x 50-80 ms is 50-80; 100 leaves room.
+        # rate x round trip requests in flight (1000/s x 50-80 ms is 50-80), and the engine
+        # has up to four batches of 50 out at once (digests.delivery.delivery_config).
         connections = PAID_CONNECTIONS if settings.paid_broadcast else CONNECTIONS
         builder = builder.request(LeanRequest(connections=connections, pool_timeout=30.0))
     if updates_request is not None:

@@ -29,7 +29,7 @@ from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 CONNECTIONS = 8
-PAID_CONNECTIONS = 100
+PAID_CONNECTIONS = 200
 
 ANNOUNCE: ContextVar[Callable[[], Awaitable[bool]] | None] = ContextVar(
     "newsbot_announce_send", default=None

@@ -118,11 +118,11 @@ PriorityArg: TypeAlias = Priority | int | Mapping[str, Any]
 
 PAID_BROADCAST_ENDPOINTS = frozenset({"sendMessage"})
 """Endpoints that get ``allow_paid_broadcast=True`` when paid broadcast is on."""
-PAID_BURST = 25
+PAID_BURST = 50
 PAID_PER_SEC = FloodLimit.PAID_MESSAGES_PER_SECOND - PAID_BURST
-"""Paid broadcasts pass their gate in bursts of up to a delivery batch (25) at 975/s: never
+"""Paid broadcasts pass their gate in bursts of up to a delivery batch (50) at 950/s: never
 more than 1000 in any second, and a batch's requests leave together, so the engine marks them
-SENDING in one transaction instead of one each millisecond."""
+SENDING in a few statements instead of one each millisecond."""
 PAID_BROADCAST_PRIORITIES = frozenset({Priority.BREAKING, Priority.BULK})
 """Broadcasts (breaking pushes, digests, alerts) go paid; a reply to a reader never does."""
 

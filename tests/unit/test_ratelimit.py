@@ -486,7 +486,7 @@ async def test_paid_broadcast_raises_the_overall_ceiling_for_bulk() -> None:
         await asyncio.gather(*(send(limiter, api, c, priority=Priority.BULK) for c in chats))
         return [call.at - start for call in api.calls]
 
-    # Free: 0.25 s apart (4/s). Paid: a delivery batch at once (PAID_BURST is 25).
+    # Free: 0.25 s apart (4/s). Paid: a delivery batch at once (PAID_BURST is 50).
     assert await run(paid=False) == every(0.25, 10)
     assert await run(paid=True) == [0.0] * 10
 
