@@ -160,6 +160,7 @@ class DeliveryConfig:
     batch: int = 10  # rows claimed, sent concurrently and recorded together
     workers: int = 2  # batches at once: batch * workers bounds the sends in flight
     claim_limit: int = 500  # chats scheduled per claim transaction
+    page: int = 5_000  # PENDING rows a round reads (and holds) at a time
     max_attempts: int = 5
     # a claimed row waits in the rate limiter at most about this long before another worker
     # may claim it (the one whose mark of SENDING succeeds sends it, so never both)
@@ -524,10 +525,17 @@ async def pending_ids(
     kind: DeliveryKind | None = None,
     article_id: int | None = None,
     due_only: bool = True,
+    after: int | None = None,
+    limit: int | None = None,
 ) -> list[int]:
     """Every PENDING row that may be sent now (optionally of one kind or one breaking story);
-    with due_only=False also those still waiting out a flood limit."""
+    with due_only=False also those still waiting out a flood limit. In id order: `after` and
+    `limit` read them a page at a time."""
     query = select(Delivery.id).where(Delivery.status == DeliveryStatus.PENDING)
+    if after is not None:
+        query = query.where(Delivery.id > after)
+    if limit is not None:
+        query = query.limit(limit)
     if due_only:
         query = query.where(or_(Delivery.not_before.is_(None), Delivery.not_before <= now))
     if kind is not None:
@@ -1116,18 +1124,29 @@ async def run_digest_round(
 ) -> RoundReport:
     """Schedule what is due, then send every PENDING digest row (ours or left by anyone);
     once `stopping` is set, no further batch is claimed. With `topics`, forum chats' missing
-    topics are created first (digests/topics.py)."""
+    topics are created first (digests/topics.py).
+
+    The rows are read `config.page` at a time, in id order, each page sent before the next
+    is read: a round's memory does not grow with its readers."""
     report = await schedule_due_digests(session_factory, now=now(), config=config)
     uncertain = await mark_interrupted(session_factory, now=now(), lease=config.lease)
     report.uncertain += len(uncertain)
     report.interrupted += len(uncertain)
-    ids = await pending_ids(session_factory, now=now(), kind=DeliveryKind.DIGEST)
-    if ids and topics is not None:
-        await prepare_topics(session_factory, topics, now=now(), kind=DeliveryKind.DIGEST)
-    if ids:
+    after: int | None = None
+    while not (stopping and stopping.is_set()):
+        ids = await pending_ids(
+            session_factory, now=now(), kind=DeliveryKind.DIGEST, after=after, limit=config.page
+        )
+        if not ids:
+            break
+        if after is None and topics is not None:
+            await prepare_topics(session_factory, topics, now=now(), kind=DeliveryKind.DIGEST)
         report.add(
             await deliver(session_factory, sender, ids, now=now, config=config, stopping=stopping)
         )
+        if len(ids) < config.page:
+            break
+        after = ids[-1]
     return report
 
 

@@ -459,3 +459,15 @@ async def test_a_row_claimed_again_after_its_lease_is_sent_by_one_worker_only(
     assert second.sent == 1 and first_report.sent == 0 and first_report.lost_race == 1
     assert len(fast.received[chats[0]]) == 1 and chats[0] not in slow.received
     assert await statuses(session_factory) == Counter({"sent": 1})
+
+
+async def test_a_round_reads_its_rows_a_page_at_a_time_and_sends_each_once(
+    session_factory: SessionFactory,
+) -> None:
+    """More due chats than a page: every page is sent, each digest once, none left."""
+    chats = await seed(session_factory, chats=11)
+    sender = FakeSender()
+    report = await run_digest_round(session_factory, sender, now=lambda: NOW, config=config(page=3))
+    assert report.sent == 11
+    assert {chat: len(texts) for chat, texts in sender.received.items()} == dict.fromkeys(chats, 1)
+    assert await statuses(session_factory) == Counter({"sent": 11})
