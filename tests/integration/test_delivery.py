@@ -471,3 +471,45 @@ async def test_a_round_reads_its_rows_a_page_at_a_time_and_sends_each_once(
     assert report.sent == 11
     assert {chat: len(texts) for chat, texts in sender.received.items()} == dict.fromkeys(chats, 1)
     assert await statuses(session_factory) == Counter({"sent": 11})
+
+
+async def test_claims_larger_than_a_batch_send_each_digest_once(
+    session_factory: SessionFactory,
+) -> None:
+    chats = await seed(session_factory, chats=30)
+    sender = FakeSender()
+    report = await run_digest_round(
+        session_factory, sender, now=lambda: NOW, config=config(claim_batch=12)
+    )
+    assert report.sent == 30
+    assert {chat: len(texts) for chat, texts in sender.received.items()} == dict.fromkeys(chats, 1)
+
+
+async def test_a_stop_frees_the_claimed_rows_not_yet_sent(
+    session_factory: SessionFactory,
+) -> None:
+    """A claim of 12 sent 4 at a time: a stop after the first sends leaves the rest of the
+    claim PENDING and unclaimed, and the next round sends them once."""
+    chats = await seed(session_factory, chats=12)
+    stopping = asyncio.Event()
+    sender = FakeSender()
+
+    async def stop_at_once(_chat_id: int) -> None:
+        stopping.set()
+
+    sender.on_wire = stop_at_once
+    cfg = config(claim_batch=12, workers=1)
+    report = await run_digest_round(
+        session_factory, sender, now=lambda: NOW, config=cfg, stopping=stopping
+    )
+    counts = await statuses(session_factory)
+    assert report.sent == counts["sent"] == sender.calls <= 4
+    assert counts["pending"] == 12 - counts["sent"]
+    async with session_factory() as session:
+        held = await session.scalar(select(func.count()).where(Delivery.claimed_by.is_not(None)))
+    assert held == 0
+    later = FakeSender()
+    rest = await run_digest_round(session_factory, later, now=lambda: NOW, config=config())
+    assert rest.sent == counts["pending"]
+    assert set(sender.received) | set(later.received) == set(chats)
+    assert not set(sender.received) & set(later.received)
