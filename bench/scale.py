@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import contextvars
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -127,19 +128,75 @@ class PhaseTime:
     wall: float = 0.0  # inside the phase's code, summed over concurrent workers
 
 
+class BackendCpu:
+    """PostgreSQL: the CPU time of the server processes serving this engine's connections
+    (read from /proc, the server being on this machine), as a check on the database time
+    seen from the client, which also counts waiting for a CPU on a busy machine."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started: dict[int, float] = {}
+
+    @staticmethod
+    def _cpu(pid: int) -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def attach(self, engine: AsyncEngine) -> None:
+        if engine.dialect.name != "postgresql":
+            return
+
+        def connected(dbapi_connection: Any, record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = int(cursor.fetchone()[0])
+            cursor.close()
+            record.info["backend_pid"] = pid
+            self._started[pid] = self._cpu(pid) or 0.0
+
+        def closed(_dbapi_connection: Any, record: Any) -> None:
+            self.collect(record.info.get("backend_pid"))
+
+        event.listen(engine.sync_engine.pool, "connect", connected)
+        event.listen(engine.sync_engine.pool, "close", closed)
+
+    def reset(self) -> None:
+        for pid in self._started:
+            self._started[pid] = self._cpu(pid) or 0.0
+        self.seconds = 0.0
+
+    def collect(self, pid: int | None = None) -> None:
+        """Add the CPU used since its start by backend `pid` (by all of them with None)."""
+        for backend in [pid] if pid is not None else list(self._started):
+            started = self._started.pop(backend, None)
+            now = self._cpu(backend)
+            if started is not None and now is not None:
+                self.seconds += now - started
+
+
 @dataclass
 class DbClock:
     """Sums the time spent in database calls by the phase (a context variable) they run in."""
 
     phases: dict[str, PhaseTime] = field(default_factory=lambda: {n: PhaseTime() for n in PHASES})
+    # database time and calls by phase and statement (its first words), to see what grows
+    statements: dict[str, list[float]] = field(default_factory=dict)
 
-    def add(self, started: tuple[float, float]) -> None:
+    def add(self, started: tuple[float, float], statement: str = "COMMIT") -> None:
         elapsed = time.perf_counter() - started[0]
         cpu = time.thread_time() - started[1]
-        phase = self.phases[_phase.get()]
+        name = _phase.get()
+        phase = self.phases[name]
         phase.db_elapsed += elapsed
         phase.db += max(0.0, elapsed - cpu)
         phase.calls += 1
+        key = f"{name}: {' '.join(statement.split()[:6])[:60]}"
+        tally = self.statements.setdefault(key, [0.0, 0.0])
+        tally[0] += 1
+        tally[1] += max(0.0, elapsed - cpu)
 
     def attach(self, engine: AsyncEngine) -> None:
         """Count every statement and commit of `engine`."""
@@ -150,8 +207,8 @@ class DbClock:
                 (time.perf_counter(), time.thread_time())
             )
 
-        def after(conn: Connection, *_: object) -> None:
-            self.add(conn.info["bench_scale"].pop())
+        def after(conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+            self.add(conn.info["bench_scale"].pop(), statement)
 
         event.listen(sync, "before_cursor_execute", before)
         event.listen(sync, "after_cursor_execute", after)
@@ -232,11 +289,28 @@ def round_config() -> delivery.DeliveryConfig:
     return delivery_config(settings)
 
 
+def _auto_explain(engine: AsyncEngine, min_ms: int) -> None:
+    """PostgreSQL: log the plans of statements slower than `min_ms` to the server's log."""
+
+    def connected(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("LOAD 'auto_explain'")
+        cursor.execute(f"SET auto_explain.log_min_duration = {int(min_ms)}")
+        cursor.execute("SET auto_explain.log_analyze = on")
+        cursor.close()
+
+    event.listen(engine.sync_engine.pool, "connect", connected)
+
+
 async def measure_round(url: str, readers: int) -> dict[str, Any]:
     """One digest round for the due chats, with the recording sender; its figures."""
     engine = make_engine(url)
+    if engine.dialect.name == "postgresql" and os.environ.get("BENCH_SCALE_EXPLAIN_MS"):
+        _auto_explain(engine, int(os.environ["BENCH_SCALE_EXPLAIN_MS"]))
     clock = DbClock()
     clock.attach(engine)
+    backends = BackendCpu()
+    backends.attach(engine)
     instrument(clock)
     factory = make_session_factory(engine)
     config = round_config()
@@ -245,6 +319,7 @@ async def measure_round(url: str, readers: int) -> dict[str, Any]:
         async with factory() as session:  # the pool's first connection, before the baseline
             await session.execute(select(1))
         clock.phases["other"] = PhaseTime()
+        backends.reset()
         baseline_kb = _status_kb("VmRSS")
         maxrss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         reset = _reset_peak()
@@ -255,6 +330,7 @@ async def measure_round(url: str, readers: int) -> dict[str, Any]:
         seconds, cpu_used = time.perf_counter() - started, time.process_time() - cpu
         hwm_kb = _status_kb("VmHWM")
         maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        backends.collect()
     finally:
         await engine.dispose()
     phases = {name: asdict(phase) for name, phase in clock.phases.items()}
@@ -285,7 +361,14 @@ async def measure_round(url: str, readers: int) -> dict[str, Any]:
         "client_cpu": cpu_used,
         "db_seconds": db_total,
         "db_elapsed_seconds": sum(phase.db_elapsed for phase in clock.phases.values()),
+        "db_server_cpu": backends.seconds if engine.dialect.name == "postgresql" else None,
         "phases": phases,
+        "statements": {
+            key: {"calls": int(calls), "db": seconds}
+            for key, (calls, seconds) in sorted(
+                clock.statements.items(), key=lambda item: -item[1][1]
+            )[:20]
+        },
         "memory": {
             "peak_rss_mb": maxrss_kb / 1024,
             "rss_before_round_mb": baseline_kb / 1024,
@@ -409,7 +492,8 @@ def _line(r: dict[str, Any]) -> str:
         f"twice {r['integrity']['chats_sent_twice']}; {r['seconds']:.1f} s wall, "
         f"{r['client_cpu']:.1f} s CPU; db {r['db_seconds']:.1f} s (schedule "
         f"{phases['schedule']['db']:.1f}, claim {phases['claim']['db']:.1f}, record "
-        f"{phases['record']['db']:.1f}, other {phases['other']['db']:.1f}); peak "
+        f"{phases['record']['db']:.1f}, other {phases['other']['db']:.1f}; server CPU "
+        f"{r['db_server_cpu'] or 0:.1f}); peak "
         f"{r['memory']['peak_rss_mb']:.0f} MB, "
         f"round +{r['memory']['round_increase_mb'] or 0:.0f} MB"
     )
