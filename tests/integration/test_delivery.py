@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from digests import delivery
 from digests.db import SessionFactory, make_engine, make_session_factory
 from digests.delivery import (
     BeforeSend,
@@ -513,3 +514,16 @@ async def test_a_stop_frees_the_claimed_rows_not_yet_sent(
     assert rest.sent == counts["pending"]
     assert set(sender.received) | set(later.received) == set(chats)
     assert not set(sender.received) & set(later.received)
+
+
+async def test_a_large_round_refreshes_the_statistics_and_sends_each_digest_once(
+    session_factory: SessionFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "ANALYZE_AFTER", 5)  # "large": the path a real one takes
+    chats = await seed(session_factory, chats=8)
+    sender = FakeSender()
+    report = await run_digest_round(
+        session_factory, sender, now=lambda: NOW, config=config(claim_batch=8)
+    )
+    assert report.sent == 8
+    assert set(sender.received) == set(chats)
