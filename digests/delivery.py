@@ -1165,6 +1165,7 @@ async def run_digest_round(
     report.uncertain += len(uncertain)
     report.interrupted += len(uncertain)
     after: int | None = None
+    render = digest_renderer(config.per_section)  # one per round: it caches the window
     while not (stopping and stopping.is_set()):
         ids = await pending_ids(
             session_factory, now=now(), kind=DeliveryKind.DIGEST, after=after, limit=config.page
@@ -1174,7 +1175,15 @@ async def run_digest_round(
         if after is None and topics is not None:
             await prepare_topics(session_factory, topics, now=now(), kind=DeliveryKind.DIGEST)
         report.add(
-            await deliver(session_factory, sender, ids, now=now, config=config, stopping=stopping)
+            await deliver(
+                session_factory,
+                sender,
+                ids,
+                now=now,
+                config=config,
+                render=render,
+                stopping=stopping,
+            )
         )
         if len(ids) < config.page:
             break

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from digests import delivery
 from digests.db import SessionFactory, make_engine, make_session_factory
@@ -527,3 +527,25 @@ async def test_a_large_round_refreshes_the_statistics_and_sends_each_digest_once
     )
     assert report.sent == 8
     assert set(sender.received) == set(chats)
+
+
+async def test_a_round_reads_the_windows_stories_once_whatever_its_pages(
+    session_factory: SessionFactory,
+) -> None:
+    await seed(session_factory, chats=9)
+    reads: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().startswith("SELECT articles.id"):
+            reads.append(statement)
+
+    engine = session_factory.kw["bind"].sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        report = await run_digest_round(
+            session_factory, FakeSender(), now=lambda: NOW, config=config(page=3)
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert report.sent == 9
+    assert len(reads) == 1
