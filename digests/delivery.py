@@ -635,9 +635,11 @@ async def deliver(
                 return
             report.transactions += 1
             for start in range(0, len(jobs), config.batch):
-                if stopping and stopping.is_set():  # claimed, never sent: free them at once
+                if (stopping and stopping.is_set()) or journal.failed:
+                    # claimed, never sent: free them at once (or when the database is back)
+                    why = "database unavailable" if journal.failed else "stopping"
                     for job in jobs[start:]:
-                        journal.record(job, SendResult(Outcome.WITHDRAWN, error="stopping"))
+                        journal.record(job, SendResult(Outcome.WITHDRAWN, error=why))
                     break
                 await _send_batch(
                     session_factory,
@@ -652,6 +654,8 @@ async def deliver(
                     await progress(report)
                 except Exception:  # showing progress never stops the sending
                     log.warning("reporting progress failed", exc_info=True)
+            if journal.failed:  # the database is away: claim nothing more
+                return
 
     try:
         await asyncio.gather(*(worker() for _ in range(max(1, config.workers))))
@@ -884,6 +888,9 @@ class _Journal:
         self._outcomes: list[tuple[_ClaimedSend, SendResult]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None
+        # a write failed (the database is away): claimed rows not sent yet wait for a later
+        # tick, as when a claim fails
+        self.failed = False
 
     def moment(self) -> datetime:
         """Now, by the engine's clock."""
@@ -947,6 +954,9 @@ class _Journal:
                         await self._write(connection, outcomes, tally)
             except Exception as exc:  # the database is away: refuse sends, keep outcomes
                 await self._disconnect()
+                if not self.failed:
+                    self.failed = True
+                    self._report.errors.append(f"database: {exc}"[:500])
                 for _job, future in releases:
                     if not future.done():
                         future.set_result(False)
