@@ -152,15 +152,18 @@ class DigestBuilder:
         ):
             followed.setdefault(chat_id, set()).add(section_id)
         pushed: dict[int, set[int]] = {}
-        for chat_id, article_id in await session.execute(
-            select(Delivery.chat_id, Delivery.article_id).where(
+        # The status is checked here, not in SQL: given `status IN (...)`, SQLite (no
+        # statistics) reads the rows through the status index, i.e. every SENT row ever,
+        # digests included, for each batch; by chat and kind it reads only these chats'
+        # pushes (the unique index), whatever their status.
+        for chat_id, article_id, status in await session.execute(
+            select(Delivery.chat_id, Delivery.article_id, Delivery.status).where(
                 Delivery.chat_id.in_(chat_ids),
                 Delivery.kind.in_(_PUSH_KINDS),
-                Delivery.status.in_(_PUSHED),
                 Delivery.article_id.is_not(None),
             )
         ):
-            if article_id is not None:
+            if article_id is not None and status in _PUSHED:
                 pushed.setdefault(chat_id, set()).add(article_id)
         rules = await rules_by_chat(session, chat_ids)
         if not self._sections or any(

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
+from digests import delivery
 from digests.db import SessionFactory, make_engine, make_session_factory
 from digests.delivery import (
     BeforeSend,
@@ -459,3 +460,92 @@ async def test_a_row_claimed_again_after_its_lease_is_sent_by_one_worker_only(
     assert second.sent == 1 and first_report.sent == 0 and first_report.lost_race == 1
     assert len(fast.received[chats[0]]) == 1 and chats[0] not in slow.received
     assert await statuses(session_factory) == Counter({"sent": 1})
+
+
+async def test_a_round_reads_its_rows_a_page_at_a_time_and_sends_each_once(
+    session_factory: SessionFactory,
+) -> None:
+    """More due chats than a page: every page is sent, each digest once, none left."""
+    chats = await seed(session_factory, chats=11)
+    sender = FakeSender()
+    report = await run_digest_round(session_factory, sender, now=lambda: NOW, config=config(page=3))
+    assert report.sent == 11
+    assert {chat: len(texts) for chat, texts in sender.received.items()} == dict.fromkeys(chats, 1)
+    assert await statuses(session_factory) == Counter({"sent": 11})
+
+
+async def test_claims_larger_than_a_batch_send_each_digest_once(
+    session_factory: SessionFactory,
+) -> None:
+    chats = await seed(session_factory, chats=30)
+    sender = FakeSender()
+    report = await run_digest_round(
+        session_factory, sender, now=lambda: NOW, config=config(claim_batch=12)
+    )
+    assert report.sent == 30
+    assert {chat: len(texts) for chat, texts in sender.received.items()} == dict.fromkeys(chats, 1)
+
+
+async def test_a_stop_frees_the_claimed_rows_not_yet_sent(
+    session_factory: SessionFactory,
+) -> None:
+    """A claim of 12 sent 4 at a time: a stop after the first sends leaves the rest of the
+    claim PENDING and unclaimed, and the next round sends them once."""
+    chats = await seed(session_factory, chats=12)
+    stopping = asyncio.Event()
+    sender = FakeSender()
+
+    async def stop_at_once(_chat_id: int) -> None:
+        stopping.set()
+
+    sender.on_wire = stop_at_once
+    cfg = config(claim_batch=12, workers=1)
+    report = await run_digest_round(
+        session_factory, sender, now=lambda: NOW, config=cfg, stopping=stopping
+    )
+    counts = await statuses(session_factory)
+    assert report.sent == counts["sent"] == sender.calls <= 4
+    assert counts["pending"] == 12 - counts["sent"]
+    async with session_factory() as session:
+        held = await session.scalar(select(func.count()).where(Delivery.claimed_by.is_not(None)))
+    assert held == 0
+    later = FakeSender()
+    rest = await run_digest_round(session_factory, later, now=lambda: NOW, config=config())
+    assert rest.sent == counts["pending"]
+    assert set(sender.received) | set(later.received) == set(chats)
+    assert not set(sender.received) & set(later.received)
+
+
+async def test_a_large_round_refreshes_the_statistics_and_sends_each_digest_once(
+    session_factory: SessionFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "ANALYZE_AFTER", 5)  # "large": the path a real one takes
+    chats = await seed(session_factory, chats=8)
+    sender = FakeSender()
+    report = await run_digest_round(
+        session_factory, sender, now=lambda: NOW, config=config(claim_batch=8)
+    )
+    assert report.sent == 8
+    assert set(sender.received) == set(chats)
+
+
+async def test_a_round_reads_the_windows_stories_once_whatever_its_pages(
+    session_factory: SessionFactory,
+) -> None:
+    await seed(session_factory, chats=9)
+    reads: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().startswith("SELECT articles.id"):
+            reads.append(statement)
+
+    engine = session_factory.kw["bind"].sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        report = await run_digest_round(
+            session_factory, FakeSender(), now=lambda: NOW, config=config(page=3)
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert report.sent == 9
+    assert len(reads) == 1
