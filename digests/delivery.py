@@ -162,6 +162,11 @@ class DeliveryConfig:
     # rows claimed and rendered in one transaction, then sent `batch` at a time (None: a
     # batch): larger where sending is fast, so that the database work per row is small
     claim_batch: int | None = None
+    # outcomes with no release to go with wait up to this long to be written together (0: at
+    # once); where sending is fast one write then carries many, where it is paced (30/s) an
+    # outcome write must not hold up the next release (its request would leave late, the
+    # one after it on time, and the two closer than Telegram's spacing)
+    outcome_delay: float = 0.0
     claim_limit: int = 500  # chats scheduled per claim transaction
     page: int = 5_000  # PENDING rows a round reads (and holds) at a time
     max_attempts: int = 5
@@ -177,6 +182,7 @@ FAST_CLAIM = 250
 """Rows claimed at once when nothing (or only paid broadcasts' 1,000/s) limits the rate."""
 PAID_BATCH = 50
 PAID_WORKERS = 4
+FAST_OUTCOME_DELAY = 0.05
 
 
 def delivery_config(settings: Settings) -> DeliveryConfig:
@@ -200,6 +206,7 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
         batch=batch,
         workers=workers,
         claim_batch=FAST_CLAIM if fast else None,
+        outcome_delay=FAST_OUTCOME_DELAY if fast else 0.0,
         lease=timedelta(seconds=settings.send_lease_seconds),
     )
 
@@ -879,11 +886,11 @@ class _Journal:
     """
 
     WRITE_TRIES = 8
-    # Outcomes alone wait a moment to be written together: one transaction for many answers
-    # instead of one each (a broadcast's answers come back one by one). A crash within that
-    # moment leaves their rows SENDING, reported uncertain after the lease: never resent.
+    # Outcomes alone may wait `config.outcome_delay` to be written together: one statement
+    # for many answers instead of one each (a fast broadcast's answers come back one by
+    # one). A crash within that moment leaves their rows SENDING, reported uncertain after
+    # the lease: never resent.
     OUTCOME_BATCH = 50
-    OUTCOME_DELAY = 0.05
     # Releases don't wait for more to gather: a paid batch leaves the rate limiter together
     # anyway, and each millisecond waited here is a millisecond every request waits (5 ms
     # cost a push with no limits 40% of its rate on PostgreSQL).
@@ -932,9 +939,10 @@ class _Journal:
 
     def record(self, job: _ClaimedSend, result: SendResult) -> None:
         """Write a send's outcome soon, grouped with others: with the next release, once
-        `OUTCOME_BATCH` are waiting, or `OUTCOME_DELAY` after the first, whichever is first."""
+        `OUTCOME_BATCH` are waiting, or `config.outcome_delay` after the first, whichever is
+        first."""
         self._outcomes.append((job, result))
-        if len(self._outcomes) >= self.OUTCOME_BATCH:
+        if len(self._outcomes) >= self.OUTCOME_BATCH or self._config.outcome_delay <= 0:
             self._wake()
         else:
             self._arm()
@@ -978,9 +986,10 @@ class _Journal:
                 await conn.close()
 
     def _arm(self) -> None:
-        """Flush the waiting outcomes in `OUTCOME_DELAY`, unless something flushes first."""
+        """Flush the waiting outcomes after the delay, unless something flushes first."""
         if self._later is None and not self._closing:
-            self._later = asyncio.get_running_loop().call_later(self.OUTCOME_DELAY, self._wake)
+            delay = self._config.outcome_delay
+            self._later = asyncio.get_running_loop().call_later(delay, self._wake)
 
     def _wake(self) -> None:
         if self._later is not None:
@@ -1040,7 +1049,11 @@ class _Journal:
             self._arm()
 
     def _outcomes_due(self) -> bool:
-        return self._closing or len(self._outcomes) >= self.OUTCOME_BATCH
+        return (
+            self._closing
+            or len(self._outcomes) >= self.OUTCOME_BATCH
+            or self._config.outcome_delay <= 0
+        )
 
     async def _mark_sending(
         self, connection: AsyncConnection, jobs: list[_ClaimedSend]
