@@ -58,8 +58,8 @@ class RedactingFormatter(logging.Formatter):
 
 
 def setup_logging(settings: Settings, *, quiet: bool = False) -> None:
-    """Log to stderr with every secret redacted; httpx request lines (which carry the token in
-    the URL) stay silent."""
+    """Log to stderr with every secret redacted; HTTP clients' request lines (which carry the
+    token in the URL) stay silent."""
     level = logging.WARNING if quiet else getattr(logging, settings.log_level)
     handler = logging.StreamHandler()
     handler.setFormatter(
@@ -68,7 +68,7 @@ def setup_logging(settings: Settings, *, quiet: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite", "alembic"):
+    for noisy in ("httpx", "httpcore", "aiohttp", "apscheduler", "aiosqlite", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
