@@ -1,13 +1,13 @@
 """The HTTP transport for Bot API calls, with a queue in front of it.
 
-`LeanRequest` (the default) is a python-telegram-bot `BaseRequest` over aiohttp with orjson:
-the same Bot API calls and the same errors (`TimedOut`, `NetworkError`, and everything PTB
-raises from the answer), at about half the client CPU of PTB's httpx transport per request,
-and without httpx's cost growing with the requests in flight (see bench/README.md, "the
-transport"). `BoundedHTTPXRequest` keeps PTB's own transport with the same queue.
+`LeanRequest` is a python-telegram-bot `BaseRequest` over aiohttp with orjson: the same Bot
+API calls and the same errors (`TimedOut`, `NetworkError`, and everything PTB raises from
+the answer), at a third or less of the client CPU of PTB's httpx transport per request, and
+without httpx's cost growing with the requests in flight (see bench/README.md, "The
+transport").
 
-The transport is also where a delivery learns that its request really leaves: a sender puts an async
-`before_send` hook in `ANNOUNCE` around its call, and the transport awaits it once the
+The transport is also where a delivery learns that its request really leaves: a sender puts
+an async `before_send` hook in `ANNOUNCE` around its call, and the transport awaits it once the
 request holds a connection slot, right before it is written to the socket. Everything
 before that point (the rate limiter, this queue) is waiting, which a crash cannot turn
 into a message.
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any
 
 import aiohttp
 import httpx
@@ -26,7 +25,7 @@ import orjson
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import JSONDict, ODVInput
 from telegram.error import NetworkError, TelegramError, TimedOut
-from telegram.request import BaseRequest, HTTPXRequest, RequestData
+from telegram.request import BaseRequest, RequestData
 
 CONNECTIONS = 8
 PAID_CONNECTIONS = 200
@@ -46,6 +45,7 @@ class PoolTimeout(Exception):
 
 
 NOT_SENT_CAUSES: tuple[type[BaseException], ...] = (
+    # PTB's own httpx transport (getUpdates uses it; build_application(request=...) may)
     httpx.ConnectError,
     httpx.ConnectTimeout,
     httpx.PoolTimeout,
@@ -58,29 +58,7 @@ NOT_SENT_CAUSES: tuple[type[BaseException], ...] = (
 
 def announces_sends(request: BaseRequest) -> bool:
     """Whether this transport awaits the `ANNOUNCE` hook itself (else the caller must)."""
-    return isinstance(request, _ANNOUNCING)
-
-
-class BoundedHTTPXRequest(HTTPXRequest):
-    """At most `connections` requests reach httpx at once; the rest wait in an asyncio queue.
-
-    httpx's pool rescans every waiting request against every connection each time one frees
-    up, which costs more than the sending itself during a broadcast. Waiting here instead is
-    cheap, and the rate limiter in front has already put the most urgent requests first.
-    """
-
-    __slots__ = ("_gate",)
-
-    def __init__(self, *, connections: int = CONNECTIONS, **kwargs: Any) -> None:
-        super().__init__(connection_pool_size=connections, **kwargs)
-        self._gate = asyncio.Semaphore(connections)
-
-    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
-        async with self._gate:
-            hook = ANNOUNCE.get()
-            if hook is not None and not await hook():
-                raise SendWithdrawn("withdrawn by its sender before it left")
-            return await super().do_request(*args, **kwargs)
+    return isinstance(request, LeanRequest)
 
 
 class LeanRequest(BaseRequest):
@@ -219,6 +197,3 @@ def _form(request_data: RequestData) -> aiohttp.FormData:
     for name, (filename, content, mime) in request_data.multipart_data.items():
         form.add_field(name, content, filename=filename, content_type=mime)
     return form
-
-
-_ANNOUNCING = (BoundedHTTPXRequest, LeanRequest)
