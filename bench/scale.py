@@ -127,6 +127,19 @@ class PhaseTime:
     db_elapsed: float = 0.0  # inside database calls, raw
     calls: int = 0  # statements (an executemany or an insertmanyvalues batch is one) and commits
     wall: float = 0.0  # inside the phase's code, summed over concurrent workers
+    # PostgreSQL: CPU the server process used on the phase's calls (its schedstat, in ns)
+    server_cpu: float = 0.0
+
+
+def _schedstat(pid: int | None) -> int:
+    """A process's CPU time in nanoseconds (Linux /proc/<pid>/schedstat); 0 if unknown."""
+    if pid is None:
+        return 0
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as stat:
+            return int(stat.read().split(maxsplit=1)[0])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 class BackendCpu:
@@ -137,6 +150,10 @@ class BackendCpu:
     def __init__(self) -> None:
         self.seconds = 0.0
         self._started: dict[int, float] = {}
+        self.pids: dict[int, int] = {}  # id(DBAPI connection) -> its server process
+
+    def pid_of(self, dbapi_connection: Any) -> int | None:
+        return self.pids.get(id(dbapi_connection))
 
     @staticmethod
     def _cpu(pid: int) -> float | None:
@@ -156,9 +173,11 @@ class BackendCpu:
             pid = int(cursor.fetchone()[0])
             cursor.close()
             record.info["backend_pid"] = pid
+            self.pids[id(dbapi_connection)] = pid
             self._started[pid] = self._cpu(pid) or 0.0
 
-        def closed(_dbapi_connection: Any, record: Any) -> None:
+        def closed(dbapi_connection: Any, record: Any) -> None:
+            self.pids.pop(id(dbapi_connection), None)
             self.collect(record.info.get("backend_pid"))
 
         event.listen(engine.sync_engine.pool, "connect", connected)
@@ -186,30 +205,39 @@ class DbClock:
     # database time and calls by phase and statement (its first words), to see what grows
     statements: dict[str, list[float]] = field(default_factory=dict)
 
-    def add(self, started: tuple[float, float], statement: str = "COMMIT") -> None:
+    def add(
+        self, started: tuple[float, float, int], pid: int | None, statement: str = "COMMIT"
+    ) -> None:
         elapsed = time.perf_counter() - started[0]
         cpu = time.thread_time() - started[1]
+        server = (_schedstat(pid) - started[2]) / 1e9 if pid is not None and started[2] else 0.0
         name = _phase.get()
         phase = self.phases[name]
         phase.db_elapsed += elapsed
         phase.db += max(0.0, elapsed - cpu)
+        phase.server_cpu += server
         phase.calls += 1
         key = f"{name}: {' '.join(statement.split()[:6])[:60]}"
-        tally = self.statements.setdefault(key, [0.0, 0.0])
+        tally = self.statements.setdefault(key, [0.0, 0.0, 0.0])
         tally[0] += 1
         tally[1] += max(0.0, elapsed - cpu)
+        tally[2] += server
 
-    def attach(self, engine: AsyncEngine) -> None:
-        """Count every statement and commit of `engine`."""
+    def attach(self, engine: AsyncEngine, backends: BackendCpu | None = None) -> None:
+        """Count every statement and commit of `engine` (and, given the engine's `backends`
+        on PostgreSQL, the CPU its server process spent on each)."""
         sync = engine.sync_engine
+
+        def pid(conn: Connection) -> int | None:
+            return None if backends is None else backends.pid_of(conn.connection.dbapi_connection)
 
         def before(conn: Connection, *_: object) -> None:
             conn.info.setdefault("bench_scale", []).append(
-                (time.perf_counter(), time.thread_time())
+                (time.perf_counter(), time.thread_time(), _schedstat(pid(conn)))
             )
 
         def after(conn: Connection, _cursor: object, statement: str, *_: object) -> None:
-            self.add(conn.info["bench_scale"].pop(), statement)
+            self.add(conn.info["bench_scale"].pop(), pid(conn), statement)
 
         event.listen(sync, "before_cursor_execute", before)
         event.listen(sync, "after_cursor_execute", after)
@@ -217,11 +245,12 @@ class DbClock:
         commit = dialect.do_commit
 
         def timed_commit(dbapi_connection: Any) -> None:
-            started = (time.perf_counter(), time.thread_time())
+            server = None if backends is None else backends.pid_of(dbapi_connection)
+            started = (time.perf_counter(), time.thread_time(), _schedstat(server))
             try:
                 commit(dbapi_connection)
             finally:
-                self.add(started)
+                self.add(started, server)
 
         dialect.do_commit = timed_commit  # type: ignore[method-assign]
 
@@ -308,10 +337,10 @@ async def measure_round(url: str, readers: int) -> dict[str, Any]:
     engine = make_engine(url)
     if engine.dialect.name == "postgresql" and os.environ.get("BENCH_SCALE_EXPLAIN_MS"):
         _auto_explain(engine, int(os.environ["BENCH_SCALE_EXPLAIN_MS"]))
-    clock = DbClock()
-    clock.attach(engine)
     backends = BackendCpu()
     backends.attach(engine)
+    clock = DbClock()
+    clock.attach(engine, backends)
     instrument(clock)
     factory = make_session_factory(engine)
     config = round_config()
@@ -365,9 +394,9 @@ async def measure_round(url: str, readers: int) -> dict[str, Any]:
         "db_server_cpu": backends.seconds if engine.dialect.name == "postgresql" else None,
         "phases": phases,
         "statements": {
-            key: {"calls": int(calls), "db": seconds}
-            for key, (calls, seconds) in sorted(
-                clock.statements.items(), key=lambda item: -item[1][1]
+            key: {"calls": int(calls), "db": seconds, "server_cpu": server}
+            for key, (calls, seconds, server) in sorted(
+                clock.statements.items(), key=lambda item: -max(item[1][1], item[1][2])
             )[:20]
         },
         "memory": {

@@ -21,6 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.engine import Dialect
@@ -253,8 +254,27 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("chat_id", "kind", "ref", name="uq_deliveries_chat_kind_ref"),
-        Index("ix_deliveries_status_updated", "status", "updated_at"),
+        # The rows still to send (PENDING) or in flight (SENDING), in id order: what senders
+        # page through and recovery looks for. On PostgreSQL it holds only those rows, so it
+        # stays small however long the history, and a row's move to SENT (or any other end)
+        # adds nothing to it; SQLite, which cannot match `status = 'pending'` to that
+        # predicate, indexes every row. updated_at is left out of it: a claim, which writes
+        # updated_at and no indexed column, may then be a heap-only update.
+        Index(
+            "ix_deliveries_open",
+            "status",
+            "id",
+            postgresql_where=text("status IN ('pending', 'sending')"),
+        ),
         Index("ix_deliveries_created_at", "created_at"),
+        # digests, most rows, have no article: they are left out (a write of one touches
+        # one index fewer)
+        Index(
+            "ix_deliveries_article_id",
+            "article_id",
+            postgresql_where=text("article_id IS NOT NULL"),
+            sqlite_where=text("article_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -271,9 +291,7 @@ class Delivery(Base):
     ref: Mapped[str] = mapped_column(String(64))
     window_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
     window_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    article_id: Mapped[int | None] = mapped_column(
-        ForeignKey("articles.id", ondelete="SET NULL"), index=True
-    )
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id", ondelete="SET NULL"))
     status: Mapped[DeliveryStatus] = mapped_column(
         Enum(
             DeliveryStatus,

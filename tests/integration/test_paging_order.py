@@ -198,7 +198,7 @@ async def test_the_migration_fills_the_copies_and_counts_of_existing_stories(
         session.add(world)
         session.add_all([story(f"old{i}", hours_ago=i + 1, sections=[world]) for i in range(3)])
     async with engine.begin() as connection:
-        await connection.run_sync(downgrade_to, "-1")
+        await connection.run_sync(downgrade_to, "0011")
         tables = await connection.run_sync(table_names)
     assert "story_counts" not in tables
     async with engine.begin() as connection:
