@@ -29,6 +29,7 @@ from bot.context import NewsApp
 from bot.http import LeanRequest
 from bot.ratelimit import PriorityRateLimiter
 from bot.replies import NO_PREVIEW
+from bot.runtime import settle_heap
 from bot.sender import TelegramSender
 from digests import breaking
 from digests import messages as msg
@@ -192,6 +193,7 @@ async def engine_bot(
         if database_url is not None:
             assert app.post_init is not None
             await app.post_init(app)
+        settle_heap()  # as `newsbot run` does once the bot is up
         yield app
     finally:
         await app.shutdown()

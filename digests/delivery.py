@@ -686,49 +686,75 @@ async def deliver(
         queue.put_nowait(list(ids[start : start + claim_size]))
     journal = _Journal(session_factory, now=now, config=config, report=report)
 
-    async def worker() -> None:
-        while not (stopping and stopping.is_set()):
-            try:
-                batch = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            try:
-                async with session_factory.begin() as session:
-                    jobs = await _claim(
-                        session,
-                        batch,
-                        moment=now(),
-                        render=render,
-                        report=report,
-                        claim=journal.claim,
-                        lease=config.claim_lease,
-                    )
-            except SQLAlchemyError as exc:  # the database is away: claim nothing more
-                log.warning("claiming a batch failed (%s): the rest waits for a later tick", exc)
-                report.errors.append(f"database: {exc}"[:500])
-                return
-            report.transactions += 1
-            for start in range(0, len(jobs), config.batch):
-                if (stopping and stopping.is_set()) or journal.failed:
-                    # claimed, never sent: free them at once (or when the database is back)
-                    why = "database unavailable" if journal.failed else "stopping"
-                    for job in jobs[start:]:
-                        journal.record(job, SendResult(Outcome.WITHDRAWN, error=why))
-                    break
-                await _send_batch(
-                    session_factory,
-                    sender,
-                    jobs[start : start + config.batch],
-                    journal,
-                    priority,
-                    stopping,
+    async def claim_next() -> list[_ClaimedSend] | None:
+        """The next batch, claimed and rendered; None when there is none left, the round is
+        stopping, or the database is away (the rest then waits for a later tick)."""
+        if (stopping and stopping.is_set()) or journal.failed:
+            return None
+        try:
+            batch = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+        try:
+            async with session_factory.begin() as session:
+                jobs = await _claim(
+                    session,
+                    batch,
+                    moment=now(),
+                    render=render,
+                    report=report,
+                    claim=journal.claim,
+                    lease=config.claim_lease,
                 )
-            if progress is not None:
-                try:
-                    await progress(report)
-                except Exception:  # showing progress never stops the sending
-                    log.warning("reporting progress failed", exc_info=True)
-            if journal.failed:  # the database is away: claim nothing more
+        except SQLAlchemyError as exc:
+            log.warning("claiming a batch failed (%s): the rest waits for a later tick", exc)
+            report.errors.append(f"database: {exc}"[:500])
+            return None
+        report.transactions += 1
+        return jobs
+
+    def withdraw(jobs: Sequence[_ClaimedSend]) -> None:
+        """Claimed, never sent: free them at once (or when the database is back)."""
+        why = "database unavailable" if journal.failed else "stopping"
+        for job in jobs:
+            journal.record(job, SendResult(Outcome.WITHDRAWN, error=why))
+
+    async def worker() -> None:
+        jobs = await claim_next()
+        while jobs is not None:
+            # The next batch is claimed and rendered while this one is sent: the database's
+            # work stays off the sending's path. Otherwise the workers, which go through the
+            # rate limiter at one pace, all reach their next claim together and nothing is
+            # sent meanwhile (a pause that a limit counted per second never gives back).
+            upcoming = asyncio.create_task(claim_next())
+            try:
+                for start in range(0, len(jobs), config.batch):
+                    if (stopping and stopping.is_set()) or journal.failed:
+                        withdraw(jobs[start:])
+                        break
+                    await _send_batch(
+                        session_factory,
+                        sender,
+                        jobs[start : start + config.batch],
+                        journal,
+                        priority,
+                        stopping,
+                    )
+                if progress is not None:
+                    try:
+                        await progress(report)
+                    except Exception:  # showing progress never stops the sending
+                        log.warning("reporting progress failed", exc_info=True)
+            except BaseException:
+                upcoming.cancel()
+                with contextlib.suppress(BaseException):
+                    claimed = await upcoming
+                    if claimed:
+                        withdraw(claimed)
+                raise
+            jobs = await upcoming
+            if jobs and ((stopping and stopping.is_set()) or journal.failed):
+                withdraw(jobs)
                 return
 
     try:
