@@ -162,12 +162,17 @@ class LeanRequest(BaseRequest):
             else:
                 body = orjson.dumps(request_data.parameters)
                 headers = {"Content-Type": "application/json"}
-        try:
-            await asyncio.wait_for(self._gate.acquire(), _given(pool_timeout, self._pool_timeout))
-        except TimeoutError:
-            raise TimedOut(
-                "Pool timeout: all connections are busy. The request was *not* sent."
-            ) from PoolTimeout()
+        if self._gate.locked():  # wait, but no longer than the pool timeout
+            try:
+                await asyncio.wait_for(
+                    self._gate.acquire(), _given(pool_timeout, self._pool_timeout)
+                )
+            except TimeoutError:
+                raise TimedOut(
+                    "Pool timeout: all connections are busy. The request was *not* sent."
+                ) from PoolTimeout()
+        else:  # a free slot: taken at once, without wait_for's task around it
+            await self._gate.acquire()
         try:
             hook = ANNOUNCE.get()
             if hook is not None and not await hook():

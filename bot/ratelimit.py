@@ -320,9 +320,11 @@ class _Gate:
         self._tolerance = (burst - 1) * self._interval
         self._clock = clock
         self._exclusive = exclusive
-        # at most `window` sends in any one second (0: no window), on top of the pace
-        self._window = window
-        self._sent: collections.deque[float] = collections.deque(maxlen=max(1, window))
+        # the last `window` sends' times: at most that many in any one second, on top of the
+        # pace (None: no window, as for every chat's gate)
+        self._sent: collections.deque[float] | None = (
+            collections.deque(maxlen=window) if window > 0 else None
+        )
         self._tick = tick  # the shortest wait before a waiting gate looks again
         self._tat = -math.inf  # theoretical arrival time of the next send
         self._paused_until = -math.inf
@@ -333,14 +335,14 @@ class _Gate:
 
     def ready_at(self) -> float:
         ready = max(self._tat - self._tolerance, self._paused_until)
-        if self._window and len(self._sent) == self._window:
+        if self._sent is not None and len(self._sent) == self._sent.maxlen:
             # the window's oldest send must have left the last second
             ready = max(ready, self._sent[0] + _WINDOW)
         return ready
 
     def commit(self, now: float) -> None:
         self._tat = max(self._tat, now) + self._interval
-        if self._window:
+        if self._sent is not None:
             self._sent.append(now)
 
     def pause_until(self, until: float) -> None:
@@ -563,13 +565,8 @@ class PriorityRateLimiter(BaseRateLimiter[PriorityArg]):
 
     def _reset(self) -> None:
         self._overall = self._new_gate(self._overall_per_sec, exclusive=False)
-        self._paid = _Gate(
-            per_sec=PAID_PACE,
-            burst=PAID_BURST,
-            clock=self._clock,
-            exclusive=False,
-            window=int(PAID_PER_SEC),
-            tick=PAID_TICK,
+        self._paid = self._new_gate(
+            PAID_PACE, exclusive=False, burst=PAID_BURST, window=int(PAID_PER_SEC), tick=PAID_TICK
         )
         self._chats: dict[ChatKey, _Gate] = {}
         self._sweep_at = _SWEEP_MIN
@@ -590,8 +587,23 @@ class PriorityRateLimiter(BaseRateLimiter[PriorityArg]):
                 spacing=_spacing(windows.get("paid")),
             )
 
-    def _new_gate(self, per_sec: float, *, exclusive: bool, burst: int = 1) -> _Gate:
-        return _Gate(per_sec=per_sec, burst=burst, clock=self._clock, exclusive=exclusive)
+    def _new_gate(
+        self,
+        per_sec: float,
+        *,
+        exclusive: bool,
+        burst: int = 1,
+        window: int = 0,
+        tick: float = 0.0,
+    ) -> _Gate:
+        return _Gate(
+            per_sec=per_sec,
+            burst=burst,
+            clock=self._clock,
+            exclusive=exclusive,
+            window=window,
+            tick=tick,
+        )
 
     async def initialize(self) -> None:
         """Open the limiter again if it was shut down."""

@@ -686,10 +686,14 @@ async def deliver(
         queue.put_nowait(list(ids[start : start + claim_size]))
     journal = _Journal(session_factory, now=now, config=config, report=report)
 
+    def halted() -> bool:
+        """The process is stopping, or the database is away: nothing more leaves."""
+        return (stopping is not None and stopping.is_set()) or journal.failed
+
     async def claim_next() -> list[_ClaimedSend] | None:
         """The next batch, claimed and rendered; None when there is none left, the round is
         stopping, or the database is away (the rest then waits for a later tick)."""
-        if (stopping and stopping.is_set()) or journal.failed:
+        if halted():
             return None
         try:
             batch = queue.get_nowait()
@@ -729,7 +733,7 @@ async def deliver(
             upcoming = asyncio.create_task(claim_next())
             try:
                 for start in range(0, len(jobs), config.batch):
-                    if (stopping and stopping.is_set()) or journal.failed:
+                    if halted():
                         withdraw(jobs[start:])
                         break
                     await _send_batch(
@@ -753,7 +757,7 @@ async def deliver(
                         withdraw(claimed)
                 raise
             jobs = await upcoming
-            if jobs and ((stopping and stopping.is_set()) or journal.failed):
+            if jobs and halted():
                 withdraw(jobs)
                 return
 
