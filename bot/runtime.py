@@ -24,7 +24,7 @@ from collections.abc import Callable, Generator
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
-from telegram.error import InvalidToken, TelegramError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot.app import build_application
 from bot.context import NewsApp, Services
@@ -101,12 +101,18 @@ async def serve(
     )
     try:
         await app.initialize()
-    except InvalidToken as exc:
+    except (InvalidToken, NetworkError) as exc:
         sock.close()
         await app.bot.request.shutdown()  # PTB leaves its transport open when getMe fails
-        # PTB's message quotes the token itself: say it without it.
+        if isinstance(exc, InvalidToken):
+            # PTB's message quotes the token itself: say it without it.
+            raise StartError(
+                "Telegram refused TELEGRAM_BOT_TOKEN (unauthorized): check the token from "
+                "@BotFather"
+            ) from exc
         raise StartError(
-            "Telegram refused TELEGRAM_BOT_TOKEN (unauthorized): check the token from @BotFather"
+            f"cannot reach the Telegram Bot API ({exc.message}): check the network and "
+            "TELEGRAM_BASE_URL"
         ) from exc
     intake: asyncio.Task[None] | None = None
     election: Election | None = None

@@ -165,6 +165,29 @@ async def test_a_refused_token_is_one_line(fake_api: FakeBotApiServer, tmp_path:
     assert not any("not-the-token" in line for line in lines)  # the token is never printed
 
 
+async def test_an_unreachable_bot_api_is_one_line(
+    fake_api: FakeBotApiServer, tmp_path: Path
+) -> None:
+    """Nothing listens at TELEGRAM_BASE_URL: one line that says so, and the transport is
+    closed (no "Unclosed client session" from aiohttp)."""
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    env = instance_env(
+        fake_api,
+        f"sqlite:///{tmp_path / 'x.db'}",
+        TELEGRAM_BASE_URL=f"http://127.0.0.1:{port}/bot",
+        TELEGRAM_BOT_TOKEN="42:secret-token-value",
+    )
+    code, lines = await run_once(env, tmp_path)
+    assert code == 1
+    assert lines[-1].startswith("newsbot: cannot reach the Telegram Bot API"), lines
+    assert not any("Unclosed" in line or "Traceback" in line for line in lines), lines
+    assert not any("secret-token-value" in line for line in lines)
+
+
 async def test_a_taken_port_is_one_line(fake_api: FakeBotApiServer, tmp_path: Path) -> None:
     import socket
 
