@@ -73,9 +73,9 @@ from bench.procs import (
 )
 from bench.seed import FIRST_TELEGRAM_ID
 from bot.replies import NO_PREVIEW
-from digests.buttons import PushChoice, decode
 from digests.db import SessionFactory
 from digests.models import BreakingPush, DeliveryStatus, PushStatus
+from digests.ui.buttons import PushChoice, decode
 
 RESULTS = Path(__file__).with_name("results-api-push.json")
 FIRST_DELIVERY_TARGET = 1.0  # seconds from the API request to the first delivery

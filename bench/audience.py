@@ -12,9 +12,9 @@ from sqlalchemy import func, select, update
 from bench.databases import DEFAULT_POSTGRES, database
 from bench.procs import BenchError
 from bench.seed import seed
-from digests import breaking
 from digests.db import SessionFactory, make_engine, make_session_factory, upgrade
 from digests.models import BreakingPush, Chat, Delivery, DeliveryKind, DeliveryStatus
+from digests.newsroom import breaking
 
 PUSH_WORDS = ["world", "Storm warning for the coast: ferries suspended, schools closed"]
 

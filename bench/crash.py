@@ -20,7 +20,7 @@ Figures per run, all from the fake server's send log and the delivery rows:
   reported UNCERTAIN (target yes);
 - *in flight at death*: rows SENDING right after the kill, and how many of those did arrive;
 - *claimed, waiting*: rows the dead process held but had not sent (sent after the restart);
-- the editor's final report line, as `digests.messages.push_progress` renders it.
+- the editor's final report line, as `digests.ui.messages.push_progress` renders it.
 Writes bench/results-crash-<db>.json.
 """
 
@@ -60,10 +60,10 @@ from bench.procs import (
     write_results,
 )
 from bench.seed import FIRST_TELEGRAM_ID
-from digests import messages
-from digests.breaking import PushProgress, tally
 from digests.db import SessionFactory
 from digests.models import BreakingPush, Delivery, DeliveryKind, DeliveryStatus, PushStatus
+from digests.newsroom.breaking import PushProgress, tally
+from digests.ui import messages
 
 HERE = Path(__file__).parent
 MAX_MISSING = 2

@@ -37,9 +37,9 @@ from bench.run import _environment
 from bench.scenarios import _make_due, _timed_round, product_config
 from bench.seed import FIRST_TELEGRAM_ID, Seeded, seed
 from digests.db import SessionFactory, make_engine, make_session_factory, upgrade
-from digests.digest import DigestBuilder, DigestRequest
-from digests.keywords import normalize, tokens
+from digests.digest.builder import DigestBuilder, DigestRequest
 from digests.models import Article, KeywordKind, KeywordRule
+from digests.readers.keywords import normalize, tokens
 
 RESULTS = Path(__file__).with_name("results-keywords.json")
 TARGET_RATIO = 0.9

@@ -34,11 +34,11 @@ from sqlalchemy import select, text
 
 from bench.databases import DEFAULT_POSTGRES, database
 from bench.seed import seed
-from digests import conversation
-from digests.buttons import Direction, PageTurn
-from digests.conversation import ReaderRequest
 from digests.db import SessionFactory, make_engine, make_session_factory, upgrade
 from digests.models import Article, Section, article_sections
+from digests.readers import conversation
+from digests.readers.conversation import ReaderRequest
+from digests.ui.buttons import Direction, PageTurn
 
 RESULTS = Path(__file__).with_name("results-latest.json")
 TARGET_P99_MS = 20.0

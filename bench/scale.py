@@ -49,9 +49,9 @@ from sqlalchemy import event, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from digests import delivery
 from digests.db import SessionFactory, make_engine, make_session_factory, upgrade
-from digests.delivery import (
+from digests.delivery import engine as delivery
+from digests.delivery.engine import (
     BeforeSend,
     Outcome,
     Part,
@@ -80,7 +80,7 @@ def _say(db: str, message: str) -> None:
 
 
 class RecordingSender:
-    """A `digests.delivery.Sender` that sends nothing: every part "goes out" at once (after
+    """A `digests.delivery.engine.Sender` that sends nothing: every part "goes out" at once (after
     `before_send`, as the real sender does) with a made-up message id. Counts the sends per
     chat in a bytearray (one byte a chat, so that a million readers cost a megabyte)."""
 

@@ -31,12 +31,8 @@ from bot.ratelimit import PriorityRateLimiter
 from bot.replies import NO_PREVIEW
 from bot.runtime import settle_heap
 from bot.sender import TelegramSender
-from digests import breaking
-from digests import messages as msg
-from digests.breaking import PushOutcome, PushRunner
-from digests.buttons import PushChoice
 from digests.db import SessionFactory
-from digests.delivery import (
+from digests.delivery.engine import (
     DeliveryConfig,
     Part,
     RoundReport,
@@ -45,9 +41,13 @@ from digests.delivery import (
     run_digest_round,
     with_controls,
 )
-from digests.digest import DigestBuilder, DigestRequest
+from digests.digest.builder import DigestBuilder, DigestRequest
 from digests.models import Chat, Delivery, DeliveryKind, DeliveryStatus
+from digests.newsroom import breaking
+from digests.newsroom.breaking import PushOutcome, PushRunner
 from digests.settings import Settings
+from digests.ui import messages as msg
+from digests.ui.buttons import PushChoice
 
 POOL_SIZE = 256  # PTB's default for an Application's bot
 BARE_IN_FLIGHT = 4  # "a few in flight": the bare loop's other way to send

@@ -1,6 +1,6 @@
 """The publisher's HTTP API under /api/v1 (FastAPI, mounted in the bot's web app).
 
-The routes only translate: authenticate, hand the validated body to digests/newsroom.py in
+The routes only translate: authenticate, hand the validated body to digests/newsroom/cms.py in
 one transaction, start what must run after the commit, and answer. Pushes run on the same
 PushRunner as an editor's /breaking.
 """
@@ -22,10 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import jobs
 from bot.context import NewsApp
-from digests import corrections, newsroom
 from digests.db import unavailable
 from digests.models import PushActionKind, PushOrigin
-from digests.newsroom import (
+from digests.newsroom import cms as newsroom
+from digests.newsroom import corrections
+from digests.newsroom.cms import (
     ActionOut,
     ArticleIn,
     ArticleList,

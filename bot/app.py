@@ -30,9 +30,13 @@ from bot.ratelimit import PriorityRateLimiter
 from bot.sender import TelegramSender
 from bot.updates import ChatOrderedUpdateProcessor
 from digests import i18n
-from digests import messages as msg
-from digests.breaking import PushRunner
-from digests.buttons import (
+from digests.db import instance_name, make_engine, make_session_factory, upgrade
+from digests.delivery.engine import delivery_config
+from digests.newsroom.breaking import PushRunner
+from digests.newsroom.corrections import ActionRunner
+from digests.settings import Settings
+from digests.ui import messages as msg
+from digests.ui.buttons import (
     ACTION_PATTERN,
     DIGEST_PATTERN,
     KEYWORD_PATTERN,
@@ -42,10 +46,6 @@ from digests.buttons import (
     SEARCH_PATTERN,
     SETTINGS_PATTERN,
 )
-from digests.corrections import ActionRunner
-from digests.db import instance_name, make_engine, make_session_factory, upgrade
-from digests.delivery import delivery_config
-from digests.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def build_application(
     else:
         # A few connections carry 30 messages/s. Paid broadcasts (up to 1000/s) need about
         # rate x round trip requests in flight (1000/s x 50-80 ms is 50-80), and the engine
-        # has up to four batches of 50 out at once (digests.delivery.delivery_config).
+        # has up to four batches of 50 out at once (digests.delivery.engine.delivery_config).
         connections = PAID_CONNECTIONS if settings.paid_broadcast else CONNECTIONS
         builder = builder.request(LeanRequest(connections=connections, pool_timeout=30.0))
     if updates_request is not None:
@@ -207,7 +207,7 @@ def register_handlers(application: NewsApp) -> None:
     application.add_handler(
         ChatMemberHandler(forums.bot_membership, ChatMemberHandler.MY_CHAT_MEMBER)
     )
-    # buttons, routed by the prefix of their data (digests/buttons.py)
+    # buttons, routed by the prefix of their data (digests/ui/buttons.py)
     application.add_handler(CallbackQueryHandler(handlers.page_button, pattern=PAGE_PATTERN))
     application.add_handler(CallbackQueryHandler(handlers.search_button, pattern=SEARCH_PATTERN))
     application.add_handler(

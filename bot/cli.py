@@ -15,8 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from digests.db import make_engine, make_session_factory, upgrade
-from digests.feedstate import Backoff
-from digests.ingest import IngestReport, ingest_sources
+from digests.feeds.ingest import IngestReport, ingest_sources
+from digests.feeds.state import Backoff
 from digests.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("newsbot")
@@ -174,7 +174,7 @@ def _main(args: argparse.Namespace, settings: Settings, secrets: Sequence[str]) 
     interactive = args.command == "shell" or no_token
     setup_logging(settings, quiet=args.command != "run" or interactive)
     if args.command == "ingest":  # each source's outcome is printed as a line already
-        logging.getLogger("digests.ingest").setLevel(logging.ERROR)
+        logging.getLogger("digests.feeds.ingest").setLevel(logging.ERROR)
     try:
         if args.command == "db":
             return asyncio.run(_db_upgrade(settings))

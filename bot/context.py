@@ -21,10 +21,10 @@ from bot.inline_cache import TTLCache
 from bot.metrics import Metrics
 from bot.ratelimit import PriorityArg
 from bot.shown import ShownMessages
-from digests.breaking import PushRunner
-from digests.corrections import ActionRunner
 from digests.db import SessionFactory
-from digests.readers import Defaults
+from digests.newsroom.breaking import PushRunner
+from digests.newsroom.corrections import ActionRunner
+from digests.readers.chats import Defaults
 from digests.settings import Settings
 
 

@@ -6,7 +6,7 @@ with a preview and "Edit N messages" / Cancel, whose button names the exact corr
 digest of it), read back from the /correct message the preview replies to: a press after
 that message was edited or deleted applies nothing. Withdraw asks "Delete N messages?".
 The confirmation message then shows the action's progress and final counts. The work itself
-runs in digests/corrections.py (`ActionRunner`); `TelegramEditor` is its Editor.
+runs in digests/newsroom/corrections.py (`ActionRunner`); `TelegramEditor` is its Editor.
 """
 
 from __future__ import annotations
@@ -33,14 +33,14 @@ from bot.editor import editors_only
 from bot.ratelimit import Priority, RateLimiterClosedError, retry_after_seconds
 from bot.replies import NO_PREVIEW, answers_button, edit, edit_report, markup, send
 from bot.sender import RETRY_LATER_SECONDS
-from digests import corrections
-from digests import messages as msg
-from digests.buttons import ActionChoice, ActionStep, decode
-from digests.corrections import ActionProgress, EditOutcome, EditResult, Refusal
 from digests.db import SessionFactory
-from digests.messages import Reply
 from digests.models import BreakingPush, PushAction, PushActionKind, PushOrigin
-from digests.render import escape
+from digests.newsroom import corrections
+from digests.newsroom.corrections import ActionProgress, EditOutcome, EditResult, Refusal
+from digests.ui import messages as msg
+from digests.ui.buttons import ActionChoice, ActionStep, decode
+from digests.ui.messages import Reply
+from digests.ui.render import escape
 
 log = logging.getLogger(__name__)
 

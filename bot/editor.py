@@ -1,7 +1,7 @@
 """Editors' commands and buttons: /breaking with preview and Send/Cancel, /stats.
 
 Editors are the users in ADMIN_IDS; everyone else is refused. The push itself runs in
-digests/breaking.py (`PushRunner`); this module only shows its progress.
+digests/newsroom/breaking.py (`PushRunner`); this module only shows its progress.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from telegram import Bot, CallbackQuery, Update
 
 from bot.context import NewsContext
 from bot.replies import answers_button, edit, edit_report, send
-from digests import breaking
-from digests import messages as msg
-from digests.buttons import PushChoice, decode
-from digests.messages import Reply
-from digests.stats import collect_stats
+from digests.newsroom import breaking
+from digests.newsroom.stats import collect_stats
+from digests.ui import messages as msg
+from digests.ui.buttons import PushChoice, decode
+from digests.ui.messages import Reply
 
 log = logging.getLogger(__name__)
 

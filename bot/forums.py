@@ -25,9 +25,8 @@ from telegram.ext import ContextTypes
 from bot.context import NewsContext
 from bot.handlers import _ensure_chat, _is_group_admin, _register
 from bot.replies import channel_replies, send
-from digests import messages as msg
-from digests.readers import find_chat
-from digests.topics import (
+from digests.readers.chats import find_chat
+from digests.readers.topics import (
     Membership,
     TopicRefusal,
     ensure_topics,
@@ -35,6 +34,7 @@ from digests.topics import (
     membership,
     topic_request,
 )
+from digests.ui import messages as msg
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ async def _delete(bot: Bot, chat_id: int, message_id: int) -> None:
 
 
 class TelegramTopicMaker:
-    """digests.topics.TopicMaker on the Bot API: createForumTopic, refusals sorted by kind."""
+    """digests.readers.topics.TopicMaker on the Bot API: createForumTopic, refusals by kind."""
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot

@@ -16,9 +16,14 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
 from bot.context import NewsContext, Services
 from bot.replies import answers_button, edit, send
-from digests import conversation, i18n
-from digests import messages as msg
-from digests.buttons import (
+from digests import i18n
+from digests.db import unavailable
+from digests.models import Chat, ChatKind
+from digests.readers import conversation
+from digests.readers.chats import find_chat, follow_telegram_language, register_chat
+from digests.readers.conversation import ReaderRequest
+from digests.ui import messages as msg
+from digests.ui.buttons import (
     SETTINGS_BUTTONS,
     DigestControl,
     KeywordChoice,
@@ -27,10 +32,6 @@ from digests.buttons import (
     SearchTurn,
     decode,
 )
-from digests.conversation import ReaderRequest
-from digests.db import unavailable
-from digests.models import Chat, ChatKind
-from digests.readers import find_chat, follow_telegram_language, register_chat
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +256,7 @@ async def _hint(update: Update, context: NewsContext) -> None:
     await send(update, hint)
 
 
-# ---- buttons: each routed here by its prefix (digests/buttons.py) ---------------------------
+# ---- buttons: each routed here by its prefix (digests/ui/buttons.py) ---------------------------
 
 
 @answers_button

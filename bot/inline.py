@@ -25,10 +25,10 @@ from telegram.error import TelegramError
 from bot.context import NewsContext
 from bot.inline_cache import InlineAnswer
 from digests import i18n
-from digests import messages as msg
 from digests.db import unavailable
-from digests.messages import InlineStory
-from digests.search import inline_offset, inline_page, search_words
+from digests.stories.search import inline_offset, inline_page, search_words
+from digests.ui import messages as msg
+from digests.ui.messages import InlineStory
 
 log = logging.getLogger(__name__)
 

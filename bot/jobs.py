@@ -13,10 +13,10 @@ from bot.context import NewsContext, Services
 from bot.corrections import tell_rewritten
 from bot.forums import TelegramTopicMaker
 from bot.sender import TelegramSender
-from digests.alerts import run_alert_round
-from digests.delivery import RoundReport, delivery_config, queue_depth, run_digest_round
-from digests.feedstate import Backoff
-from digests.ingest import ingest_sources
+from digests.delivery.engine import RoundReport, delivery_config, queue_depth, run_digest_round
+from digests.digest.alerts import run_alert_round
+from digests.feeds.ingest import ingest_sources
+from digests.feeds.state import Backoff
 
 log = logging.getLogger(__name__)
 

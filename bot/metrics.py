@@ -14,9 +14,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.ratelimit import Priority, PriorityRateLimiter
-from digests.delivery import Outcome, SendPriority
-from digests.feedstate import public_url
-from digests.ingest import IngestReport
+from digests.delivery.engine import Outcome, SendPriority
+from digests.feeds.ingest import IngestReport
+from digests.feeds.state import public_url
 
 _KIND = {SendPriority.BREAKING: "breaking", SendPriority.BULK: "digest"}
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)

@@ -32,10 +32,10 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.context import NewsContext
 from bot.shown import Content
-from digests import messages as msg
 from digests.db import unavailable
-from digests.messages import Button, Reply
-from digests.render import visible_text
+from digests.ui import messages as msg
+from digests.ui.messages import Button, Reply
+from digests.ui.render import visible_text
 
 log = logging.getLogger(__name__)
 

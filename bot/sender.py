@@ -47,7 +47,7 @@ from telegram.ext import ExtBot
 from bot.http import ANNOUNCE, NOT_SENT_CAUSES, SendWithdrawn, announces_sends
 from bot.ratelimit import Priority, RateLimiterClosedError, retry_after_seconds
 from bot.replies import NO_PREVIEW, image_refused, markup
-from digests.delivery import (
+from digests.delivery.engine import (
     PHOTO,
     BeforeSend,
     Outcome,
@@ -57,8 +57,8 @@ from digests.delivery import (
     SendResult,
     Text,
 )
-from digests.messages import Button
-from digests.topics import TopicProblem, TopicTrouble, topic_trouble
+from digests.readers.topics import TopicProblem, TopicTrouble, topic_trouble
+from digests.ui.messages import Button
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class TelegramSender:
         before_send: BeforeSend | None = None,
     ) -> SendResult:
         """Send the parts in order; `before_send` is awaited as each request leaves (see
-        digests.delivery.Sender): by the transport once the request has passed the rate
+        digests.delivery.engine.Sender): by the transport once the request has passed the rate
         limiter and holds a connection, or here, first, with a transport that cannot."""
         if before_send is not None and not announces_sends(self.bot.request):
             if not await before_send():

@@ -21,8 +21,8 @@ from telegram import Update
 from bot.app import build_application, utcnow
 from bot.local_request import LocalRequest, ShownMessage
 from digests.db import make_engine, make_session_factory, upgrade
-from digests.feeds import parse_feed
-from digests.ingest import store_entries
+from digests.feeds.ingest import store_entries
+from digests.feeds.parse import parse_feed
 from digests.settings import Settings
 
 READER_ID = 1001

@@ -38,7 +38,7 @@ NAMING = {
 }
 
 
-# Column sizes that incoming text is cut to (digests/ingest.py), so both databases store alike.
+# Column sizes that incoming text is cut to (digests/feeds/ingest.py), alike on both databases.
 KEY_MAX = 600
 LINK_MAX = 2000
 TITLE_MAX = 400

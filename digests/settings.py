@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from digests.naming import parse_category_map
 from digests.schedule import check_timezone, parse_hhmm
+from digests.stories.naming import parse_category_map
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     category_map: str = ""
     default_section: str = "General"
     # Sections made from feed categories at most; further categories go to DEFAULT_SECTION.
-    # The section chooser pages its buttons (digests/messages.py), so this is no longer bound
+    # The section chooser pages its buttons (digests/ui/messages.py), so this is no longer bound
     # by Telegram's 100 buttons a message; 200 sections are 9 pages of the chooser.
     max_sections: int = Field(default=40, ge=1, le=200)
     digest_grace_hours: float = Field(default=6.0, ge=0)

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from digests.digest import LATE_ARRIVAL, DigestSection, DigestStory
+from digests.digest.builder import LATE_ARRIVAL, DigestSection, DigestStory
 from digests.models import (
     Article,
     Delivery,

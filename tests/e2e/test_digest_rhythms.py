@@ -10,9 +10,9 @@ from sqlalchemy import select
 from bot.context import NewsApp
 from bot.sender import TelegramSender
 from digests.db import make_engine, make_session_factory
-from digests.delivery import RoundReport, delivery_config, run_digest_round
-from digests.feeds import FeedEntry
-from digests.ingest import store_entries
+from digests.delivery.engine import RoundReport, delivery_config, run_digest_round
+from digests.feeds.ingest import store_entries
+from digests.feeds.parse import FeedEntry
 from digests.models import Chat
 from fakebotapi.emulator import StoredMessage
 from fakebotapi.server import FakeBotApiServer

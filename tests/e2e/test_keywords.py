@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from bot.context import NewsApp
 from bot.sender import TelegramSender
-from digests.alerts import AlertRound, run_alert_round
 from digests.db import make_engine, make_session_factory
-from digests.delivery import delivery_config
+from digests.delivery.engine import delivery_config
+from digests.digest.alerts import AlertRound, run_alert_round
 from digests.models import Chat, Delivery, DeliveryKind, DeliveryStatus, KeywordKind, KeywordRule
 from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import Reader, button, e2e_settings, logged_errors, running_bot

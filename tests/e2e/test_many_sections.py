@@ -6,14 +6,14 @@ import re
 
 from sqlalchemy import select
 
-from digests import messages
-from digests.buttons import ChooserPage, ToggleSection, decode, encode
 from digests.db import make_engine, make_session_factory
-from digests.feeds import FeedEntry
-from digests.ingest import store_entries
+from digests.feeds.ingest import store_entries
+from digests.feeds.parse import FeedEntry
 from digests.models import Chat, Section, Subscription
-from digests.sections import SectionInfo, list_sections
 from digests.settings import Settings
+from digests.stories.sections import SectionInfo, list_sections
+from digests.ui import messages
+from digests.ui.buttons import ChooserPage, ToggleSection, decode, encode
 from fakebotapi.emulator import StoredMessage
 from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import Reader, button, e2e_settings, logged_errors, running_bot

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from digests.db import make_engine, make_session_factory
-from digests.feeds import FeedEntry
+from digests.feeds.parse import FeedEntry
 from digests.models import Delivery, DeliveryKind, DeliveryStatus
 from fakebotapi.emulator import MAX_CAPTION_UTF16, StoredMessage
 from fakebotapi.server import FakeBotApiServer

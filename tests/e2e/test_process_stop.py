@@ -25,11 +25,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
-from digests import breaking
 from digests.db import make_engine, make_session_factory
 from digests.models import BreakingPush, Chat, ChatKind, Delivery, PushStatus, Subscription
-from digests.sections import get_or_create_sections
+from digests.newsroom import breaking
 from digests.settings import Settings
+from digests.stories.sections import get_or_create_sections
 from fakebotapi.emulator import BotApiEmulator, RateLimits
 from fakebotapi.server import FakeBotApiServer
 

@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 
 from bot.app import build_application
 from bot.context import NewsApp
-from digests import breaking
-from digests.breaking import PushOutcome
 from digests.db import make_engine, make_session_factory
-from digests.ingest import store_entries
+from digests.feeds.ingest import store_entries
 from digests.models import Delivery
+from digests.newsroom import breaking
+from digests.newsroom.breaking import PushOutcome
 from digests.settings import Settings
 from fakebotapi.emulator import ApiError, BotApiEmulator, RateLimits
 from fakebotapi.server import FakeBotApiServer

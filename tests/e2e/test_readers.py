@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from bot.shell import run_shell
 from digests.db import make_engine, make_session_factory, upgrade
-from digests.feeds import FeedEntry
-from digests.ingest import store_entries
+from digests.feeds.ingest import store_entries
+from digests.feeds.parse import FeedEntry
 from digests.models import Chat, Section, Subscription
 from fakebotapi.emulator import StoredMessage
 from fakebotapi.server import FakeBotApiServer
@@ -34,7 +34,7 @@ async def seeded_db(tmp_path: Path, *entries: FeedEntry) -> str:
     try:
         await upgrade(engine)
         if not entries:
-            from digests.feeds import parse_feed
+            from digests.feeds.parse import parse_feed
 
             entries = parse_feed(SAMPLE.read_bytes(), source="sample").entries
         async with make_session_factory(engine).begin() as session:

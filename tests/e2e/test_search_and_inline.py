@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from bot import inline as bot_inline
-from digests import messages as msg
-from digests.buttons import Direction, SearchTurn, encode
 from digests.db import make_engine, make_session_factory
-from digests.feeds import FeedEntry
-from digests.ingest import store_entries
+from digests.feeds.ingest import store_entries
+from digests.feeds.parse import FeedEntry
+from digests.ui import messages as msg
+from digests.ui.buttons import Direction, SearchTurn, encode
 from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import Reader, button, e2e_settings, logged_errors, running_bot
 from tests.e2e.test_readers import NOW, position, seeded_db, story

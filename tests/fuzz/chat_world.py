@@ -26,11 +26,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
 from bot.context import NewsApp
-from digests.buttons import PushChoice, decode
 from digests.db import make_engine, make_session_factory
-from digests.feeds import parse_feed
-from digests.ingest import store_entries
+from digests.feeds.ingest import store_entries
+from digests.feeds.parse import parse_feed
 from digests.models import Article, BreakingPush, Chat, PushStatus, Subscription
+from digests.ui.buttons import PushChoice, decode
 from fakebotapi.emulator import BotApiEmulator, StoredMessage
 from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import SAMPLE, e2e_settings, logged_errors, running_bot

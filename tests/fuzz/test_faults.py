@@ -39,10 +39,8 @@ from bot.app import build_application
 from bot.context import NewsApp
 from bot.http import LeanRequest
 from bot.sender import TelegramSender
-from digests import breaking
-from digests.breaking import PushOutcome, PushRunner
 from digests.db import SessionFactory, make_engine, make_session_factory
-from digests.delivery import DeliveryConfig, delivery_config, run_digest_round
+from digests.delivery.engine import DeliveryConfig, delivery_config, run_digest_round
 from digests.models import (
     Article,
     Chat,
@@ -53,6 +51,8 @@ from digests.models import (
     Section,
     Subscription,
 )
+from digests.newsroom import breaking
+from digests.newsroom.breaking import PushOutcome, PushRunner
 from fakebotapi.emulator import BotApiEmulator, NetworkFaults
 from fakebotapi.server import FakeBotApiServer
 from tests.conftest import _pg_execute

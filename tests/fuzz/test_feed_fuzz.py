@@ -37,8 +37,8 @@ from hypothesis import HealthCheck, given, settings
 from sqlalchemy import func, select
 
 from digests.db import SessionFactory, make_engine, make_session_factory
-from digests.htmltext import without_controls
-from digests.ingest import IngestReport, ingest_sources
+from digests.feeds.clean import without_controls
+from digests.feeds.ingest import IngestReport, ingest_sources
 from digests.models import KEY_MAX, LINK_MAX, SECTION_NAME_MAX, TITLE_MAX, Article, Section
 from tests.fakes.loopback import serving
 from tests.fuzz.conftest import fuzz_scale

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from digests import messages
-from digests.breaking import draft_breaking
 from digests.db import SessionFactory
+from digests.newsroom.breaking import draft_breaking
+from digests.ui import messages
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

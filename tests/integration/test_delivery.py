@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event, func, select
 
-from digests import delivery
 from digests.db import SessionFactory, make_engine, make_session_factory
-from digests.delivery import (
+from digests.delivery import engine as delivery
+from digests.delivery.engine import (
     BeforeSend,
     DeliveryConfig,
     Outcome,

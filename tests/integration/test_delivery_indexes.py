@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests.db import SessionFactory
-from digests.delivery import insert_deliveries, mark_interrupted, pending_ids, queue_depth
+from digests.delivery.engine import insert_deliveries, mark_interrupted, pending_ids, queue_depth
 from digests.models import Chat, ChatKind, Delivery, DeliveryKind, DeliveryStatus
 from tests.migrations import downgrade_to, upgrade_to
 

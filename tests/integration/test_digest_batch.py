@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from digests.db import SessionFactory
-from digests.digest import DigestBuilder, DigestRequest
-from digests.messages import digest as render_digest
+from digests.digest.builder import DigestBuilder, DigestRequest
 from digests.models import (
     Article,
     Chat,
@@ -20,6 +19,7 @@ from digests.models import (
     Section,
     Subscription,
 )
+from digests.ui.messages import digest as render_digest
 from tests.oracle import collect_digest
 
 END = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from digests.db import SessionFactory
-from digests.digest import DigestBuilder, DigestRequest, DigestSection
+from digests.digest.builder import DigestBuilder, DigestRequest, DigestSection
 from digests.models import (
     Article,
     Chat,

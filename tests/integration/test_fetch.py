@@ -15,8 +15,8 @@ import pytest
 from aiohttp import web
 
 import digests
-from digests.feeds import FeedError, parse_feed
-from digests.fetch import USER_AGENT, fetch_source
+from digests.feeds.fetch import USER_AGENT, fetch_source
+from digests.feeds.parse import FeedError, parse_feed
 
 SAMPLE = Path(digests.__file__).parent / "data" / "sample_feed.xml"
 FAST = 0.5  # seconds; every slow handler below takes longer than this

@@ -13,15 +13,15 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
-from digests import ingest as ingest_module
-from digests import messages
 from digests.db import SessionFactory
-from digests.digest import DigestSection, DigestStory
-from digests.feeds import FeedEntry, ParsedFeed
-from digests.ingest import ingest_sources, store_entries
+from digests.digest.builder import DigestSection, DigestStory
+from digests.feeds import ingest as ingest_module
+from digests.feeds.ingest import ingest_sources, store_entries
+from digests.feeds.parse import FeedEntry, ParsedFeed
 from digests.models import KEY_MAX, SECTION_NAME_MAX, TITLE_MAX, Article, Section
-from digests.paging import Page, first_page
-from digests.sections import list_sections
+from digests.stories.paging import Page, first_page
+from digests.stories.sections import list_sections
+from digests.ui import messages
 
 SAMPLE = Path(__file__).parents[2] / "digests" / "data" / "sample_feed.xml"
 FEEDS = Path(__file__).parents[1] / "data" / "feeds"

@@ -6,11 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from digests.alerts import OVER_CAP, alert_phrases, queue_alerts
-from digests.breaking import create_rows
 from digests.db import SessionFactory
-from digests.digest import DigestBuilder, DigestRequest
-from digests.keywords import Refusal, add_rule, remove_phrase, remove_rule, rules_of, toggle_alert
+from digests.digest.alerts import OVER_CAP, alert_phrases, queue_alerts
+from digests.digest.builder import DigestBuilder, DigestRequest
 from digests.models import (
     BreakingPush,
     Chat,
@@ -20,7 +18,16 @@ from digests.models import (
     KeywordKind,
     PushStatus,
 )
-from digests.readers import forget_chat
+from digests.newsroom.breaking import create_rows
+from digests.readers.chats import forget_chat
+from digests.readers.keywords import (
+    Refusal,
+    add_rule,
+    remove_phrase,
+    remove_rule,
+    rules_of,
+    toggle_alert,
+)
 from tests.integration.test_digest_collect import (
     END,
     IN_WINDOW,

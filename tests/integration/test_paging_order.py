@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from digests import messages as msg
-from digests import paging
-from digests.buttons import Direction
 from digests.db import SessionFactory
 from digests.models import Article, Section, StoryCount, article_sections
-from digests.paging import Page, first_page, turn_page
+from digests.stories import paging
+from digests.stories.paging import Page, first_page, turn_page
+from digests.ui import messages as msg
+from digests.ui.buttons import Direction
 from tests.migrations import downgrade_to, table_names, upgrade_to
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

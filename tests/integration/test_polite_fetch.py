@@ -12,14 +12,14 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 from sqlalchemy import func, select
 
-from digests import ingest as ingest_module
-from digests import messages
 from digests.db import SessionFactory
-from digests.feeds import ParsedFeed, parse_feed
-from digests.feedstate import Backoff
-from digests.ingest import IngestReport, ingest_sources
+from digests.feeds import ingest as ingest_module
+from digests.feeds.ingest import IngestReport, ingest_sources
+from digests.feeds.parse import ParsedFeed, parse_feed
+from digests.feeds.state import Backoff
 from digests.models import Article, FeedSource
-from digests.stats import collect_stats
+from digests.newsroom.stats import collect_stats
+from digests.ui import messages
 from tests.fakes.loopback import serving
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -12,22 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from digests.corrections import (
-    ActionProgress,
-    ActionRunner,
-    CorrectionText,
-    EditOutcome,
-    EditResult,
-    Refusal,
-    RefusalCode,
-    correct_story,
-    messages_to_act_on,
-    pushes_of,
-    request_action,
-)
 from digests.db import SessionFactory
-from digests.feeds import FeedEntry
-from digests.ingest import store_entries
+from digests.feeds.ingest import store_entries
+from digests.feeds.parse import FeedEntry
 from digests.models import (
     Article,
     BreakingPush,
@@ -40,6 +27,19 @@ from digests.models import (
     PushActionKind,
     PushOrigin,
     PushStatus,
+)
+from digests.newsroom.corrections import (
+    ActionProgress,
+    ActionRunner,
+    CorrectionText,
+    EditOutcome,
+    EditResult,
+    Refusal,
+    RefusalCode,
+    correct_story,
+    messages_to_act_on,
+    pushes_of,
+    request_action,
 )
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -9,11 +9,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from digests import messages as msg
-from digests.buttons import Direction, SearchTurn
 from digests.db import SessionFactory
 from digests.models import Article, SavedSearch
-from digests.search import (
+from digests.stories.search import (
     SEARCH_KEPT,
     find_ids,
     inline_page,
@@ -21,6 +19,8 @@ from digests.search import (
     start_search,
     turn_search,
 )
+from digests.ui import messages as msg
+from digests.ui.buttons import Direction, SearchTurn
 from tests.migrations import downgrade_to, table_names, upgrade_to
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

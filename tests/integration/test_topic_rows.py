@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, delete, select, text
 
 from digests.db import SessionFactory, make_engine, upgrade
-from digests.delivery import (
+from digests.delivery.engine import (
     BeforeSend,
     DeliveryConfig,
     Outcome,
@@ -30,7 +30,7 @@ from digests.models import (
     Section,
     Subscription,
 )
-from digests.topics import (
+from digests.readers.topics import (
     TopicProblem,
     TopicRefusal,
     TopicTrouble,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digests.buttons import (
+from digests.ui.buttons import (
     ACTION_PATTERN,
     DIGEST_PATTERN,
     LANGUAGE_PATTERN,

@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digests import messages as msg
-from digests.buttons import ChooserDone, ChooserPage, ToggleSection, decode
-from digests.messages import CHOOSER_COLUMNS, CHOOSER_PAGE_SIZE, Button, Reply
 from digests.models import SECTION_NAME_MAX, Section
-from digests.render import MAX_MESSAGE, visible_length
-from digests.sections import SectionInfo
+from digests.stories.sections import SectionInfo
+from digests.ui import messages as msg
+from digests.ui.buttons import ChooserDone, ChooserPage, ToggleSection, decode
+from digests.ui.messages import CHOOSER_COLUMNS, CHOOSER_PAGE_SIZE, Button, Reply
+from digests.ui.render import MAX_MESSAGE, visible_length
 
 INTRO = "Tap a section:"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from digests import messages as msg
-from digests.corrections import NOTE_MAX, CorrectionText, parse_correction
 from digests.models import Article
-from digests.render import MAX_MESSAGE, visible_length, visible_text
+from digests.newsroom.corrections import NOTE_MAX, CorrectionText, parse_correction
+from digests.ui import messages as msg
+from digests.ui.render import MAX_MESSAGE, visible_length, visible_text
 
 
 def article(title: str = "Bridge closed", summary: str = "Both lanes shut.") -> Article:

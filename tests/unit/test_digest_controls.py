@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from digests import messages as msg
-from digests.buttons import DigestControl, SettingsChoice, decode
-from digests.delivery import Text, with_controls
+from digests.delivery.engine import Text, with_controls
 from digests.models import Chat, ChatKind
-from digests.readers import pause_digests, resume_digests, set_rhythm, stop_digests
-from digests.render import MAX_MESSAGE, visible_length
+from digests.readers.chats import pause_digests, resume_digests, set_rhythm, stop_digests
 from digests.schedule import DigestPlan, Rhythm, parse_hhmm, parse_plan
+from digests.ui import messages as msg
+from digests.ui.buttons import DigestControl, SettingsChoice, decode
+from digests.ui.render import MAX_MESSAGE, visible_length
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from digests.digest import DigestSection, DigestStory
-from digests.messages import digest as render_digest
-from digests.render import MAX_MESSAGE
+from digests.digest.builder import DigestSection, DigestStory
+from digests.ui.messages import digest as render_digest
+from digests.ui.render import MAX_MESSAGE
 from fakebotapi.telegram_html import parse_html
 
 WINDOW_END = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)  # a Tuesday; 08:00 in Berlin

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from digests.feeds import FeedEntry, ParsedFeed, parse_feed
+from digests.feeds.parse import FeedEntry, ParsedFeed, parse_feed
 from digests.models import IMAGE_CAPTION_MAX, LINK_MAX
 
 FEEDS = Path(__file__).parent.parent / "data" / "feeds"

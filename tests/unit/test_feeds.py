@@ -10,9 +10,9 @@ from xml.etree import ElementTree
 import pytest
 
 import digests
-from digests.feeds import SUMMARY_MAX, TITLE_MAX, FeedEntry, FeedError, ParsedFeed, parse_feed
-from digests.htmltext import html_to_text
-from digests.naming import section_names
+from digests.feeds.clean import html_to_text
+from digests.feeds.parse import SUMMARY_MAX, TITLE_MAX, FeedEntry, FeedError, ParsedFeed, parse_feed
+from digests.stories.naming import section_names
 
 SAMPLE = Path(digests.__file__).parent / "data" / "sample_feed.xml"
 FEEDS = Path(__file__).parent.parent / "data" / "feeds"

@@ -8,11 +8,11 @@ import pytest
 from prometheus_client import generate_latest
 
 from bot.metrics import Metrics
-from digests.feedstate import MAX_BACKOFF, Backoff, public_url
-from digests.ingest import IngestReport
-from digests.messages import stats as render_stats
-from digests.render import MAX_MESSAGE
-from digests.stats import FailingFeed, Stats
+from digests.feeds.ingest import IngestReport
+from digests.feeds.state import MAX_BACKOFF, Backoff, public_url
+from digests.newsroom.stats import FailingFeed, Stats
+from digests.ui.messages import stats as render_stats
+from digests.ui.render import MAX_MESSAGE
 from fakebotapi.telegram_html import parse_html
 
 

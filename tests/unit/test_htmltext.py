@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digests.htmltext import html_to_text
+from digests.feeds.clean import html_to_text
 
 # --- html to text ---------------------------------------------------------------------------
 

@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digests import messages as msg
-from digests.buttons import KeywordChoice, KeywordStep, decode, encode
-from digests.keywords import (
+from digests.models import KeywordKind, KeywordRule
+from digests.readers.keywords import (
     PHRASE_WORDS_MAX,
     Refusal,
     StoryIndex,
@@ -19,7 +18,8 @@ from digests.keywords import (
     normalize,
     tokens,
 )
-from digests.models import KeywordKind, KeywordRule
+from digests.ui import messages as msg
+from digests.ui.buttons import KeywordChoice, KeywordStep, decode, encode
 
 
 @pytest.mark.parametrize(
@@ -173,6 +173,6 @@ def test_alert_message_names_the_phrase_and_escapes_the_story() -> None:
     assert text.startswith("🔔 <b>Your keyword “storm &amp; port”</b>")
     assert "Storm &lt;b&gt;hits&lt;/b&gt; &amp; port" in text
     assert '<a href="https://n.example/1">Read more</a>' in text
-    from digests.render import MAX_MESSAGE, visible_length
+    from digests.ui.render import MAX_MESSAGE, visible_length
 
     assert visible_length(text) <= MAX_MESSAGE  # the summary is cut to fit

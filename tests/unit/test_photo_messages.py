@@ -9,11 +9,11 @@ import pytest
 from telegram.error import BadRequest
 
 from bot.replies import image_refused
-from digests import messages as msg
-from digests.delivery import Photo
+from digests.delivery.engine import Photo
 from digests.models import Article, Section
-from digests.paging import Page
-from digests.render import MAX_CAPTION, escape, fit_visible, visible_length, visible_text
+from digests.stories.paging import Page
+from digests.ui import messages as msg
+from digests.ui.render import MAX_CAPTION, escape, fit_visible, visible_length, visible_text
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

@@ -12,19 +12,8 @@ import pytest
 
 from bot.inline import result
 from bot.inline_cache import InlineAnswer, TTLCache
-from digests import messages as msg
-from digests.buttons import (
-    MAX_BYTES,
-    MAX_ID,
-    SEARCH_PATTERN,
-    Direction,
-    SearchTurn,
-    decode,
-    encode,
-)
 from digests.models import Article
-from digests.render import visible_length
-from digests.search import (
+from digests.stories.search import (
     MAX_RESULTS,
     MAX_WORD,
     MAX_WORDS,
@@ -34,6 +23,17 @@ from digests.search import (
     search_words,
     tsquery_text,
 )
+from digests.ui import messages as msg
+from digests.ui.buttons import (
+    MAX_BYTES,
+    MAX_ID,
+    SEARCH_PATTERN,
+    Direction,
+    SearchTurn,
+    decode,
+    encode,
+)
+from digests.ui.render import visible_length
 from fakebotapi.emulator import (
     ARTICLE_REQUIRED,
     QUERY_TOO_OLD,

@@ -9,8 +9,8 @@ import pytest
 from telegram.error import BadRequest
 
 from bot.sender import TelegramSender
-from digests.delivery import Outcome, Photo, SendPriority, Text
-from digests.topics import TopicProblem, TopicTrouble
+from digests.delivery.engine import Outcome, Photo, SendPriority, Text
+from digests.readers.topics import TopicProblem, TopicTrouble
 
 
 class ForumBot:

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from telegram import Bot, ChatMemberAdministrator, ChatMemberRestricted, ChatMemberUpdated
 
-from digests.messages import topic_list
 from digests.models import ChatTopic
-from digests.topics import (
+from digests.readers.topics import (
     GENERAL,
     Membership,
     Route,
@@ -22,6 +21,7 @@ from digests.topics import (
     story_route,
     topic_trouble,
 )
+from digests.ui.messages import topic_list
 from fakebotapi.emulator import ApiError, BotApiEmulator
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

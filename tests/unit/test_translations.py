@@ -21,9 +21,9 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
 from digests import i18n
-from digests import messages as msg
-from digests.digest import DigestSection, DigestStory
+from digests.digest.builder import DigestSection, DigestStory
 from digests.schedule import Rhythm, parse_weekday
+from digests.ui import messages as msg
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCALES = ROOT / "digests" / "locales"

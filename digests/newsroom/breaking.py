@@ -15,10 +15,8 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests import i18n
-from digests import messages as msg
-from digests.buttons import PushChoice
 from digests.db import SessionFactory
-from digests.delivery import (
+from digests.delivery.engine import (
     INTERRUPTED,
     DeliveryConfig,
     Part,
@@ -32,9 +30,7 @@ from digests.delivery import (
     pending_ids,
     prepare_topics,
 )
-from digests.htmltext import without_controls
-from digests.keywords import muted_phrases_matching
-from digests.messages import ButtonAnswer, Reply
+from digests.feeds.clean import without_controls
 from digests.models import (
     LINK_MAX,
     Article,
@@ -50,10 +46,14 @@ from digests.models import (
     Subscription,
     article_sections,
 )
-from digests.render import truncate
+from digests.readers.keywords import muted_phrases_matching
+from digests.readers.topics import TopicMaker, routes_of, story_route
 from digests.running import OneAtATime
-from digests.sections import get_or_create_sections, resolve_sections
-from digests.topics import TopicMaker, routes_of, story_route
+from digests.stories.sections import get_or_create_sections, resolve_sections
+from digests.ui import messages as msg
+from digests.ui.buttons import PushChoice
+from digests.ui.messages import ButtonAnswer, Reply
+from digests.ui.render import truncate
 
 log = logging.getLogger(__name__)
 

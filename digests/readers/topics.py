@@ -288,8 +288,8 @@ async def topic_request(
 ) -> str:
     """/topic in a forum: alone, where each section goes; `/topic <section>` inside a topic,
     send that section there; `/topic off <section>`, send it to the General topic."""
-    from digests import messages as msg  # here: digests.messages imports this module's types
-    from digests.sections import list_sections, resolve_sections
+    from digests.stories.sections import list_sections, resolve_sections
+    from digests.ui import messages as msg  # here: digests.ui.messages imports this module's types
 
     if not chat.is_forum:
         return msg.topic_not_forum()

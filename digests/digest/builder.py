@@ -9,8 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from digests import i18n, messages
-from digests.keywords import ChatRules, StoryIndex, rules_by_chat
+from digests import i18n
 from digests.models import (
     Article,
     Delivery,
@@ -20,6 +19,8 @@ from digests.models import (
     Subscription,
     article_sections,
 )
+from digests.readers.keywords import ChatRules, StoryIndex, rules_by_chat
+from digests.ui import messages
 
 # A story published this long before the window opens still counts if it reached us late.
 LATE_ARRIVAL = timedelta(hours=24)
@@ -89,7 +90,7 @@ class DigestBuilder:
     those sections by name. Sections come by name, stories newest first, at most
     `per_section` each (`more` counts the rest).
 
-    A chat's keyword rules (digests/keywords.py) change that: the window's stories from any
+    A chat's keyword rules (digests/readers/keywords.py) change that: the window's stories from any
     section that match a followed phrase come first, each phrase a section of its own headed
     with it (a story under the first phrase it matches, and not again under its section),
     and stories that match a muted phrase are left out of the whole digest.

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from digests.feedstate import failing_feeds, public_url
+from digests.feeds.state import failing_feeds, public_url
 from digests.models import Chat, Delivery, DeliveryKind, Subscription
-from digests.sections import list_sections
+from digests.stories.sections import list_sections
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from urllib.request import url2pathname
 
 import httpx
 
-from digests.feeds import FeedError
+from digests.feeds.parse import FeedError
 
 USER_AGENT = "newsbot/0.1 (+feed reader)"
 

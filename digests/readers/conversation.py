@@ -15,27 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests import i18n
-from digests import messages as msg
-from digests.buttons import (
-    ChooserDone,
-    ChooserPage,
-    DigestControl,
-    KeywordChoice,
-    KeywordStep,
-    LanguageChoice,
-    PageTurn,
-    SearchTurn,
-    SettingsButton,
-    SettingsChoice,
-    ToggleSection,
-    Unsubscribe,
-)
-from digests.digest import DigestBuilder, DigestRequest
-from digests.keywords import add_rule, remove_phrase, remove_rule, rules_of, toggle_alert
-from digests.messages import ButtonAnswer, Reply
+from digests.digest.builder import DigestBuilder, DigestRequest
 from digests.models import Chat, KeywordKind, Section
-from digests.paging import first_page, turn_page
-from digests.readers import (
+from digests.readers.chats import (
     Defaults,
     chat_plan,
     followed_section_ids,
@@ -55,10 +37,28 @@ from digests.readers import (
     unsubscribe,
     unsubscribe_all,
 )
-from digests.render import escape
+from digests.readers.keywords import add_rule, remove_phrase, remove_rule, rules_of, toggle_alert
 from digests.schedule import due_window, first_window_start, parse_hhmm, parse_plan
-from digests.search import search_words, start_search, turn_search
-from digests.sections import list_sections, resolve_section_args, resolve_sections
+from digests.stories.paging import first_page, turn_page
+from digests.stories.search import search_words, start_search, turn_search
+from digests.stories.sections import list_sections, resolve_section_args, resolve_sections
+from digests.ui import messages as msg
+from digests.ui.buttons import (
+    ChooserDone,
+    ChooserPage,
+    DigestControl,
+    KeywordChoice,
+    KeywordStep,
+    LanguageChoice,
+    PageTurn,
+    SearchTurn,
+    SettingsButton,
+    SettingsChoice,
+    ToggleSection,
+    Unsubscribe,
+)
+from digests.ui.messages import ButtonAnswer, Reply
+from digests.ui.render import escape
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests.db import SessionFactory
-from digests.feeds import FeedEntry, FeedError, parse_feed
-from digests.feedstate import Backoff, load_state, record_failure, record_success, tracked
-from digests.fetch import fetch_conditional
-from digests.htmltext import without_controls
+from digests.feeds.clean import without_controls
+from digests.feeds.fetch import fetch_conditional
+from digests.feeds.parse import FeedEntry, FeedError, parse_feed
+from digests.feeds.state import Backoff, load_state, record_failure, record_success, tracked
 from digests.models import (
     IMAGE_CAPTION_MAX,
     KEY_MAX,
@@ -30,8 +30,8 @@ from digests.models import (
     Article,
     Section,
 )
-from digests.naming import section_names, slugify
-from digests.sections import get_or_create_sections
+from digests.stories.naming import section_names, slugify
+from digests.stories.sections import get_or_create_sections
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The models here are the API's request bodies: validated once, at the edge, with the names a
 CMS developer sees in a 422. The services take a session (the caller owns the transaction)
-and use the same push machinery as an editor's /breaking (digests/breaking.py): the same
+and use the same push machinery as an editor's /breaking (digests/newsroom/breaking.py): the same
 delivery log, limits and exactly-once.
 """
 
@@ -28,12 +28,9 @@ from pydantic import (
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from digests import messages as msg
-from digests.breaking import PushTally, count_audience_of, create_rows, tally
-from digests.corrections import NOTE_MAX
-from digests.delivery import Photo
-from digests.feeds import SUMMARY_MAX
-from digests.htmltext import plain_text, without_controls
+from digests.delivery.engine import Photo
+from digests.feeds.clean import plain_text, without_controls
+from digests.feeds.parse import SUMMARY_MAX
 from digests.models import (
     AUTHOR_MAX,
     IDEMPOTENCY_KEY_MAX,
@@ -51,9 +48,12 @@ from digests.models import (
     Section,
     article_sections,
 )
-from digests.naming import slugify
-from digests.render import visible_text
-from digests.sections import get_or_create_sections
+from digests.newsroom.breaking import PushTally, count_audience_of, create_rows, tally
+from digests.newsroom.corrections import NOTE_MAX
+from digests.stories.naming import slugify
+from digests.stories.sections import get_or_create_sections
+from digests.ui import messages as msg
+from digests.ui.render import visible_text
 
 API_SOURCE = "api"
 """Article.source of stories created through the API."""

@@ -1,7 +1,7 @@
 """Keyword follows and mutes: a chat's /follow and /mute phrases, how they match stories, and
 the alerts a follow may send.
 
-Alerts for followed phrases are sent by digests/alerts.py.
+Alerts for followed phrases are sent by digests/digest/alerts.py.
 
 Matching is plain text, never a pattern a reader wrote: the phrase and the story are both
 cut into Unicode word tokens (NFKC, then `str.casefold`, then runs of `\\w`), and a phrase

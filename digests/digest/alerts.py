@@ -1,5 +1,5 @@
 """Keyword alerts: a story stored just now that matches a reader's /follow with its alert on
-goes to that reader at once, once, through the delivery engine (digests/delivery.py).
+goes to that reader at once, once, through the delivery engine (digests/delivery/engine.py).
 
 Each (chat, story) is an ALERT delivery row, unique like every delivery row, written before
 anything is sent; the engine then sends it as it sends breaking news (flood limits, blocked
@@ -19,9 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from digests import messages as msg
 from digests.db import SessionFactory
-from digests.delivery import (
+from digests.delivery.engine import (
     DeliveryConfig,
     Part,
     RoundReport,
@@ -31,7 +30,6 @@ from digests.delivery import (
     insert_deliveries,
     pending_ids,
 )
-from digests.keywords import StoryIndex
 from digests.models import (
     Article,
     Chat,
@@ -41,6 +39,8 @@ from digests.models import (
     KeywordKind,
     KeywordRule,
 )
+from digests.readers.keywords import StoryIndex
+from digests.ui import messages as msg
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from sqlalchemy import ColumnElement, Select, and_, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from digests import messages as msg
-from digests.buttons import Direction, PageTurn
 from digests.models import Article, Section, StoryCount, article_sections
+from digests.ui import messages as msg
+from digests.ui.buttons import Direction, PageTurn
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,8 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests import i18n
-from digests import messages as msg
 from digests.db import SessionFactory
-from digests.htmltext import without_controls
+from digests.feeds.clean import without_controls
 from digests.i18n import N_, _
 from digests.models import (
     TITLE_MAX,
@@ -54,8 +53,9 @@ from digests.models import (
     PushOrigin,
     PushStatus,
 )
-from digests.render import truncate
 from digests.running import OneAtATime
+from digests.ui import messages as msg
+from digests.ui.render import truncate
 
 log = logging.getLogger(__name__)
 

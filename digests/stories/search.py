@@ -26,9 +26,9 @@ from sqlalchemy import ColumnElement, Integer, column, delete, func, literal_col
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnClause
 
-from digests import messages as msg
-from digests.buttons import Direction, SearchTurn
 from digests.models import SEARCH_QUERY_MAX, Article, SavedSearch
+from digests.ui import messages as msg
+from digests.ui.buttons import Direction, SearchTurn
 
 MAX_WORDS = 8
 MAX_WORD = 40

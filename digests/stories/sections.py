@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests.models import Section, article_sections
-from digests.naming import slugify
+from digests.stories.naming import slugify
 
 
 async def get_or_create_sections(

@@ -14,7 +14,11 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 
 from digests import i18n
-from digests.buttons import (
+from digests.i18n import N_, _, ngettext, pgettext
+from digests.models import KEYWORD_PHRASE_MAX, DeliveryKind, DeliveryStatus, KeywordKind
+from digests.readers.chats import chat_plan
+from digests.schedule import Rhythm
+from digests.ui.buttons import (
     ActionChoice,
     ActionStep,
     ChooserDone,
@@ -30,10 +34,7 @@ from digests.buttons import (
     Unsubscribe,
     encode,
 )
-from digests.i18n import N_, _, ngettext, pgettext
-from digests.models import KEYWORD_PHRASE_MAX, DeliveryKind, DeliveryStatus, KeywordKind
-from digests.readers import chat_plan
-from digests.render import (
+from digests.ui.render import (
     MAX_CAPTION,
     MAX_MESSAGE,
     bold,
@@ -45,20 +46,19 @@ from digests.render import (
     truncate,
     visible_length,
 )
-from digests.schedule import Rhythm
 
 if TYPE_CHECKING:
-    from digests.breaking import Draft, PushProgress
-    from digests.corrections import ActionProgress, CorrectionText
-    from digests.delivery import Photo
-    from digests.digest import DigestSection, DigestStory
-    from digests.keywords import Added, Refusal
+    from digests.delivery.engine import Photo
+    from digests.digest.builder import DigestSection, DigestStory
     from digests.models import Article, Chat, KeywordRule, Section
-    from digests.paging import Page
-    from digests.search import SearchPage
-    from digests.sections import SectionInfo
-    from digests.stats import Stats
-    from digests.topics import TopicLine
+    from digests.newsroom.breaking import Draft, PushProgress
+    from digests.newsroom.corrections import ActionProgress, CorrectionText
+    from digests.newsroom.stats import Stats
+    from digests.readers.keywords import Added, Refusal
+    from digests.readers.topics import TopicLine
+    from digests.stories.paging import Page
+    from digests.stories.search import SearchPage
+    from digests.stories.sections import SectionInfo
 
 STORY_SUMMARY_MAX = 900
 
@@ -766,7 +766,7 @@ def breaking_message(article: Article) -> str | Photo:
     """The breaking news as readers get it: the story's photo with the story as its caption
     (the summary cut to fit 1,024 characters) when it has a photo, else breaking_story. The
     photo's fallback, sent if Telegram refuses the image, is the whole breaking_story."""
-    from digests.delivery import Photo  # here: digests.delivery imports this module
+    from digests.delivery.engine import Photo  # here: digests.delivery.engine imports this module
 
     text = breaking_story(article)
     if article.image_url is None:
@@ -839,7 +839,7 @@ def push_progress(progress: PushProgress) -> str:
     return "\n".join([bold(head), bold(progress.title), "", escape(line)])
 
 
-# ---- corrections and withdrawals (digests/corrections.py) ---------------------------------
+# ---- corrections and withdrawals (digests/newsroom/corrections.py) ------------------------------
 
 
 def correct_help(push_id: int, title: str) -> str:
@@ -1196,7 +1196,7 @@ def topic_one_section() -> str:
     return escape(_("Name one section, e.g. /topic world. Nothing changed."))
 
 
-# ---- keyword follows and mutes (digests/keywords.py) ---------------------------------------
+# ---- keyword follows and mutes (digests/readers/keywords.py) ------------------------------
 
 KEYWORD_BUTTON_MAX = 24  # characters of a phrase on a button
 
@@ -1227,7 +1227,7 @@ def follow_usage(cap: int) -> str:
 
 def keyword_refused(refusal: Refusal, *, cap: int) -> str:
     """Why a /follow or /mute phrase was not taken (nothing was changed)."""
-    from digests.keywords import PHRASE_WORDS_MAX, Refusal
+    from digests.readers.keywords import PHRASE_WORDS_MAX, Refusal
 
     match refusal:
         case Refusal.EMPTY:

@@ -50,13 +50,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from digests import i18n
 from digests.db import SessionFactory
-from digests.digest import DigestBuilder, DigestRequest
-from digests.messages import Button, digest_controls, topic_closed_note
-from digests.messages import digest as digest_messages
+from digests.digest.builder import DigestBuilder, DigestRequest
 from digests.models import Chat, ChatKind, Delivery, DeliveryKind, DeliveryStatus, Section
-from digests.render import MAX_MESSAGE, visible_length
-from digests.schedule import Rhythm, catch_up_plan, first_window_start, plan_of
-from digests.topics import (
+from digests.readers.topics import (
     Route,
     TopicMaker,
     TopicProblem,
@@ -64,6 +60,10 @@ from digests.topics import (
     record_problems,
     routes_of,
 )
+from digests.schedule import Rhythm, catch_up_plan, first_window_start, plan_of
+from digests.ui.messages import Button, digest_controls, topic_closed_note
+from digests.ui.messages import digest as digest_messages
+from digests.ui.render import MAX_MESSAGE, visible_length
 
 if TYPE_CHECKING:
     from digests.settings import Settings
@@ -1359,7 +1359,7 @@ async def run_digest_round(
 ) -> RoundReport:
     """Schedule what is due, then send every PENDING digest row (ours or left by anyone);
     once `stopping` is set, no further batch is claimed. With `topics`, forum chats' missing
-    topics are created first (digests/topics.py).
+    topics are created first (digests/readers/topics.py).
 
     The rows are read `config.page` at a time, in id order, each page sent before the next
     is read: a round's memory does not grow with its readers."""

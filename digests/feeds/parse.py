@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
-from digests.htmltext import html_to_text, plain_text
+from digests.feeds.clean import html_to_text, plain_text
 from digests.models import IMAGE_CAPTION_MAX, LINK_MAX
 
 TITLE_MAX = 300
