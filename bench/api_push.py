@@ -72,7 +72,7 @@ from bench.procs import (
     write_results,
 )
 from bench.seed import FIRST_TELEGRAM_ID
-from bot.replies import NO_PREVIEW
+from bot.transport.replies import NO_PREVIEW
 from digests.db import SessionFactory
 from digests.models import BreakingPush, DeliveryStatus, PushStatus
 from digests.ui.buttons import PushChoice, decode

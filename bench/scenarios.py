@@ -26,11 +26,11 @@ from bench.procs import percentile
 from bench.seed import FIRST_TELEGRAM_ID, Seeded
 from bot.app import build_application
 from bot.context import NewsApp
-from bot.http import LeanRequest
-from bot.ratelimit import PriorityRateLimiter
-from bot.replies import NO_PREVIEW
 from bot.runtime import settle_heap
-from bot.sender import TelegramSender
+from bot.transport.http import LeanRequest
+from bot.transport.ratelimit import PriorityRateLimiter
+from bot.transport.replies import NO_PREVIEW
+from bot.transport.sender import TelegramSender
 from digests.db import SessionFactory
 from digests.delivery.engine import (
     DeliveryConfig,

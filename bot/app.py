@@ -21,13 +21,15 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot import corrections, editor, forums, handlers, inline, jobs
-from bot.budget import SharedBudget, bot_id_from_token
+from bot import jobs
 from bot.context import NewsApp, NewsContext, context_types
-from bot.http import CONNECTIONS, PAID_CONNECTIONS, LeanRequest
+from bot.handlers import corrections, editor, forums, inline
+from bot.handlers import readers as handlers
 from bot.metrics import Metrics
-from bot.ratelimit import PriorityRateLimiter
-from bot.sender import TelegramSender
+from bot.transport.budget import SharedBudget, bot_id_from_token
+from bot.transport.http import CONNECTIONS, PAID_CONNECTIONS, LeanRequest
+from bot.transport.ratelimit import PriorityRateLimiter
+from bot.transport.sender import TelegramSender
 from bot.updates import ChatOrderedUpdateProcessor
 from digests import i18n
 from digests.db import instance_name, make_engine, make_session_factory, upgrade

@@ -181,7 +181,7 @@ def _main(args: argparse.Namespace, settings: Settings, secrets: Sequence[str]) 
         if args.command == "ingest":
             return asyncio.run(_ingest(settings, args.sources))
         if interactive:
-            from bot.shell import run_shell
+            from bot.local.shell import run_shell
 
             if args.command == "run":
                 print("No TELEGRAM_BOT_TOKEN set: starting the terminal chat.", file=sys.stderr)

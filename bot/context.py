@@ -16,11 +16,11 @@ from typing import Any, TypeAlias
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, JobQueue
 
-from bot.budget import SharedBudget
 from bot.inline_cache import TTLCache
 from bot.metrics import Metrics
-from bot.ratelimit import PriorityArg
-from bot.shown import ShownMessages
+from bot.transport.budget import SharedBudget
+from bot.transport.ratelimit import PriorityArg
+from bot.transport.shown import ShownMessages
 from digests.db import SessionFactory
 from digests.newsroom.breaking import PushRunner
 from digests.newsroom.corrections import ActionRunner

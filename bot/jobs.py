@@ -10,9 +10,9 @@ from typing import Any
 from telegram.ext import ExtBot
 
 from bot.context import NewsContext, Services
-from bot.corrections import tell_rewritten
-from bot.forums import TelegramTopicMaker
-from bot.sender import TelegramSender
+from bot.handlers.corrections import tell_rewritten
+from bot.handlers.forums import TelegramTopicMaker
+from bot.transport.sender import TelegramSender
 from digests.delivery.engine import RoundReport, delivery_config, queue_depth, run_digest_round
 from digests.digest.alerts import run_alert_round
 from digests.feeds.ingest import ingest_sources

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from bot.ratelimit import Priority, PriorityRateLimiter
+from bot.transport.ratelimit import Priority, PriorityRateLimiter
 from digests.delivery.engine import Outcome, SendPriority
 from digests.feeds.ingest import IngestReport
 from digests.feeds.state import public_url

@@ -28,7 +28,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot.app import build_application
 from bot.context import NewsApp, Services
-from bot.web import build_web_app
+from bot.web.server import build_web_app
 from digests.db import instance_name, other_instances
 from digests.leader import Election, election_for
 from digests.settings import Settings

@@ -29,10 +29,10 @@ from telegram.error import (
 from telegram.ext import ExtBot
 
 from bot.context import NewsContext
-from bot.editor import editors_only
-from bot.ratelimit import Priority, RateLimiterClosedError, retry_after_seconds
-from bot.replies import NO_PREVIEW, answers_button, edit, edit_report, markup, send
-from bot.sender import RETRY_LATER_SECONDS
+from bot.handlers.editor import editors_only
+from bot.transport.ratelimit import Priority, RateLimiterClosedError, retry_after_seconds
+from bot.transport.replies import NO_PREVIEW, answers_button, edit, edit_report, markup, send
+from bot.transport.sender import RETRY_LATER_SECONDS
 from digests.db import SessionFactory
 from digests.models import BreakingPush, PushAction, PushActionKind, PushOrigin
 from digests.newsroom import corrections

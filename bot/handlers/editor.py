@@ -14,7 +14,7 @@ from typing import Any
 from telegram import Bot, CallbackQuery, Update
 
 from bot.context import NewsContext
-from bot.replies import answers_button, edit, edit_report, send
+from bot.transport.replies import answers_button, edit, edit_report, send
 from digests.newsroom import breaking
 from digests.newsroom.stats import collect_stats
 from digests.ui import messages as msg

@@ -23,8 +23,8 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.context import NewsContext
-from bot.handlers import _ensure_chat, _is_group_admin, _register
-from bot.replies import channel_replies, send
+from bot.handlers.readers import _ensure_chat, _is_group_admin, _register
+from bot.transport.replies import channel_replies, send
 from digests.readers.chats import find_chat
 from digests.readers.topics import (
     Membership,

@@ -15,7 +15,7 @@ from telegram.constants import ChatMemberStatus
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
 from bot.context import NewsContext, Services
-from bot.replies import answers_button, edit, send
+from bot.transport.replies import answers_button, edit, send
 from digests import i18n
 from digests.db import unavailable
 from digests.models import Chat, ChatKind

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from telegram import Update
 
 from bot.app import build_application, utcnow
-from bot.local_request import LocalRequest, ShownMessage
+from bot.local.request import LocalRequest, ShownMessage
 from digests.db import make_engine, make_session_factory, upgrade
 from digests.feeds.ingest import store_entries
 from digests.feeds.parse import parse_feed

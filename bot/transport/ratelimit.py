@@ -28,8 +28,8 @@ request joins that chat's queue, the waiting request is promoted to the newcomer
 in the bot-wide queue, so a reader's reply never queues behind their own bulk digest.
 
 Several processes of one bot share Telegram's limits through an optional ``SharedBudget``
-(``bot.budget``: moving windows in Redis). With one, a request that passed both local gates
-also draws from the shared budget before it goes out, in this order:
+(``bot.transport.budget``: moving windows in Redis). With one, a request that passed both local
+gates also draws from the shared budget before it goes out, in this order:
 
 3. one bot-wide send (normal or paid). While the shared budget is spent, this process's
    waiting requests form one more queue, served by a single drainer task in (priority,
@@ -85,7 +85,7 @@ from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.budget import SharedBudget, is_private_chat
+from bot.transport.budget import SharedBudget, is_private_chat
 
 __all__ = [
     "PAID_BROADCAST_ENDPOINTS",
@@ -125,7 +125,8 @@ PAID_BROADCAST_ENDPOINTS = frozenset({"sendMessage"})
 """Endpoints that get ``allow_paid_broadcast=True`` when paid broadcast is on."""
 PAID_PER_SEC = FloodLimit.PAID_MESSAGES_PER_SECOND
 """Paid broadcasts: Telegram's "up to 1000 messages per second", kept as a moving window, never
-more than 1000 sends in any one second (as the shared budget counts them, see bot.budget)."""
+more than 1000 sends in any one second (as the shared budget counts them, see
+bot.transport.budget)."""
 PAID_PACE = 1250.0
 PAID_BURST = 50
 """Within that window the sends are paced at no more than 1250/s, in bursts of up to a

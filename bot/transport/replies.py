@@ -31,7 +31,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
 from bot.context import NewsContext
-from bot.shown import Content
+from bot.transport.shown import Content
 from digests.db import unavailable
 from digests.ui import messages as msg
 from digests.ui.messages import Button, Reply

@@ -44,9 +44,9 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.ext import ExtBot
 
-from bot.http import ANNOUNCE, NOT_SENT_CAUSES, SendWithdrawn, announces_sends
-from bot.ratelimit import Priority, RateLimiterClosedError, retry_after_seconds
-from bot.replies import NO_PREVIEW, image_refused, markup
+from bot.transport.http import ANNOUNCE, NOT_SENT_CAUSES, SendWithdrawn, announces_sends
+from bot.transport.ratelimit import Priority, RateLimiterClosedError, retry_after_seconds
+from bot.transport.replies import NO_PREVIEW, image_refused, markup
 from digests.delivery.engine import (
     PHOTO,
     BeforeSend,

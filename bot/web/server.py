@@ -21,8 +21,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from telegram import Update
 
-from bot.api import PREFIX, build_api
 from bot.context import NewsApp
+from bot.web.api import PREFIX, build_api
 from digests.db import ping
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.http import CONNECTIONS
-from bot.sender import TelegramSender
+from bot.transport.http import CONNECTIONS
+from bot.transport.sender import TelegramSender
 from digests.db import make_engine, make_session_factory
 from digests.delivery.engine import delivery_config, run_digest_round
 from digests.models import (

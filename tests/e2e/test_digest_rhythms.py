@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.context import NewsApp
-from bot.sender import TelegramSender
+from bot.transport.sender import TelegramSender
 from digests.db import make_engine, make_session_factory
 from digests.delivery.engine import RoundReport, delivery_config, run_digest_round
 from digests.feeds.ingest import store_entries

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.sender import TelegramSender
+from bot.transport.sender import TelegramSender
 from digests.db import make_engine, make_session_factory
 from digests.delivery.engine import delivery_config, run_digest_round
 from digests.models import Article, Chat, ChatKind, FeedSource, Section, Subscription

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.context import NewsApp
-from bot.sender import TelegramSender
+from bot.transport.sender import TelegramSender
 from digests.db import make_engine, make_session_factory
 from digests.delivery.engine import delivery_config
 from digests.digest.alerts import AlertRound, run_alert_round

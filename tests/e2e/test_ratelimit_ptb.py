@@ -20,7 +20,7 @@ from telegram.error import RetryAfter
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest, RequestData
 
-from bot.ratelimit import Priority, PriorityRateLimiter
+from bot.transport.ratelimit import Priority, PriorityRateLimiter
 
 pytestmark = pytest.mark.looptime
 

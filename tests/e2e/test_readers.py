@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot.shell import run_shell
+from bot.local.shell import run_shell
 from digests.db import make_engine, make_session_factory, upgrade
 from digests.feeds.ingest import store_entries
 from digests.feeds.parse import FeedEntry

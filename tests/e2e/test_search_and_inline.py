@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from bot import inline as bot_inline
+from bot.handlers import inline as bot_inline
 from digests.db import make_engine, make_session_factory
 from digests.feeds.ingest import store_entries
 from digests.feeds.parse import FeedEntry

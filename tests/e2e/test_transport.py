@@ -1,6 +1,7 @@
-"""The product's transport (`bot.http.LeanRequest`, aiohttp and orjson) under PTB, over real
-loopback HTTP: the same Bot API results and errors as PTB's own httpx transport, each failure
-sorted by whether Telegram may have received the request (`bot.sender.reach_of`)."""
+"""The product's transport (`bot.transport.http.LeanRequest`, aiohttp and orjson) under PTB,
+over real loopback HTTP: the same Bot API results and errors as PTB's own httpx transport, each
+failure sorted by whether Telegram may have received the request
+(`bot.transport.sender.reach_of`)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from aiohttp import web
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
-from bot.http import ANNOUNCE, LeanRequest, SendWithdrawn
-from bot.ratelimit import retry_after_seconds
-from bot.sender import Reach, reach_of
+from bot.transport.http import ANNOUNCE, LeanRequest, SendWithdrawn
+from bot.transport.ratelimit import retry_after_seconds
+from bot.transport.sender import Reach, reach_of
 from fakebotapi.emulator import NetworkFaults, too_many_requests
 from fakebotapi.server import FakeBotApiServer
 

@@ -37,8 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import build_application
 from bot.context import NewsApp
-from bot.http import LeanRequest
-from bot.sender import TelegramSender
+from bot.transport.http import LeanRequest
+from bot.transport.sender import TelegramSender
 from digests.db import SessionFactory, make_engine, make_session_factory
 from digests.delivery.engine import DeliveryConfig, delivery_config, run_digest_round
 from digests.models import (

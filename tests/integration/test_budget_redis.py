@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bot.budget import SharedBudget
-from bot.ratelimit import Priority, PriorityRateLimiter
+from bot.transport.budget import SharedBudget
+from bot.transport.ratelimit import Priority, PriorityRateLimiter
 
 REDIS_URL = (
     os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
@@ -240,7 +240,7 @@ async def test_unreachable_redis_never_stops_sending(caplog: pytest.LogCaptureFi
         )
 
     chats = list(itertools.islice(itertools.count(40_000), 10))
-    with caplog.at_level(logging.WARNING, logger="bot.budget"):
+    with caplog.at_level(logging.WARNING, logger="bot.transport.budget"):
         async with asyncio.timeout(60):
             await asyncio.gather(*(one(chat) for chat in chats))
 
@@ -312,7 +312,7 @@ async def test_budget_recovers_when_redis_answers_again(
         overall_per_sec=2,
         retry_every=0.3,
     )
-    with caplog.at_level(logging.INFO, logger="bot.budget"):
+    with caplog.at_level(logging.INFO, logger="bot.transport.budget"):
         assert await budget.take_send() == 0.0
         await proxy.cut()
         assert [await budget.take_send() for _ in range(5)] == [0.0] * 5  # local limits only

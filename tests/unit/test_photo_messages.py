@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from telegram.error import BadRequest
 
-from bot.replies import image_refused
+from bot.transport.replies import image_refused
 from digests.delivery.engine import Photo
 from digests.models import Article, Section
 from digests.stories.paging import Page

@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 from limits.aio.storage import MemoryStorage
 from telegram.error import Forbidden, RetryAfter
 
-from bot.budget import SharedBudget, bot_id_from_token, storage_url
-from bot.ratelimit import (
+from bot.transport.budget import SharedBudget, bot_id_from_token, storage_url
+from bot.transport.ratelimit import (
     PAID_BURST,
     PAID_PACE,
     PAID_PER_SEC,
@@ -287,7 +287,7 @@ async def test_retry_after_pauses_only_that_chat(caplog: pytest.LogCaptureFixtur
     flooded, other = private_chat(), private_chat()
     api.flood[flooded] = [5.0]
 
-    with caplog.at_level(logging.WARNING, logger="bot.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="bot.transport.ratelimit"):
         first = spawn(send(limiter, api, flooded, tag="a1"))
         await asyncio.sleep(1)
         # Sent to the flooded chat during its pause: must wait for the pause to end.
@@ -901,7 +901,7 @@ async def test_unreachable_budget_falls_back_to_local_limits_logs_once_and_recov
     limiter = make_limiter(overall_per_sec=0, private_per_sec=0, shared=budget)
     storage.down = True
 
-    with caplog.at_level(logging.INFO, logger="bot.budget"):
+    with caplog.at_level(logging.INFO, logger="bot.transport.budget"):
         # At the budget's 1/s these would take 10 s; with the budget down they go at once.
         await asyncio.gather(*(send(limiter, api, private_chat()) for _ in range(10)))
         assert [call.at for call in api.calls] == [0.0] * 10
@@ -917,8 +917,8 @@ async def test_unreachable_budget_falls_back_to_local_limits_logs_once_and_recov
         assert await budget.take_send() > 0
 
     assert [(r.name, r.levelno) for r in caplog.records] == [
-        ("bot.budget", logging.WARNING),
-        ("bot.budget", logging.INFO),
+        ("bot.transport.budget", logging.WARNING),
+        ("bot.transport.budget", logging.INFO),
     ]
     assert "ConnectionError" in caplog.records[0].getMessage()
     assert "reachable again" in caplog.records[1].getMessage()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.inline import result
+from bot.handlers.inline import result
 from bot.inline_cache import InlineAnswer, TTLCache
 from digests.models import Article
 from digests.stories.search import (

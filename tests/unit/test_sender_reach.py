@@ -10,7 +10,7 @@ import httpx
 import pytest
 from telegram.error import NetworkError, TimedOut
 
-from bot.sender import Reach, TelegramSender, reach_of
+from bot.transport.sender import Reach, TelegramSender, reach_of
 from digests.delivery.engine import Outcome, SendPriority
 
 

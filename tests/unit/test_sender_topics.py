@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from telegram.error import BadRequest
 
-from bot.sender import TelegramSender
+from bot.transport.sender import TelegramSender
 from digests.delivery.engine import Outcome, Photo, SendPriority, Text
 from digests.readers.topics import TopicProblem, TopicTrouble
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, PhotoSize
 
-from bot.shown import Content, ShownMessages
+from bot.transport.shown import Content, ShownMessages
 
 CHAT = Chat(501, Chat.PRIVATE)
 SENT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
