@@ -62,7 +62,8 @@ RESULTS = Path(__file__).with_name("results-faults.json")
 BAD_GATEWAY_RATE = 0.05
 UNANSWERED_RATE = 0.02
 SEED = 1
-# bot/transport/sender.py logs each 5xx it retries: "chat 1000123: Bad Gateway (not sent); retry 1/3 ..."
+# bot/transport/sender.py logs each 5xx it retries:
+# "chat 1000123: Bad Gateway (not sent); retry 1/3 ..."
 _RETRIED = re.compile(r"chat (-?\d+): (.*) \(not sent\); retry")
 
 

@@ -23,13 +23,15 @@ from telegram.request import BaseRequest
 
 from bot import jobs
 from bot.context import NewsApp, NewsContext, context_types
-from bot.handlers import corrections, editor, forums, inline
-from bot.handlers import readers as handlers
+from bot.handlers import corrections, editor, forums, inline, readers
+from bot.handlers.common import Handler
 from bot.metrics import Metrics
 from bot.transport.budget import SharedBudget, bot_id_from_token
+from bot.transport.edits import TelegramEditor
 from bot.transport.http import CONNECTIONS, PAID_CONNECTIONS, LeanRequest
 from bot.transport.ratelimit import PriorityRateLimiter
 from bot.transport.sender import TelegramSender
+from bot.transport.topics import TelegramTopicMaker
 from bot.updates import ChatOrderedUpdateProcessor
 from digests import i18n
 from digests.db import instance_name, make_engine, make_session_factory, upgrade
@@ -163,39 +165,37 @@ READER_COMMANDS_IN_CHANNELS = (
 """Commands a channel's administrators may post in it (editors' commands need a user)."""
 
 
+COMMANDS: tuple[tuple[str, Handler], ...] = (
+    ("start", readers.start),
+    ("help", readers.help_command),
+    ("sections", readers.sections_command),
+    ("subscribe", readers.subscribe_command),
+    ("unsubscribe", readers.unsubscribe_command),
+    ("latest", readers.latest_command),
+    ("search", readers.search_command),
+    ("digest", readers.digest_command),
+    ("timezone", readers.timezone_command),
+    ("alerts", readers.alerts_command),
+    ("settings", readers.settings_command),
+    ("stop", readers.stop_command),
+    ("language", readers.language_command),
+    ("follow", readers.follow_command),
+    ("mute", readers.mute_command),
+    ("unfollow", readers.unfollow_command),
+    ("unmute", readers.unmute_command),
+    ("keywords", readers.keywords_command),
+    ("breaking", editor.breaking_command),
+    ("stats", editor.stats_command),
+    ("correct", corrections.correct_command),
+    ("topic", forums.topic_command),
+)
+"""Every command and its handler, in the order they are registered."""
+
+
 def register_handlers(application: NewsApp) -> None:
-    commands = {
-        "start": handlers.start,
-        "help": handlers.help_command,
-        "sections": handlers.sections_command,
-        "subscribe": handlers.subscribe_command,
-        "unsubscribe": handlers.unsubscribe_command,
-        "latest": handlers.latest_command,
-        "search": handlers.search_command,
-        "digest": handlers.digest_command,
-        "timezone": handlers.timezone_command,
-        "alerts": handlers.alerts_command,
-        "settings": handlers.settings_command,
-        "stop": handlers.stop_command,
-        "language": handlers.language_command,
-    }
-    commands |= {
-        "follow": handlers.follow_command,
-        "mute": handlers.mute_command,
-        "unfollow": handlers.unfollow_command,
-        "unmute": handlers.unmute_command,
-        "keywords": handlers.keywords_command,
-    }
-    commands |= {
-        "breaking": editor.breaking_command,
-        "stats": editor.stats_command,
-        "correct": corrections.correct_command,
-    }
-    # a forum's sections get their topics as it follows them (bot/forums.py)
-    commands["start"] = forums.then_topics(handlers.start)
-    commands["subscribe"] = forums.then_topics(handlers.subscribe_command)
-    commands["topic"] = forums.topic_command
-    for name, callback in commands.items():
+    """Each handler once, in order (within a group the first matching handler runs)."""
+    commands = dict(COMMANDS)
+    for name, callback in COMMANDS:
         application.add_handler(CommandHandler(name, callback))
     # the same reader commands posted in a channel by its administrators
     for name in READER_COMMANDS_IN_CHANNELS:
@@ -210,25 +210,21 @@ def register_handlers(application: NewsApp) -> None:
         ChatMemberHandler(forums.bot_membership, ChatMemberHandler.MY_CHAT_MEMBER)
     )
     # buttons, routed by the prefix of their data (digests/ui/buttons.py)
-    application.add_handler(CallbackQueryHandler(handlers.page_button, pattern=PAGE_PATTERN))
-    application.add_handler(CallbackQueryHandler(handlers.search_button, pattern=SEARCH_PATTERN))
-    application.add_handler(
-        CallbackQueryHandler(forums.then_topics(handlers.settings_button), pattern=SETTINGS_PATTERN)
-    )
-    application.add_handler(CallbackQueryHandler(handlers.digest_button, pattern=DIGEST_PATTERN))
+    application.add_handler(CallbackQueryHandler(readers.page_button, pattern=PAGE_PATTERN))
+    application.add_handler(CallbackQueryHandler(readers.search_button, pattern=SEARCH_PATTERN))
+    application.add_handler(CallbackQueryHandler(readers.settings_button, pattern=SETTINGS_PATTERN))
+    application.add_handler(CallbackQueryHandler(readers.digest_button, pattern=DIGEST_PATTERN))
     application.add_handler(CallbackQueryHandler(editor.push_button, pattern=PUSH_PATTERN))
     application.add_handler(CallbackQueryHandler(corrections.action_button, pattern=ACTION_PATTERN))
-    application.add_handler(
-        CallbackQueryHandler(handlers.language_button, pattern=LANGUAGE_PATTERN)
-    )
-    application.add_handler(CallbackQueryHandler(handlers.keyword_button, pattern=KEYWORD_PATTERN))
-    application.add_handler(CallbackQueryHandler(handlers.stale_button))
+    application.add_handler(CallbackQueryHandler(readers.language_button, pattern=LANGUAGE_PATTERN))
+    application.add_handler(CallbackQueryHandler(readers.keyword_button, pattern=KEYWORD_PATTERN))
+    application.add_handler(CallbackQueryHandler(readers.stale_button))
     # `@bot words` in any chat (inline mode must be on: @BotFather /setinline)
     application.add_handler(InlineQueryHandler(inline.inline_query))
     # same group as the commands: only the first matching handler of a group runs
-    application.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
-    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, handlers.plain_text))
-    application.add_error_handler(handlers.on_error)
+    application.add_handler(MessageHandler(filters.COMMAND, readers.unknown_command))
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, readers.plain_text))
+    application.add_error_handler(readers.on_error)
 
 
 def schedule_jobs(application: NewsApp) -> None:
@@ -263,11 +259,11 @@ async def _post_init(application: NewsApp) -> None:
         config=delivery_config(svc.settings),
         on_progress=editor.progress_shower(application.bot),
         stopping=svc.stopping,
-        topics=forums.TelegramTopicMaker(application.bot),
+        topics=TelegramTopicMaker(application.bot),
     )
     svc.action_runner = ActionRunner(
         svc.session_factory,
-        corrections.TelegramEditor(application.bot),
+        TelegramEditor(application.bot),
         clock=lambda: svc.clock(),
         on_progress=corrections.progress_shower(application.bot),
         stopping=svc.stopping,

@@ -1,4 +1,5 @@
-"""Scheduled jobs: the digest tick and feed polling. Each opens its own sessions."""
+"""Scheduled jobs: the digest tick, feed polling and keyword alerts. Each opens its own
+sessions."""
 
 from __future__ import annotations
 
@@ -7,16 +8,23 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from telegram import Bot
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import ExtBot
 
 from bot.context import NewsContext, Services
-from bot.handlers.corrections import tell_rewritten
-from bot.handlers.forums import TelegramTopicMaker
+from bot.transport.markup import markup
+from bot.transport.replies import NO_PREVIEW
 from bot.transport.sender import TelegramSender
+from bot.transport.topics import TelegramTopicMaker
+from digests.db import SessionFactory
 from digests.delivery.engine import RoundReport, delivery_config, queue_depth, run_digest_round
 from digests.digest.alerts import run_alert_round
 from digests.feeds.ingest import ingest_sources
 from digests.feeds.state import Backoff
+from digests.newsroom import corrections
+from digests.ui import messages as msg
 
 log = logging.getLogger(__name__)
 
@@ -119,3 +127,26 @@ async def run_alerts(bot: ExtBot[Any], svc: Services) -> None:
             done.report.failed,
             done.report.uncertain,
         )
+
+
+async def tell_rewritten(bot: Bot, sessions: SessionFactory, article_ids: list[int]) -> None:
+    """Tell the editor of each finished push of these stories that the feed changed it,
+    with a Correct button (a push made through the HTTP API has no editor's chat)."""
+    async with sessions() as session:
+        pushes = [
+            (push.id, push.admin_chat_id, push.article.title)
+            for push in await corrections.pushes_of(session, article_ids)
+            if push.admin_chat_id is not None
+        ]
+    for push_id, chat_id, title in pushes:
+        reply = msg.story_changed(push_id, title)
+        try:
+            await bot.send_message(
+                chat_id,
+                reply.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup(reply.buttons),
+                link_preview_options=NO_PREVIEW,
+            )
+        except TelegramError as exc:
+            log.warning("could not tell chat %s that push %s changed: %s", chat_id, push_id, exc)

@@ -6,7 +6,6 @@ digests/newsroom/breaking.py (`PushRunner`); this module only shows its progress
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -14,7 +13,8 @@ from typing import Any
 from telegram import Bot, CallbackQuery, Update
 
 from bot.context import NewsContext
-from bot.transport.replies import answers_button, edit, edit_report, send
+from bot.handlers.common import answers_button, edit, editors_only
+from bot.transport.replies import edit_report, send
 from digests.newsroom import breaking
 from digests.newsroom.stats import collect_stats
 from digests.ui import messages as msg
@@ -22,27 +22,6 @@ from digests.ui.buttons import PushChoice, decode
 from digests.ui.messages import Reply
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Update, NewsContext], Coroutine[Any, Any, None]]
-
-
-def editors_only(handler: Handler) -> Handler:
-    """Refuse anyone not in ADMIN_IDS, and log the attempt with their user id."""
-
-    @functools.wraps(handler)
-    async def wrapped(update: Update, context: NewsContext) -> None:
-        user = update.effective_user
-        if not context.bot_data.is_editor(user.id if user else None):
-            log.warning(
-                "user %s tried editor command %r",
-                user.id if user else None,
-                (update.effective_message.text or "")[:40] if update.effective_message else "",
-            )
-            await send(update, msg.NOT_EDITOR)
-            return
-        await handler(update, context)
-
-    return wrapped
 
 
 @editors_only

@@ -14,21 +14,19 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
 
 from telegram import Bot, ChatMemberAdministrator, ChatMemberRestricted, Update
 from telegram import Chat as TgChat
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.context import NewsContext
-from bot.handlers.readers import _ensure_chat, _is_group_admin, _register
+from bot.handlers.common import Handler, ensure_chat, is_group_admin, register
 from bot.transport.replies import channel_replies, send
+from bot.transport.topics import TelegramTopicMaker
 from digests.readers.chats import find_chat
 from digests.readers.topics import (
     Membership,
-    TopicRefusal,
     ensure_topics,
     lose_rights,
     membership,
@@ -37,8 +35,6 @@ from digests.readers.topics import (
 from digests.ui import messages as msg
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Update, NewsContext], Coroutine[Any, Any, None]]
 
 CHANNEL_REPLY_SECONDS = 300
 """How long the bot's replies to a command posted in a channel stay before they are deleted."""
@@ -88,34 +84,6 @@ async def _delete(bot: Bot, chat_id: int, message_id: int) -> None:
 # ---- topics -----------------------------------------------------------------------------------
 
 
-class TelegramTopicMaker:
-    """digests.readers.topics.TopicMaker on the Bot API: createForumTopic, refusals by kind."""
-
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
-
-    async def create_topic(self, chat_id: int, name: str) -> int | TopicRefusal:
-        try:
-            topic = await self.bot.create_forum_topic(chat_id, name[:128])
-        except Forbidden as exc:
-            log.info("chat %s: cannot create topic %r: %s", chat_id, name, exc.message)
-            return TopicRefusal.GONE
-        except BadRequest as exc:
-            reason = exc.message.lower()
-            log.info("chat %s: cannot create topic %r: %s", chat_id, name, exc.message)
-            if "not a forum" in reason or "forum_missing" in reason:
-                return TopicRefusal.NOT_FORUM
-            if "rights" in reason or "admin_required" in reason or "chat_admin" in reason:
-                return TopicRefusal.NO_RIGHTS
-            if "chat not found" in reason or "bot was kicked" in reason:
-                return TopicRefusal.GONE
-            return TopicRefusal.FAILED
-        except TelegramError as exc:  # the network: perhaps made; the next delivery asks again
-            log.warning("chat %s: creating topic %r failed: %s", chat_id, name, exc)
-            return TopicRefusal.FAILED
-        return topic.message_thread_id
-
-
 def then_topics(handler: Handler) -> Handler:
     """After a command or button that may change a forum's sections, remember whether the chat
     is a forum and create the topics its sections are missing (if the bot may)."""
@@ -151,12 +119,12 @@ async def topic_command(update: Update, context: NewsContext) -> None:
         await send(update, msg.topic_not_forum())  # and nothing is stored
         return
     args = tuple(context.args or ())
-    if args and not await _is_group_admin(update, context):
+    if args and not await is_group_admin(update, context):
         await send(update, msg.NOT_GROUP_ADMIN)
         return
     thread = message.message_thread_id if message.is_topic_message else None
     async with svc.sessions.begin() as session:
-        chat = await _ensure_chat(session, svc, tg_chat)
+        chat = await ensure_chat(session, svc, tg_chat)
         chat.is_forum = bool(tg_chat.is_forum)
         reply = await topic_request(session, chat, args, thread_id=thread, now=svc.clock())
     await send(update, reply)
@@ -197,7 +165,7 @@ async def bot_membership(update: Update, context: NewsContext) -> None:
         if chat is None and tg_chat.type != TgChat.CHANNEL:
             return  # a group starts with /start, as before
         if chat is None or not chat.active:
-            chat, _ = await _register(session, svc, tg_chat)
+            chat, _ = await register(session, svc, tg_chat)
             log.info("chat %s: the bot may post: active", tg_chat.id)
         chat.is_forum = bool(tg_chat.is_forum)
         if topics:

@@ -5,22 +5,31 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Coroutine
-from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import CallbackQuery, Update
 from telegram import Chat as TgChat
-from telegram.constants import ChatMemberStatus
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
-from bot.context import NewsContext, Services
-from bot.transport.replies import answers_button, edit, send
-from digests import i18n
+from bot.context import NewsContext
+from bot.handlers.common import (
+    Handler,
+    answers_button,
+    edit,
+    ensure_chat,
+    group_admins_only,
+    is_group_admin,
+    reader_request,
+    register,
+    speak,
+)
+from bot.handlers.forums import then_topics
+from bot.transport.replies import send
 from digests.db import unavailable
-from digests.models import Chat, ChatKind
+from digests.models import Chat
 from digests.readers import conversation
-from digests.readers.chats import find_chat, follow_telegram_language, register_chat
+from digests.readers.chats import find_chat
 from digests.readers.conversation import ReaderRequest
 from digests.ui import messages as msg
 from digests.ui.buttons import (
@@ -34,98 +43,6 @@ from digests.ui.buttons import (
 )
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Update, NewsContext], Coroutine[Any, Any, None]]
-
-
-def _kind(chat: TgChat) -> ChatKind:
-    try:
-        return ChatKind(chat.type)
-    except ValueError:
-        return ChatKind.PRIVATE
-
-
-def _title(chat: TgChat) -> str | None:
-    return chat.title or chat.full_name or chat.username
-
-
-async def _is_group_admin(update: Update, context: NewsContext) -> bool:
-    """In a group or channel only administrators may change settings; in a private chat the
-    reader may."""
-    chat, user, message = update.effective_chat, update.effective_user, update.effective_message
-    if chat is None or chat.type == TgChat.PRIVATE:
-        return True
-    if update.callback_query is None and message is not None and message.sender_chat is not None:
-        # Written on behalf of the chat itself: an anonymous administrator, or a channel's
-        # post. A button press is judged by who pressed it: the message it sits on is the
-        # bot's, and in a channel that one names the channel as its sender too.
-        return message.sender_chat.id == chat.id
-    if user is None:
-        return False
-    try:
-        member = await context.bot.get_chat_member(chat.id, user.id)
-    except TelegramError as exc:
-        log.warning("could not check admin rights in chat %s: %s", chat.id, exc)
-        return False
-    return member.status in {ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR}
-
-
-async def _register(session: AsyncSession, svc: Services, tg_chat: TgChat) -> tuple[Chat, bool]:
-    """Store the chat, or reactivate it; True when it is new (then speaking the language the
-    updates are handled in: the first contact's Telegram language)."""
-    return await register_chat(
-        session,
-        telegram_id=tg_chat.id,
-        kind=_kind(tg_chat),
-        title=_title(tg_chat),
-        now=svc.clock(),
-        defaults=svc.defaults,
-        language=i18n.current(),
-    )
-
-
-def _speak(update: Update, svc: Services, chat: Chat | None) -> AbstractContextManager[str]:
-    """Render in the chat's language (a private chat not set with /language follows its
-    reader's Telegram app first); without a stored chat, in the sender's language."""
-    if chat is None:
-        return i18n.use(i18n.current())
-    user = update.effective_user
-    if user is not None:
-        follow_telegram_language(chat, user.language_code, now=svc.clock())
-    return i18n.use(chat.language)
-
-
-async def _ensure_chat(session: AsyncSession, svc: Services, tg_chat: TgChat) -> Chat:
-    """The stored chat, registered first when it is not stored yet."""
-    chat = await find_chat(session, tg_chat.id)
-    if chat is None:
-        chat, _ = await _register(session, svc, tg_chat)
-    return chat
-
-
-def group_admins_only(handler: Handler) -> Handler:
-    """Wrap a command that changes a group's settings: only its administrators may (in a
-    private chat, the reader may)."""
-
-    @functools.wraps(handler)
-    async def wrapped(update: Update, context: NewsContext) -> None:
-        if not await _is_group_admin(update, context):
-            await send(update, msg.NOT_GROUP_ADMIN)
-            return
-        await handler(update, context)
-
-    return wrapped
-
-
-def _request(svc: Services, context: NewsContext) -> ReaderRequest:
-    return ReaderRequest(
-        now=svc.clock(),
-        args=tuple(context.args or ()),
-        defaults=svc.defaults,
-        per_section=svc.settings.digest_stories_per_section,
-        max_keywords=svc.settings.max_keywords_per_chat,
-    )
-
 
 ChatService = Callable[[AsyncSession, Chat, ReaderRequest], Coroutine[Any, Any, list[msg.Reply]]]
 MaybeChatService = Callable[
@@ -145,31 +62,33 @@ def command(service: MaybeChatService, *, register: bool, changes: bool) -> Hand
         svc, tg_chat = context.bot_data, update.effective_chat
         if tg_chat is None:
             return
-        if changes and not await _is_group_admin(update, context):
+        if changes and not await is_group_admin(update, context):
             await send(update, msg.NOT_GROUP_ADMIN)
             return
         async with svc.sessions.begin() as session:
             if register:
-                chat: Chat | None = await _ensure_chat(session, svc, tg_chat)
+                chat: Chat | None = await ensure_chat(session, svc, tg_chat)
             else:
                 chat = await find_chat(session, tg_chat.id)
-            with _speak(update, svc, chat):
-                replies = await service(session, chat, _request(svc, context))
+            with speak(update, svc, chat):
+                replies = await service(session, chat, reader_request(svc, context))
         for reply in replies:
             await send(update, reply)
 
     return handler
 
 
+@then_topics
 @group_admins_only
 async def start(update: Update, context: NewsContext) -> None:
-    """Greet, register (or reactivate) the chat and show the section chooser."""
+    """Greet, register (or reactivate) the chat and show the section chooser (then a forum's
+    topics, see `then_topics`)."""
     svc, tg_chat = context.bot_data, update.effective_chat
     if tg_chat is None:
         return
     async with svc.sessions.begin() as session:
-        chat, created = await _register(session, svc, tg_chat)
-        with _speak(update, svc, chat):
+        chat, created = await register(session, svc, tg_chat)
+        with speak(update, svc, chat):
             replies = await conversation.start(
                 session, chat, publisher=svc.settings.publisher_name, new=created
             )
@@ -185,7 +104,7 @@ async def help_command(update: Update, context: NewsContext) -> None:
         return
     async with svc.sessions.begin() as session:
         chat = await find_chat(session, tg_chat.id)
-        with _speak(update, svc, chat):
+        with speak(update, svc, chat):
             text = msg.help_text(admin=admin)
     await send(update, text)
 
@@ -202,7 +121,9 @@ def _needs_chat(service: ChatService) -> MaybeChatService:
 
 
 sections_command = command(conversation.sections, register=False, changes=False)
-subscribe_command = command(_needs_chat(conversation.subscribe_named), register=True, changes=True)
+subscribe_command = then_topics(
+    command(_needs_chat(conversation.subscribe_named), register=True, changes=True)
+)
 unsubscribe_command = command(
     _needs_chat(conversation.unsubscribe_named), register=True, changes=True
 )
@@ -221,8 +142,10 @@ async def search_command(update: Update, context: NewsContext) -> None:
         return
     async with svc.sessions.begin() as session:
         chat = await find_chat(session, tg_chat.id)
-        with _speak(update, svc, chat):
-            replies = await conversation.search(session, tg_chat.id, chat, _request(svc, context))
+        with speak(update, svc, chat):
+            replies = await conversation.search(
+                session, tg_chat.id, chat, reader_request(svc, context)
+            )
     for reply in replies:
         await send(update, reply)
 
@@ -251,7 +174,7 @@ async def _hint(update: Update, context: NewsContext) -> None:
     svc, tg_chat = context.bot_data, update.effective_chat
     assert tg_chat is not None
     async with svc.sessions.begin() as session:
-        with _speak(update, svc, await find_chat(session, tg_chat.id)):
+        with speak(update, svc, await find_chat(session, tg_chat.id)):
             hint = msg.HINT
     await send(update, hint)
 
@@ -267,9 +190,9 @@ async def page_button(update: Update, context: NewsContext, query: CallbackQuery
         return msg.STALE_BUTTON
     async with svc.sessions.begin() as session:
         chat = await find_chat(session, tg_chat.id)
-        with _speak(update, svc, chat):
+        with speak(update, svc, chat):
             result = await conversation.turn_page_button(
-                session, chat, turn, _request(svc, context)
+                session, chat, turn, reader_request(svc, context)
             )
     if result.edit is not None:
         await edit(context, query, result.edit)
@@ -284,9 +207,9 @@ async def search_button(update: Update, context: NewsContext, query: CallbackQue
         return msg.STALE_BUTTON
     async with svc.sessions.begin() as session:
         chat = await find_chat(session, tg_chat.id)
-        with _speak(update, svc, chat):
+        with speak(update, svc, chat):
             result = await conversation.search_button(
-                session, tg_chat.id, chat, turn, _request(svc, context)
+                session, tg_chat.id, chat, turn, reader_request(svc, context)
             )
     if result.edit is not None:
         await edit(context, query, result.edit)
@@ -311,17 +234,17 @@ def chat_button(
         svc, tg_chat, choice = context.bot_data, update.effective_chat, decode(query.data or "")
         if tg_chat is None or not isinstance(choice, kinds):
             return msg.STALE_BUTTON
-        if not await _is_group_admin(update, context):
+        if not await is_group_admin(update, context):
             return msg.NOT_GROUP_ADMIN_SHORT
         async with svc.sessions.begin() as session:
             if register:
-                chat: Chat | None = await _ensure_chat(session, svc, tg_chat)
+                chat: Chat | None = await ensure_chat(session, svc, tg_chat)
             else:
                 chat = await find_chat(session, tg_chat.id)
             if chat is None:  # forgotten with /stop since the message was shown
                 return msg.STALE_BUTTON
-            with _speak(update, svc, chat):
-                result = await service(session, chat, choice, _request(svc, context))
+            with speak(update, svc, chat):
+                result = await service(session, chat, choice, reader_request(svc, context))
         if result.edit is not None:
             await edit(context, query, result.edit, keyboard_only=result.keyboard_only)
         return result.answer
@@ -329,8 +252,11 @@ def chat_button(
     return handler
 
 
-# The section chooser, /unsubscribe's confirmation and the /settings menu.
-settings_button = chat_button(SETTINGS_BUTTONS, conversation.settings_button, register=True)
+# The section chooser, /unsubscribe's confirmation and the /settings menu (a forum's sections
+# get their topics as it follows them).
+settings_button = then_topics(
+    chat_button(SETTINGS_BUTTONS, conversation.settings_button, register=True)
+)
 
 
 @answers_button
@@ -340,14 +266,16 @@ async def digest_button(update: Update, context: NewsContext, query: CallbackQue
     svc, tg_chat, choice = context.bot_data, update.effective_chat, decode(query.data or "")
     if tg_chat is None or not isinstance(choice, DigestControl):
         return msg.STALE_BUTTON
-    if not await _is_group_admin(update, context):
+    if not await is_group_admin(update, context):
         return msg.NOT_GROUP_ADMIN_SHORT
     async with svc.sessions.begin() as session:
         chat = await find_chat(session, tg_chat.id)
         if chat is None:  # forgotten with /stop since the digest came
             return msg.STALE_BUTTON
-        with _speak(update, svc, chat):
-            result = await conversation.digest_button(session, chat, choice, _request(svc, context))
+        with speak(update, svc, chat):
+            result = await conversation.digest_button(
+                session, chat, choice, reader_request(svc, context)
+            )
     if result.send is not None:
         await send(update, result.send)
     return result.answer
@@ -369,7 +297,7 @@ async def on_error(update: object, context: NewsContext) -> None:
         isinstance(error, NetworkError) and not isinstance(error, BadRequest)
     ):
         # The network or Telegram's flood control, not a bug: one line, no traceback. A reply
-        # is never retried blindly: its request may have arrived (see bot/sender.py).
+        # is never retried blindly: its request may have arrived (see bot/transport/sender.py).
         log.warning("reply in chat %s not confirmed: %s", chat_id, error)
         return
     if error is not None and unavailable(error):

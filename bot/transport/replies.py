@@ -10,17 +10,12 @@ is sent as a new text message, and the photo message is deleted (see `edit`).
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
-from typing import Any
 
 from telegram import (
     Bot,
     CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     InputMediaPhoto,
     LinkPreviewOptions,
     Message,
@@ -30,11 +25,9 @@ from telegram import Chat as TgChat
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
-from bot.context import NewsContext
-from bot.transport.shown import Content
-from digests.db import unavailable
-from digests.ui import messages as msg
-from digests.ui.messages import Button, Reply
+from bot.transport.markup import markup
+from bot.transport.shown import Content, ShownMessages
+from digests.ui.messages import Reply
 from digests.ui.render import visible_text
 
 log = logging.getLogger(__name__)
@@ -67,22 +60,6 @@ def image_refused(exc: BadRequest) -> bool:
     modified) is not about the image and is handled as it always is."""
     reason = exc.message.lower()
     return any(marker in reason for marker in _IMAGE_REFUSALS)
-
-
-def markup(buttons: list[list[Button]]) -> InlineKeyboardMarkup | None:
-    if not buttons:
-        return None
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(b.text, url=b.url)
-                if b.url
-                else InlineKeyboardButton(b.text, callback_data=b.data)
-                for b in row
-            ]
-            for row in buttons
-        ]
-    )
 
 
 async def send(update: Update, reply: Reply | str) -> Message | None:
@@ -126,18 +103,23 @@ async def _send(update: Update, chat: TgChat, reply: Reply) -> Message:
 
 
 channel_replies: ContextVar[list[Message] | None] = ContextVar("channel_replies", default=None)
-"""Set while a command posted in a channel runs: the replies sent meanwhile (bot/forums.py
+"""Set while a command posted in a channel runs: the replies sent meanwhile (bot/handlers/forums.py
 deletes them after a while)."""
 
 
 async def edit(
-    context: NewsContext, query: CallbackQuery, reply: Reply, *, keyboard_only: bool = False
+    bot: Bot,
+    shown: ShownMessages,
+    query: CallbackQuery,
+    reply: Reply,
+    *,
+    keyboard_only: bool = False,
 ) -> None:
     """Edit the message a button belongs to (only its buttons with `keyboard_only`); an
     unchanged message is not an error.
 
     The query carries the message as it was when pressed; when an earlier press was edited in
-    since (a double tap), what that edit made it show counts (see bot/shown.py).
+    since (a double tap), what that edit made it show counts (see bot/transport/shown.py).
 
     A reply with a photo replaces the message's media and caption (editMessageMedia; a text
     message becomes a photo). If Telegram refuses the image, a text message gets the reply as
@@ -146,7 +128,6 @@ async def edit(
     deleted (it stays, without being edited, if Telegram no longer lets the bot delete it),
     so the reader keeps one page of stories with working buttons."""
     pressed_on = query.message if isinstance(query.message, Message) else None
-    shown = context.bot_data.shown
     if pressed_on is not None and shown.is_replaced(pressed_on):
         log.debug("edit skipped: a newer message replaced this photo page")
         return
@@ -179,7 +160,7 @@ async def edit(
         result = None  # what we took for text turned out to be a photo
     if result is None and pressed_on is not None:
         shown.replaced(pressed_on)  # first: a second tap on it must not send the page again
-        await _replace_photo(context, pressed_on, reply)
+        await _replace_photo(bot, pressed_on, reply)
         return
     if pressed_on is not None and isinstance(result, Message):
         shown.edited(pressed_on, result, photo=reply.photo if not keyboard_only else None)
@@ -211,9 +192,9 @@ async def _edit_media(
         return None
 
 
-async def _replace_photo(context: NewsContext, photo_message: Message, reply: Reply) -> None:
+async def _replace_photo(bot: Bot, photo_message: Message, reply: Reply) -> None:
     """A photo page turned to a page shown as text: send it new, then delete the photo."""
-    await context.bot.send_message(
+    await bot.send_message(
         photo_message.chat_id,
         reply.text,
         parse_mode=ParseMode.HTML,
@@ -221,7 +202,7 @@ async def _replace_photo(context: NewsContext, photo_message: Message, reply: Re
         link_preview_options=NO_PREVIEW,
     )
     try:
-        await context.bot.delete_message(photo_message.chat_id, photo_message.message_id)
+        await bot.delete_message(photo_message.chat_id, photo_message.message_id)
     except BadRequest as exc:  # older than 48 hours, or gone already
         log.info(
             "chat %s: could not delete the photo page %s: %s",
@@ -239,43 +220,6 @@ def _unchanged(current: Content, reply: Reply, *, keyboard_only: bool) -> bool:
     if keyboard_only:
         return True
     return current.photo == reply.photo and current.text == visible_text(reply.text).strip()
-
-
-ButtonHandler = Callable[[Update, NewsContext, CallbackQuery], Coroutine[Any, Any, str | None]]
-
-
-def answers_button(
-    handler: ButtonHandler,
-) -> Callable[[Update, NewsContext], Coroutine[Any, Any, None]]:
-    """Wrap a button handler so that each press is answered exactly once, whatever happens:
-    with the short text the handler returns, or a short apology when it fails."""
-
-    @functools.wraps(handler)
-    async def wrapped(update: Update, context: NewsContext) -> None:
-        query = update.callback_query
-        if query is None:
-            return
-        chat_id = update.effective_chat.id if update.effective_chat else None
-        answer: str | None = None
-        try:
-            answer = await handler(update, context, query)
-        except TelegramError:
-            log.exception("button %r in chat %s failed", query.data, chat_id)
-            answer = msg.BUTTON_FAILED
-        except Exception as exc:
-            if not unavailable(exc):
-                log.exception("button %r in chat %s crashed", query.data, chat_id)
-                answer = msg.BUTTON_CRASHED
-                raise
-            log.warning("button in chat %s: the database is unavailable: %s", chat_id, exc)
-            answer = msg.UNAVAILABLE_SHORT
-        finally:
-            try:
-                await query.answer(answer)
-            except TelegramError as exc:
-                log.warning("could not answer callback in chat %s: %s", chat_id, exc)
-
-    return wrapped
 
 
 async def edit_report(bot: Bot, chat_id: int, message_id: int, reply: Reply, *, what: str) -> None:

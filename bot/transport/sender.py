@@ -45,8 +45,9 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 from telegram.ext import ExtBot
 
 from bot.transport.http import ANNOUNCE, NOT_SENT_CAUSES, SendWithdrawn, announces_sends
+from bot.transport.markup import markup
 from bot.transport.ratelimit import Priority, RateLimiterClosedError, retry_after_seconds
-from bot.transport.replies import NO_PREVIEW, image_refused, markup
+from bot.transport.replies import NO_PREVIEW, image_refused
 from digests.delivery.engine import (
     PHOTO,
     BeforeSend,

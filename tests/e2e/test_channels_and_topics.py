@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.context import NewsApp
-from bot.handlers.forums import TelegramTopicMaker
 from bot.transport.sender import TelegramSender
+from bot.transport.topics import TelegramTopicMaker
 from digests.db import make_engine, make_session_factory
 from digests.delivery.engine import RoundReport, delivery_config, run_digest_round
 from digests.feeds.ingest import store_entries

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.handlers.corrections import TelegramEditor
+from bot.transport.edits import TelegramEditor
 from digests.newsroom.corrections import EditOutcome
 from fakebotapi.emulator import ApiError, too_many_requests
 from fakebotapi.server import FakeBotApiServer
