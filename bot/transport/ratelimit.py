@@ -60,6 +60,10 @@ chat that much too soon. What remains inexact, and why it is safe:
 - a 429 pauses a chat, or the bot-wide gate, in the process that got it only.
 
 Getters, ``set*`` and ``answer*`` methods never touch the shared budget.
+
+Why one module over 600 lines: the two gates, the chats' queues, the promotion between them
+and the shared budget's drainer share one scheduler's state and its lock-free ordering; split
+apart, each piece would reach into the others' queues.
 """
 
 from __future__ import annotations

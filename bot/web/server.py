@@ -1,5 +1,5 @@
 """The bot's HTTP server (Starlette on uvicorn): Telegram's webhook, /healthz, /metrics and,
-when API_TOKENS is set, the publisher's HTTP API under /api/v1 (bot/api.py).
+when API_TOKENS is set, the publisher's HTTP API under /api/v1 (bot/web/api.py).
 It runs in polling mode too, so that containers and load balancers always have a health check.
 """
 
