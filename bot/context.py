@@ -46,7 +46,7 @@ class Services:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     # what the bot's edits made its messages show, for presses that carry an older copy
     shown: ShownMessages = field(default_factory=ShownMessages)
-    # inline mode's answers of the last few seconds, by words and offset (bot/inline.py)
+    # inline mode's answers of the last few seconds, by words and offset (bot/handlers/inline.py)
     inline_cache: TTLCache = field(default_factory=TTLCache)
 
     @property

@@ -1,4 +1,4 @@
-"""Inline mode's answers of the last few seconds, kept in this process (see bot/inline.py)."""
+"""Inline mode's answers of the last few seconds, kept in this process (bot/handlers/inline.py)."""
 
 from __future__ import annotations
 
