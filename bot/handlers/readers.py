@@ -1,4 +1,4 @@
-"""Telegram handlers: read the update, call one service in digests/, render the reply."""
+"""Readers' commands and buttons: read the update, call one service in digests/, send the reply."""
 
 from __future__ import annotations
 
