@@ -1,8 +1,8 @@
 """The publisher's HTTP API under /api/v1 (FastAPI, mounted in the bot's web app).
 
 The routes only translate: authenticate, hand the validated body to digests/newsroom/cms.py in
-one transaction, start what must run after the commit, and answer. Pushes run on the same
-PushRunner as an editor's /breaking.
+one transaction, start what must run after the commit, and answer. Pushes start and run in
+digests/newsroom/push.py, as an editor's /breaking does.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from bot.context import NewsApp
 from digests.db import unavailable
 from digests.models import PushActionKind, PushOrigin
 from digests.newsroom import cms as newsroom
-from digests.newsroom import corrections
+from digests.newsroom import corrections, push
 from digests.newsroom.cms import (
     ActionOut,
     ArticleIn,
@@ -271,8 +271,8 @@ def build_api(application: NewsApp) -> FastAPI:
                     image_url=shown.image_url,
                 )
             try:
-                started = await newsroom.start_push(session, article, now=svc.clock())
-            except newsroom.AlreadyPushed as exc:
+                started = await push.open_push(session, article, now=svc.clock())
+            except push.AlreadyPushed as exc:
                 raise _Conflict(exc) from None
             push_id = started.push.id
             log.info("API push %s of story %s to %s chats", push_id, article.id, started.audience)
@@ -381,7 +381,7 @@ def build_api(application: NewsApp) -> FastAPI:
 
 
 class _Conflict(Exception):
-    def __init__(self, cause: newsroom.AlreadyPushed) -> None:
+    def __init__(self, cause: push.AlreadyPushed) -> None:
         super().__init__(str(cause))
         self.cause = cause
 
@@ -417,8 +417,7 @@ def _replayed(replay: Replay) -> Response:
 
 def _run_push(application: NewsApp, push_id: int) -> None:
     """Run the committed push in the background (the application waits for it at shutdown)."""
-    runner = application.bot_data.pushes
-    application.create_task(runner.run(push_id), name=f"push-{push_id}")
+    application.bot_data.pushes.start(push_id)
 
 
 def _send_alerts(application: NewsApp) -> None:

@@ -13,8 +13,11 @@ from bot.context import NewsContext, Services
 from bot.corrections import tell_rewritten
 from bot.forums import TelegramTopicMaker
 from bot.sender import TelegramSender
-from digests.delivery.engine import RoundReport, delivery_config, queue_depth, run_digest_round
+from digests.delivery.config import delivery_config
+from digests.delivery.engine import queue_depth
+from digests.delivery.ports import RoundReport
 from digests.digest.alerts import run_alert_round
+from digests.digest.rounds import run_digest_round
 from digests.feeds.ingest import ingest_sources
 from digests.feeds.state import Backoff
 

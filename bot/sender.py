@@ -47,7 +47,7 @@ from telegram.ext import ExtBot
 from bot.http import ANNOUNCE, NOT_SENT_CAUSES, SendWithdrawn, announces_sends
 from bot.ratelimit import Priority, RateLimiterClosedError, retry_after_seconds
 from bot.replies import NO_PREVIEW, image_refused, markup
-from digests.delivery.engine import (
+from digests.delivery.ports import (
     PHOTO,
     BeforeSend,
     Outcome,
@@ -130,7 +130,7 @@ class TelegramSender:
         before_send: BeforeSend | None = None,
     ) -> SendResult:
         """Send the parts in order; `before_send` is awaited as each request leaves (see
-        digests.delivery.engine.Sender): by the transport once the request has passed the rate
+        digests.delivery.ports.Sender): by the transport once the request has passed the rate
         limiter and holds a connection, or here, first, with a transport that cannot."""
         if before_send is not None and not announces_sends(self.bot.request):
             if not await before_send():

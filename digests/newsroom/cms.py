@@ -2,7 +2,7 @@
 
 The models here are the API's request bodies: validated once, at the edge, with the names a
 CMS developer sees in a 422. The services take a session (the caller owns the transaction)
-and use the same push machinery as an editor's /breaking (digests/newsroom/breaking.py): the same
+and use the same push machinery as an editor's /breaking (digests/newsroom/push.py): the same
 delivery log, limits and exactly-once.
 """
 
@@ -28,7 +28,7 @@ from pydantic import (
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from digests.delivery.engine import Photo
+from digests.delivery.ports import Photo
 from digests.feeds.clean import plain_text, without_controls
 from digests.feeds.parse import SUMMARY_MAX
 from digests.models import (
@@ -43,12 +43,11 @@ from digests.models import (
     Article,
     BreakingPush,
     PushAction,
-    PushOrigin,
     PushStatus,
     Section,
     article_sections,
 )
-from digests.newsroom.breaking import PushTally, count_audience_of, create_rows, tally
+from digests.newsroom.breaking import PushTally, count_audience_of, tally
 from digests.newsroom.corrections import NOTE_MAX
 from digests.stories.naming import slugify
 from digests.stories.sections import get_or_create_sections
@@ -470,52 +469,6 @@ def preview(article: Article) -> Preview:
     if isinstance(message, Photo):
         return Preview(visible_text(message.caption), message.caption, message.url)
     return Preview(visible_text(message), message, None)
-
-
-@dataclass(frozen=True)
-class Started:
-    push: BreakingPush
-    audience: int
-
-
-class AlreadyPushed(Exception):
-    def __init__(self, push_id: int) -> None:
-        super().__init__(f"this story was pushed already (push {push_id})")
-        self.push_id = push_id
-
-
-async def start_push(session: AsyncSession, article: Article, *, now: datetime) -> Started:
-    """Confirm a push of the story to its sections' readers with alerts on, and write its
-    delivery rows (sending starts once the caller commits). A story is pushed once: a second
-    request gets AlreadyPushed with the first push's id."""
-    earlier = await session.scalar(
-        select(BreakingPush.id)
-        .where(
-            BreakingPush.article_id == article.id,
-            BreakingPush.status.in_([PushStatus.SENDING, PushStatus.DONE]),
-        )
-        .order_by(BreakingPush.id)
-        .limit(1)
-    )
-    if earlier is not None:
-        raise AlreadyPushed(earlier)
-    article.is_breaking = True
-    push = BreakingPush(
-        article_id=article.id,
-        section_id=None,
-        status=PushStatus.SENDING,
-        created_by=None,
-        admin_chat_id=None,
-        origin=PushOrigin.API,
-        to_article_sections=True,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(push)
-    await session.flush()
-    await create_rows(session, push, now=now)
-    audience = await tally(session, article.id)
-    return Started(push, audience.total)
 
 
 async def audience_of(session: AsyncSession, article: Article) -> int:
