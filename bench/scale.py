@@ -50,16 +50,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests.db import SessionFactory, make_engine, make_session_factory, upgrade
-from digests.delivery import engine as delivery
-from digests.delivery.engine import (
-    BeforeSend,
-    Outcome,
-    Part,
-    SendPriority,
-    SendResult,
-    delivery_config,
-    run_digest_round,
-)
+from digests.delivery import engine as delivery_engine
+from digests.delivery.config import DeliveryConfig, delivery_config
+from digests.delivery.journal import Journal
+from digests.delivery.ports import BeforeSend, Outcome, Part, SendPriority, SendResult
+from digests.digest import rounds
+from digests.digest.rounds import run_digest_round
 from digests.settings import Settings
 
 RESULTS = Path(__file__).with_name("results-scale.json")
@@ -80,7 +76,7 @@ def _say(db: str, message: str) -> None:
 
 
 class RecordingSender:
-    """A `digests.delivery.engine.Sender` that sends nothing: every part "goes out" at once (after
+    """A `digests.delivery.ports.Sender` that sends nothing: every part "goes out" at once (after
     `before_send`, as the real sender does) with a made-up message id. Counts the sends per
     chat in a bytearray (one byte a chat, so that a million readers cost a megabyte)."""
 
@@ -268,9 +264,9 @@ class DbClock:
 def instrument(clock: DbClock) -> None:
     """Label the round's phases: the product's own functions, wrapped in place (this process
     only runs the measured round)."""
-    schedule = delivery.schedule_due_digests
-    claim = delivery._claim
-    flush = delivery._Journal._flush
+    schedule = rounds.schedule_due_digests
+    claim = delivery_engine._claim
+    flush = Journal._flush
 
     async def scheduled(*args: Any, **kwargs: Any) -> Any:
         with clock.phase("schedule"):
@@ -280,13 +276,13 @@ def instrument(clock: DbClock) -> None:
         with clock.phase("claim"):
             return await claim(*args, **kwargs)
 
-    async def flushed(journal: delivery._Journal) -> None:
+    async def flushed(journal: Journal) -> None:
         with clock.phase("record"):
             await flush(journal)
 
-    delivery.schedule_due_digests = scheduled
-    delivery._claim = claimed
-    delivery._Journal._flush = flushed  # type: ignore[method-assign,assignment]
+    rounds.schedule_due_digests = scheduled
+    delivery_engine._claim = claimed
+    Journal._flush = flushed  # type: ignore[method-assign,assignment]
 
 
 # ---- the measured round, in a child process ---------------------------------------------------
@@ -308,7 +304,7 @@ def _reset_peak() -> bool:
     return True
 
 
-def round_config() -> delivery.DeliveryConfig:
+def round_config() -> DeliveryConfig:
     """The engine's configuration as `newsbot run` derives it with no rate limits."""
     settings = Settings(
         telegram_bot_token=None,

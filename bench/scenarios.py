@@ -32,19 +32,13 @@ from bot.transport.ratelimit import PriorityRateLimiter
 from bot.transport.replies import NO_PREVIEW
 from bot.transport.sender import TelegramSender
 from digests.db import SessionFactory
-from digests.delivery.engine import (
-    DeliveryConfig,
-    Part,
-    RoundReport,
-    Text,
-    delivery_config,
-    run_digest_round,
-    with_controls,
-)
-from digests.digest.builder import DigestBuilder, DigestRequest
+from digests.delivery.config import DeliveryConfig, delivery_config
+from digests.delivery.ports import Part, RoundReport, Text
+from digests.digest.builder import DigestRequest
+from digests.digest.rounds import DigestWriter, run_digest_round, with_controls
 from digests.models import Chat, Delivery, DeliveryKind, DeliveryStatus
 from digests.newsroom import breaking
-from digests.newsroom.breaking import PushOutcome, PushRunner
+from digests.newsroom.push import PushOutcome, PushRunner
 from digests.settings import Settings
 from digests.ui import messages as msg
 from digests.ui.buttons import PushChoice
@@ -258,7 +252,7 @@ async def _sample_digest(session_factory: SessionFactory, *, now: datetime) -> S
     """The first message of chat 1's digest, with the buttons the product puts under a
     digest's last message: what the bare loop sends, for equal work on both sides."""
     request = DigestRequest(1, now - timedelta(hours=24), now, "UTC")
-    builder = DigestBuilder(per_section=DeliveryConfig().per_section)
+    builder = DigestWriter(per_section=DeliveryConfig().per_section)
     async with session_factory() as session:
         built = await builder.build(session, [request])
     return Sample.of(with_controls(built[1][:1])[0])

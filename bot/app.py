@@ -35,9 +35,9 @@ from bot.transport.topics import TelegramTopicMaker
 from bot.updates import ChatOrderedUpdateProcessor
 from digests import i18n
 from digests.db import instance_name, make_engine, make_session_factory, upgrade
-from digests.delivery.engine import delivery_config
-from digests.newsroom.breaking import PushRunner
+from digests.delivery.config import delivery_config
 from digests.newsroom.corrections import ActionRunner
+from digests.newsroom.push import PushRunner
 from digests.settings import Settings
 from digests.ui import messages as msg
 from digests.ui.buttons import (
@@ -114,7 +114,7 @@ def build_application(
     else:
         # A few connections carry 30 messages/s. Paid broadcasts (up to 1000/s) need about
         # rate x round trip requests in flight (1000/s x 50-80 ms is 50-80), and the engine
-        # has up to four batches of 50 out at once (digests.delivery.engine.delivery_config).
+        # has up to four batches of 50 out at once (digests.delivery.config.delivery_config).
         connections = PAID_CONNECTIONS if settings.paid_broadcast else CONNECTIONS
         builder = builder.request(LeanRequest(connections=connections, pool_timeout=30.0))
     if updates_request is not None:
@@ -260,6 +260,7 @@ async def _post_init(application: NewsApp) -> None:
         on_progress=editor.progress_shower(application.bot),
         stopping=svc.stopping,
         topics=TelegramTopicMaker(application.bot),
+        spawn=application.create_task,  # the application waits for pushes at shutdown
     )
     svc.action_runner = ActionRunner(
         svc.session_factory,

@@ -22,8 +22,8 @@ from bot.transport.budget import SharedBudget
 from bot.transport.ratelimit import PriorityArg
 from bot.transport.shown import ShownMessages
 from digests.db import SessionFactory
-from digests.newsroom.breaking import PushRunner
 from digests.newsroom.corrections import ActionRunner
+from digests.newsroom.push import PushRunner
 from digests.readers.chats import Defaults
 from digests.settings import Settings
 

@@ -19,8 +19,11 @@ from bot.transport.replies import NO_PREVIEW
 from bot.transport.sender import TelegramSender
 from bot.transport.topics import TelegramTopicMaker
 from digests.db import SessionFactory
-from digests.delivery.engine import RoundReport, delivery_config, queue_depth, run_digest_round
+from digests.delivery.config import delivery_config
+from digests.delivery.engine import queue_depth
+from digests.delivery.ports import RoundReport
 from digests.digest.alerts import run_alert_round
+from digests.digest.rounds import run_digest_round
 from digests.feeds.ingest import ingest_sources
 from digests.feeds.state import Backoff
 from digests.newsroom import corrections

@@ -14,7 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.transport.ratelimit import Priority, PriorityRateLimiter
-from digests.delivery.engine import Outcome, SendPriority
+from digests.delivery.ports import Outcome, SendPriority
 from digests.feeds.ingest import IngestReport
 from digests.feeds.state import public_url
 

@@ -1,7 +1,7 @@
 """Editors' commands and buttons: /breaking with preview and Send/Cancel, /stats.
 
-Editors are the users in ADMIN_IDS; everyone else is refused. The push itself runs in
-digests/newsroom/breaking.py (`PushRunner`); this module only shows its progress.
+Editors are the users in ADMIN_IDS; everyone else is refused. The push itself starts and runs in
+digests/newsroom/push.py (`PushRunner`); this module only shows its progress.
 """
 
 from __future__ import annotations
@@ -71,22 +71,14 @@ async def push_button(update: Update, context: NewsContext, query: CallbackQuery
     if pressed.answer.edit is not None:
         await edit(context, query, pressed.answer.edit)
     if pressed.start:
-        start_push(context, choice.push_id)
+        svc.pushes.start(choice.push_id)
     return pressed.answer.answer
-
-
-def start_push(context: NewsContext, push_id: int) -> None:
-    """Run a confirmed push in the background (the application waits for it at shutdown)."""
-    runner = context.bot_data.pushes
-    context.application.create_task(runner.run(push_id), name=f"push-{push_id}")
 
 
 async def resume_pushes(context: NewsContext) -> None:
     """Pick up pushes a restart interrupted or a flood limit delayed; each chat still gets
     the story at most once (runs at start and then every tick)."""
-    for push_id in await context.bot_data.pushes.unfinished():
-        log.info("resuming breaking push %s", push_id)
-        start_push(context, push_id)
+    await context.bot_data.pushes.resume()
 
 
 def progress_shower(bot: Bot) -> Callable[[breaking.PushProgress], Coroutine[Any, Any, None]]:

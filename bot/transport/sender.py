@@ -48,7 +48,7 @@ from bot.transport.http import ANNOUNCE, NOT_SENT_CAUSES, SendWithdrawn, announc
 from bot.transport.markup import markup
 from bot.transport.ratelimit import Priority, RateLimiterClosedError, retry_after_seconds
 from bot.transport.replies import NO_PREVIEW, image_refused
-from digests.delivery.engine import (
+from digests.delivery.ports import (
     PHOTO,
     BeforeSend,
     Outcome,
@@ -131,7 +131,7 @@ class TelegramSender:
         before_send: BeforeSend | None = None,
     ) -> SendResult:
         """Send the parts in order; `before_send` is awaited as each request leaves (see
-        digests.delivery.engine.Sender): by the transport once the request has passed the rate
+        digests.delivery.ports.Sender): by the transport once the request has passed the rate
         limiter and holds a connection, or here, first, with a transport that cannot."""
         if before_send is not None and not announces_sends(self.bot.request):
             if not await before_send():

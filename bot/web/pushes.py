@@ -1,5 +1,5 @@
 """/pushes: push a stored story to its sections' readers (POST) and follow its progress (GET).
-Pushes run on the same PushRunner as an editor's /breaking."""
+Pushes start and run in digests/newsroom/push.py, as an editor's /breaking does."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bot.web.deps import App, Caller, Key, PushId, ReadSession, Svc
 from bot.web.idempotency import After, once
 from bot.web.schemas import DryRunOut, PushConflict, PushIn, PushOut, problems
 from digests.newsroom import cms as newsroom
+from digests.newsroom import push
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,8 @@ async def post_push(
                 image_url=shown.image_url,
             )
         try:
-            started = await newsroom.start_push(session, article, now=svc.clock())
-        except newsroom.AlreadyPushed as exc:
+            started = await push.open_push(session, article, now=svc.clock())
+        except push.AlreadyPushed as exc:
             raise _Conflict(exc) from None
         push_id = started.push.id
         log.info("API push %s of story %s to %s chats", push_id, article.id, started.audience)
@@ -87,12 +88,11 @@ async def get_push(_owner: Caller, push_id: PushId, session: ReadSession) -> Pus
 
 
 class _Conflict(Exception):
-    def __init__(self, cause: newsroom.AlreadyPushed) -> None:
+    def __init__(self, cause: push.AlreadyPushed) -> None:
         super().__init__(str(cause))
         self.cause = cause
 
 
 def run_push(application: NewsApp, push_id: int) -> None:
     """Run the committed push in the background (the application waits for it at shutdown)."""
-    runner = application.bot_data.pushes
-    application.create_task(runner.run(push_id), name=f"push-{push_id}")
+    application.bot_data.pushes.start(push_id)

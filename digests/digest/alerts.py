@@ -20,16 +20,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests.db import SessionFactory
-from digests.delivery.engine import (
-    DeliveryConfig,
-    Part,
-    RoundReport,
-    Sender,
-    SendPriority,
-    deliver,
-    insert_deliveries,
-    pending_ids,
-)
+from digests.delivery.config import DeliveryConfig
+from digests.delivery.engine import deliver, insert_deliveries, pending_ids
+from digests.delivery.ports import Part, RoundReport, Sender, SendPriority
 from digests.models import (
     Article,
     Chat,

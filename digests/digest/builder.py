@@ -1,4 +1,5 @@
-"""A chat's digest: which stories it gets for a window (messages.digest renders them)."""
+"""A chat's digest: which stories it gets for a window, as data (digests/digest/rounds.py
+renders them)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from digests import i18n
 from digests.models import (
     Article,
     Delivery,
@@ -20,7 +20,6 @@ from digests.models import (
     article_sections,
 )
 from digests.readers.keywords import ChatRules, StoryIndex, rules_by_chat
-from digests.ui import messages
 
 # A story published this long before the window opens still counts if it reached us late.
 LATE_ARRIVAL = timedelta(hours=24)
@@ -68,6 +67,18 @@ class DigestRequest:
     language: str = "en"  # the chat's (digests/i18n.py)
 
 
+@dataclass(frozen=True, eq=False)
+class ChatDigest:
+    """A chat's digest as data: its sections and stories ([] when nothing is new), and what
+    renders them. Chats whose digest is the same are given the one same object (compared
+    and hashed by identity): render it once."""
+
+    sections: list[DigestSection]
+    tz: str
+    window_end: datetime
+    language: str
+
+
 @dataclass(frozen=True)
 class _Plan:
     """What one chat's digest is made of: its window's stories, its sections, its pushes."""
@@ -96,8 +107,8 @@ class DigestBuilder:
     and stories that match a muted phrase are left out of the whole digest.
 
     A window's stories are read once, and chats with the same sections, window, time zone and
-    breaking pushes share one rendering; so do chats whose rules pick the same stories (the
-    key is the resulting story sets, not the phrases). Create one per round (or per
+    breaking pushes share one digest (`ChatDigest`); so do chats whose rules pick the same
+    stories (the key is the resulting story sets, not the phrases). Create one per round (or per
     command); it caches what it reads.
     """
 
@@ -107,35 +118,35 @@ class DigestBuilder:
         self.per_section = per_section
         self._sections: dict[int, tuple[str, str]] = {}  # id -> (name, slug)
         self._windows: dict[tuple[datetime, datetime], dict[int, list[_WindowStory]]] = {}
-        self._rendered: dict[tuple[object, ...], list[str]] = {}
+        self._digests: dict[tuple[object, ...], ChatDigest] = {}
         self._indexes: dict[tuple[datetime, datetime], StoryIndex] = {}
         self._stories: dict[tuple[datetime, datetime], dict[int, _WindowStory]] = {}
 
-    async def build(
+    async def digests(
         self, session: AsyncSession, requests: list[DigestRequest]
-    ) -> dict[int, list[str]]:
-        """Rendered messages per chat id ([] when a chat has nothing new)."""
-        result: dict[int, list[str]] = {}
+    ) -> dict[int, ChatDigest]:
+        """Each chat's digest by chat id, one object for all the chats whose digest is the same
+        (its sections composed once)."""
+        result: dict[int, ChatDigest] = {}
         for plan in await self._plan(session, requests):
             request = plan.request
             key = (request.window_start, request.window_end, tuple(plan.mine), request.tz,
                    frozenset(plan.pushed), request.language, plan.keywords,
                    plan.muted)  # fmt: skip
-            rendered = self._rendered.get(key)
-            if rendered is None:
-                sections = self._compose(plan)
-                with i18n.use(request.language):
-                    rendered = messages.digest(
-                        sections, tz=request.tz, window_end=request.window_end
-                    )
-                self._rendered[key] = rendered
-            result[request.chat_id] = rendered
+            digest = self._digests.get(key)
+            if digest is None:
+                digest = ChatDigest(
+                    self._compose(plan), request.tz, request.window_end, request.language
+                )
+                self._digests[key] = digest
+            result[request.chat_id] = digest
         return result
 
     async def collect(
         self, session: AsyncSession, requests: list[DigestRequest]
     ) -> dict[int, list[DigestSection]]:
-        """The sections and stories `build` renders, per chat id ([] when nothing is new)."""
+        """The sections and stories of each chat's digest, per chat id ([] when nothing is
+        new), composed afresh for each."""
         return {
             plan.request.chat_id: self._compose(plan)
             for plan in await self._plan(session, requests)
@@ -305,7 +316,7 @@ class DigestBuilder:
             sections.append(
                 DigestSection(
                     "",
-                    phrase,  # messages.digest heads it with keyword_heading, translated
+                    phrase,  # its rendering heads it with keyword_heading, translated
                     shown,
                     more=len(listed) - len(shown),
                     keyword=phrase,

@@ -1,34 +1,21 @@
-"""Editors' breaking news: draft a story, preview it, push it once to the right chats."""
+"""Editors' breaking news: draft a story, preview it, confirm it once, and the rules of who
+gets it; digests/newsroom/push.py runs the confirmed push."""
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from digests import i18n
-from digests.db import SessionFactory
 from digests.delivery.engine import (
     INTERRUPTED,
-    DeliveryConfig,
-    Part,
-    Photo,
-    RoundReport,
-    Sender,
-    SendPriority,
-    Text,
-    deliver,
     insert_deliveries,
-    pending_ids,
-    prepare_topics,
 )
 from digests.feeds.clean import without_controls
 from digests.models import (
@@ -47,8 +34,6 @@ from digests.models import (
     article_sections,
 )
 from digests.readers.keywords import muted_phrases_matching
-from digests.readers.topics import TopicMaker, routes_of, story_route
-from digests.running import OneAtATime
 from digests.stories.sections import get_or_create_sections, resolve_sections
 from digests.ui import messages as msg
 from digests.ui.buttons import PushChoice
@@ -315,7 +300,7 @@ async def press(session: AsyncSession, choice: PushChoice, *, now: datetime) -> 
     return Pressed(ButtonAnswer(answer=msg.PUSH_SENDING), start=True)
 
 
-# ---- running a confirmed push ---------------------------------------------------------------
+# ---- where a confirmed push stands (digests/newsroom/push.py runs it) -----------------------
 
 
 @dataclass(frozen=True)
@@ -329,179 +314,3 @@ class PushProgress:
     admin_chat_id: int | None  # None for a push made through the HTTP API
     preview_message_id: int | None
     withdrawn: bool = False
-
-
-@dataclass(frozen=True)
-class PushOutcome:
-    report: RoundReport
-    rows: int  # delivery rows that were due when the run began
-    remaining: int  # rows not settled at its end (waiting out a flood limit, or in flight)
-
-
-ProgressReport = Callable[[PushProgress], Awaitable[None]]
-
-
-class PushRunner:
-    """Runs confirmed pushes to the end: from the editor's Send, from the resume job after a
-    restart, from a benchmark. Each push runs at most once at a time in this process, and
-    each chat gets the story at most once in any case (the delivery log sees to that)."""
-
-    def __init__(
-        self,
-        sessions: SessionFactory,
-        sender: Sender,
-        *,
-        clock: Callable[[], datetime],
-        config: DeliveryConfig,
-        on_progress: ProgressReport | None = None,
-        progress_every: float = 2.0,
-        stopping: asyncio.Event | None = None,
-        topics: TopicMaker | None = None,
-    ) -> None:
-        self._topics = topics  # creates forum chats' missing topics before sending
-        self._sessions = sessions
-        self._sender = sender
-        self._clock = clock
-        self._config = config
-        self._on_progress = on_progress
-        self._progress_every = progress_every
-        self._stopping = stopping  # set: claim no more rows (the process is stopping)
-        self._running = OneAtATime()
-
-    async def unfinished(self) -> list[int]:
-        """Confirmed pushes not finished (a restart interrupted them or a flood limit delayed
-        some of their chats) and not running here now."""
-        async with self._sessions() as session:
-            return [push.id for push in await unfinished(session) if push.id not in self._running]
-
-    async def run(self, push_id: int) -> PushOutcome | None:
-        """Deliver every due row of the push, report progress as it goes, and mark it done
-        when no row is left; None when the push is unknown or already running here."""
-        return await self._running.run(push_id, lambda: self._run(push_id))
-
-    async def _run(self, push_id: int) -> PushOutcome | None:
-        async with self._sessions() as session:
-            push = await session.get(BreakingPush, push_id)
-            if push is None:
-                return None
-            # rendered once per language, each chat gets its own
-            by_language: dict[str, Part] = {}
-            for language in i18n.LANGUAGES:
-                with i18n.use(language):
-                    by_language[language] = msg.breaking_message(push.article)
-            article_id = push.article_id
-            # a forum gets it in the topic of the story's first section it follows
-            story_sections = [
-                *([push.section_id] if push.section_id is not None else []),
-                *(section.id for section in push.article.sections),
-            ]
-        ids = await pending_ids(
-            self._sessions, now=self._clock(), kind=DeliveryKind.BREAKING, article_id=article_id
-        )
-        if ids and self._topics is not None:
-            await prepare_topics(
-                self._sessions,
-                self._topics,
-                now=self._clock(),
-                kind=DeliveryKind.BREAKING,
-                article_id=article_id,
-            )
-
-        async def render(
-            _session: AsyncSession, pairs: list[tuple[Delivery, Chat]]
-        ) -> dict[int, list[Part]]:
-            default = by_language[i18n.SOURCE]
-            forums = [chat.id for _row, chat in pairs if chat.is_forum]
-            threads = await story_threads(_session, forums, story_sections)
-            return {
-                row.id: [in_thread(by_language.get(chat.language, default), threads.get(chat.id))]
-                for row, chat in pairs
-            }
-
-        last_report: list[datetime] = []
-
-        async def progress(_report: RoundReport) -> None:
-            now = self._clock()
-            if last_report and (now - last_report[0]).total_seconds() < self._progress_every:
-                return
-            last_report[:] = [now]
-            await self._report(push_id)
-
-        report = await deliver(
-            self._sessions,
-            self._sender,
-            ids,
-            now=self._clock,
-            config=self._config,
-            render=render,
-            priority=SendPriority.BREAKING,
-            progress=progress if self._on_progress else None,
-            stopping=self._stopping,
-        )
-        # Rows still open are waiting out a flood limit (a later resume sends them), another
-        # instance's sends in flight, or a crashed one's that may have arrived: the push ends
-        # once they are settled (the digest round reports a dead process's rows uncertain
-        # when their lease is over).
-        state = await self._state(push_id, done=False)
-        if state is None:
-            return None
-        done = state.tally.pending == 0
-        if done:
-            async with self._sessions.begin() as session:
-                await finish(session, push_id, now=self._clock())
-        if self._on_progress is not None:
-            await self._on_progress(dataclasses.replace(state, done=done))
-        return PushOutcome(report, rows=len(ids), remaining=state.tally.pending)
-
-    async def _report(self, push_id: int) -> None:
-        if self._on_progress is not None and (state := await self._state(push_id, done=False)):
-            await self._on_progress(state)
-
-    async def _state(self, push_id: int, *, done: bool) -> PushProgress | None:
-        async with self._sessions() as session:
-            push = await session.get(BreakingPush, push_id)
-            if push is None:
-                return None
-            return PushProgress(
-                push_id=push_id,
-                title=push.article.title,
-                tally=await tally(session, push.article_id),
-                done=done,
-                admin_chat_id=push.admin_chat_id,
-                preview_message_id=push.preview_message_id,
-                withdrawn=push.withdrawn_at is not None,
-            )
-
-
-async def story_threads(
-    session: AsyncSession, forum_chats: Sequence[int], story_sections: Sequence[int]
-) -> dict[int, int]:
-    """The topic (message_thread_id) each forum chat (db id) gets a story in; chats whose
-    story goes to the General topic are left out."""
-    if not forum_chats:
-        return {}
-    followed: dict[int, set[int]] = {}
-    for chat_id, section_id in await session.execute(
-        select(Subscription.chat_id, Subscription.section_id).where(
-            Subscription.chat_id.in_(list(forum_chats))
-        )
-    ):
-        followed.setdefault(chat_id, set()).add(section_id)
-    routes = await routes_of(session, forum_chats)
-    found: dict[int, int] = {}
-    for chat_id in forum_chats:
-        route = story_route(story_sections, followed.get(chat_id, set()), routes.get(chat_id, {}))
-        if route.thread_id is not None:
-            found[chat_id] = route.thread_id
-    return found
-
-
-def in_thread(part: Part, thread: int | None) -> Part:
-    """The part sent into a forum topic (as it is for the General topic or any other chat)."""
-    if thread is None:
-        return part
-    if isinstance(part, Photo):
-        return dataclasses.replace(part, thread=thread)
-    if isinstance(part, Text):
-        return dataclasses.replace(part, thread=thread)
-    return Text(part, thread=thread)

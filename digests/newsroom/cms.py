@@ -2,7 +2,7 @@
 
 The services take plain values (a `Story`, ids) validated at the edge (bot/web/schemas.py) and
 a session (the caller owns the transaction), and use the same push machinery as an editor's
-/breaking (digests/newsroom/breaking.py): the same delivery log, limits and exactly-once.
+/breaking (digests/newsroom/push.py): the same delivery log, limits and exactly-once.
 """
 
 from __future__ import annotations
@@ -15,19 +15,18 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from digests.delivery.engine import Photo
+from digests.delivery.ports import Photo
 from digests.feeds.clean import plain_text, without_controls
 from digests.feeds.parse import SUMMARY_MAX
 from digests.models import (
     Article,
     BreakingPush,
     PushAction,
-    PushOrigin,
     PushStatus,
     Section,
     article_sections,
 )
-from digests.newsroom.breaking import PushTally, count_audience_of, create_rows, tally
+from digests.newsroom.breaking import PushTally, count_audience_of, tally
 from digests.stories.naming import slugify
 from digests.stories.sections import get_or_create_sections
 from digests.ui import messages as msg
@@ -213,52 +212,6 @@ def preview(article: Article) -> Preview:
     if isinstance(message, Photo):
         return Preview(visible_text(message.caption), message.caption, message.url)
     return Preview(visible_text(message), message, None)
-
-
-@dataclass(frozen=True)
-class Started:
-    push: BreakingPush
-    audience: int
-
-
-class AlreadyPushed(Exception):
-    def __init__(self, push_id: int) -> None:
-        super().__init__(f"this story was pushed already (push {push_id})")
-        self.push_id = push_id
-
-
-async def start_push(session: AsyncSession, article: Article, *, now: datetime) -> Started:
-    """Confirm a push of the story to its sections' readers with alerts on, and write its
-    delivery rows (sending starts once the caller commits). A story is pushed once: a second
-    request gets AlreadyPushed with the first push's id."""
-    earlier = await session.scalar(
-        select(BreakingPush.id)
-        .where(
-            BreakingPush.article_id == article.id,
-            BreakingPush.status.in_([PushStatus.SENDING, PushStatus.DONE]),
-        )
-        .order_by(BreakingPush.id)
-        .limit(1)
-    )
-    if earlier is not None:
-        raise AlreadyPushed(earlier)
-    article.is_breaking = True
-    push = BreakingPush(
-        article_id=article.id,
-        section_id=None,
-        status=PushStatus.SENDING,
-        created_by=None,
-        admin_chat_id=None,
-        origin=PushOrigin.API,
-        to_article_sections=True,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(push)
-    await session.flush()
-    await create_rows(session, push, now=now)
-    audience = await tally(session, article.id)
-    return Started(push, audience.total)
 
 
 async def audience_of(session: AsyncSession, article: Article) -> int:

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests import i18n
-from digests.digest.builder import DigestBuilder, DigestRequest
+from digests.digest.builder import DigestRequest
+from digests.digest.rounds import DigestWriter
 from digests.models import Chat, KeywordKind, Section
 from digests.readers.chats import (
     Defaults,
@@ -177,7 +178,7 @@ async def digest(session: AsyncSession, chat: Chat, request: ReaderRequest) -> l
         )
         start, end = due_window(start, request.now)
         wanted = DigestRequest(chat.id, start, end, chat.timezone, i18n.current())
-        built = await DigestBuilder(per_section=request.per_section).build(session, [wanted])
+        built = await DigestWriter(per_section=request.per_section).build(session, [wanted])
         texts = built[chat.id]
         if not texts:
             return [Reply(msg.NO_NEW_STORIES)]

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from bot.transport.http import CONNECTIONS
 from bot.transport.sender import TelegramSender
 from digests.db import make_engine, make_session_factory
-from digests.delivery.engine import delivery_config, run_digest_round
+from digests.delivery.config import delivery_config
+from digests.digest.rounds import run_digest_round
 from digests.models import (
     BreakingPush,
     Chat,

@@ -10,7 +10,9 @@ from sqlalchemy import select
 from bot.context import NewsApp
 from bot.transport.sender import TelegramSender
 from digests.db import make_engine, make_session_factory
-from digests.delivery.engine import RoundReport, delivery_config, run_digest_round
+from digests.delivery.config import delivery_config
+from digests.delivery.ports import RoundReport
+from digests.digest.rounds import run_digest_round
 from digests.feeds.ingest import store_entries
 from digests.feeds.parse import FeedEntry
 from digests.models import Chat

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.context import NewsApp
 from bot.transport.sender import TelegramSender
 from digests.db import make_engine, make_session_factory
-from digests.delivery.engine import delivery_config
+from digests.delivery.config import delivery_config
 from digests.digest.alerts import AlertRound, run_alert_round
 from digests.models import Chat, Delivery, DeliveryKind, DeliveryStatus, KeywordKind, KeywordRule
 from fakebotapi.server import FakeBotApiServer

@@ -18,7 +18,7 @@ from digests.db import make_engine, make_session_factory
 from digests.feeds.ingest import store_entries
 from digests.models import Delivery
 from digests.newsroom import breaking
-from digests.newsroom.breaking import PushOutcome
+from digests.newsroom.push import PushOutcome
 from digests.settings import Settings
 from fakebotapi.emulator import ApiError, BotApiEmulator, RateLimits
 from fakebotapi.server import FakeBotApiServer

@@ -40,7 +40,8 @@ from bot.context import NewsApp
 from bot.transport.http import LeanRequest
 from bot.transport.sender import TelegramSender
 from digests.db import SessionFactory, make_engine, make_session_factory
-from digests.delivery.engine import DeliveryConfig, delivery_config, run_digest_round
+from digests.delivery.config import DeliveryConfig, delivery_config
+from digests.digest.rounds import run_digest_round
 from digests.models import (
     Article,
     Chat,
@@ -52,7 +53,7 @@ from digests.models import (
     Subscription,
 )
 from digests.newsroom import breaking
-from digests.newsroom.breaking import PushOutcome, PushRunner
+from digests.newsroom.push import PushOutcome, PushRunner
 from fakebotapi.emulator import BotApiEmulator, NetworkFaults
 from fakebotapi.server import FakeBotApiServer
 from tests.conftest import _pg_execute

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from digests.db import SessionFactory, make_engine, upgrade
-from digests.digest.builder import DigestBuilder, DigestRequest
+from digests.digest.builder import DigestRequest
+from digests.digest.rounds import DigestWriter
 from digests.models import Article, Chat, ChatKind, Section, Subscription
 from digests.readers.chats import Defaults, follow_telegram_language, register_chat, set_language
 from tests.migrations import chat_columns, downgrade_to
@@ -130,7 +131,7 @@ async def test_one_round_renders_each_chat_in_its_language(
             DigestRequest(chat.id, NOW - timedelta(days=1), NOW, chat.timezone, chat.language)
             for chat in chats
         ]
-        built = await DigestBuilder(per_section=5).build(session, requests)
+        built = await DigestWriter(per_section=5).build(session, requests)
     english, russian, russian_too = (built[chat.id] for chat in chats)
     assert english[0].startswith("📰 <b>Your news digest</b> · Mon 2 Mar")
     assert russian[0].startswith("📰 <b>Ваш дайджест новостей</b> · понедельник, 2 марта")

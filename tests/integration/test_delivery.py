@@ -13,17 +13,10 @@ import pytest
 from sqlalchemy import event, func, select
 
 from digests.db import SessionFactory, make_engine, make_session_factory
-from digests.delivery import engine as delivery
-from digests.delivery.engine import (
-    BeforeSend,
-    DeliveryConfig,
-    Outcome,
-    Part,
-    SendPriority,
-    SendResult,
-    Text,
-    run_digest_round,
-)
+from digests.delivery.config import DeliveryConfig
+from digests.delivery.ports import BeforeSend, Outcome, Part, SendPriority, SendResult, Text
+from digests.digest import rounds
+from digests.digest.rounds import run_digest_round
 from digests.models import (
     Article,
     Chat,
@@ -519,7 +512,7 @@ async def test_a_stop_frees_the_claimed_rows_not_yet_sent(
 async def test_a_large_round_refreshes_the_statistics_and_sends_each_digest_once(
     session_factory: SessionFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(delivery, "ANALYZE_AFTER", 5)  # "large": the path a real one takes
+    monkeypatch.setattr(rounds, "ANALYZE_AFTER", 5)  # "large": the path a real one takes
     chats = await seed(session_factory, chats=8)
     sender = FakeSender()
     report = await run_digest_round(

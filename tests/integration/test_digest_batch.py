@@ -1,4 +1,4 @@
-"""The round's DigestBuilder gives every chat exactly what the reference query does."""
+"""The round's DigestWriter gives every chat exactly what the reference query does."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from digests.db import SessionFactory
-from digests.digest.builder import DigestBuilder, DigestRequest
+from digests.digest.builder import DigestRequest
+from digests.digest.rounds import DigestWriter
 from digests.models import (
     Article,
     Chat,
@@ -91,7 +92,7 @@ async def test_builder_matches_the_reference_query(
     rng = random.Random(seed)
     chats = await seed_random(session_factory, rng)
     per_section = rng.choice([1, 3, 5])
-    builder = DigestBuilder(per_section=per_section)
+    builder = DigestWriter(per_section=per_section)
     async with session_factory() as session:
         # two batches, to use the builder's caches the way a round does
         half = len(chats) // 2

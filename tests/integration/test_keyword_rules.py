@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from digests.db import SessionFactory
 from digests.digest.alerts import OVER_CAP, alert_phrases, queue_alerts
 from digests.digest.builder import DigestBuilder, DigestRequest
+from digests.digest.rounds import DigestWriter
 from digests.models import (
     BreakingPush,
     Chat,
@@ -135,7 +136,7 @@ async def test_chats_whose_rules_pick_the_same_stories_share_one_rendering(
         await add_rule(session, b, KeywordKind.MUTE, "cricket", now=START, cap=20)
         await add_rule(session, c, KeywordKind.MUTE, "storm", now=START, cap=20)
         await add_rule(session, d, KeywordKind.MUTE, "PORT", now=START, cap=20)
-    builder = DigestBuilder(per_section=5)
+    builder = DigestWriter(per_section=5)
     async with session_factory() as session:
         built = await builder.build(
             session, [DigestRequest(chat.id, START, END, chat.timezone) for chat in (a, b, c, d)]

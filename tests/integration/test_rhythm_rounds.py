@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, text
 
 from digests.db import SessionFactory, make_engine, upgrade
-from digests.delivery.engine import DeliveryConfig, schedule_due_digests
+from digests.delivery.config import DeliveryConfig
+from digests.digest.rounds import schedule_due_digests
 from digests.models import Chat, ChatKind, Delivery, DeliveryKind
 from digests.schedule import Rhythm
 from tests.migrations import chat_columns, downgrade_to

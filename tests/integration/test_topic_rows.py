@@ -10,16 +10,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, delete, select, text
 
 from digests.db import SessionFactory, make_engine, upgrade
-from digests.delivery.engine import (
-    BeforeSend,
-    DeliveryConfig,
-    Outcome,
-    Part,
-    SendPriority,
-    SendResult,
-    Text,
-    run_digest_round,
-)
+from digests.delivery.config import DeliveryConfig
+from digests.delivery.ports import BeforeSend, Outcome, Part, SendPriority, SendResult, Text
+from digests.digest.rounds import run_digest_round
 from digests.models import (
     Article,
     Chat,

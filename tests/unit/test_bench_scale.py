@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from bench.scale import DbClock, RecordingSender, _slope
 from digests.db import make_engine
-from digests.delivery.engine import Outcome, SendPriority
+from digests.delivery.ports import Outcome, SendPriority
 
 
 async def test_recording_sender_counts_each_chat_and_honours_before_send() -> None:

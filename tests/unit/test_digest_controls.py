@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from digests.delivery.engine import Text, with_controls
+from digests.delivery.ports import Text
+from digests.digest.rounds import with_controls
 from digests.models import Chat, ChatKind
 from digests.readers.chats import pause_digests, resume_digests, set_rhythm, stop_digests
 from digests.schedule import DigestPlan, Rhythm, parse_hhmm, parse_plan

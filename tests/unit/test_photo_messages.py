@@ -9,7 +9,7 @@ import pytest
 from telegram.error import BadRequest
 
 from bot.transport.replies import image_refused
-from digests.delivery.engine import Photo
+from digests.delivery.ports import Photo
 from digests.models import Article, Section
 from digests.stories.paging import Page
 from digests.ui import messages as msg

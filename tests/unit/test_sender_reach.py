@@ -11,7 +11,7 @@ import pytest
 from telegram.error import NetworkError, TimedOut
 
 from bot.transport.sender import Reach, TelegramSender, reach_of
-from digests.delivery.engine import Outcome, SendPriority
+from digests.delivery.ports import Outcome, SendPriority
 
 
 def wrapped(cause: BaseException | None, error: NetworkError) -> NetworkError:

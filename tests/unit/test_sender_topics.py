@@ -9,7 +9,7 @@ import pytest
 from telegram.error import BadRequest
 
 from bot.transport.sender import TelegramSender
-from digests.delivery.engine import Outcome, Photo, SendPriority, Text
+from digests.delivery.ports import Outcome, Photo, SendPriority, Text
 from digests.readers.topics import TopicProblem, TopicTrouble
 
 
