@@ -39,6 +39,7 @@ from digests.newsroom.cms import (
     Replay,
     WithdrawIn,
 )
+from digests.newsroom.texts import refusal
 
 log = logging.getLogger(__name__)
 
@@ -324,8 +325,8 @@ def build_api(application: NewsApp) -> FastAPI:
             if isinstance(made, corrections.Refusal):
                 status = _REFUSAL_STATUS[made.code]
                 if status == 422:
-                    raise _invalid(("body", "note"), made.text)
-                raise HTTPException(status, made.text)
+                    raise _invalid(("body", "note"), refusal(made))
+                raise HTTPException(status, refusal(made))
             action_id = made.id
             log.info("API %s of push %s: action %s", kind.value, push_id, action_id)
             after.tasks.append(lambda: _run_action(application, action_id))

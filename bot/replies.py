@@ -33,9 +33,9 @@ from telegram.error import BadRequest, TelegramError
 from bot.context import NewsContext
 from bot.shown import Content
 from digests.db import unavailable
-from digests.ui import messages as msg
-from digests.ui.messages import Button, Reply
+from digests.ui import texts
 from digests.ui.render import visible_text
+from digests.ui.shapes import Button, Reply
 
 log = logging.getLogger(__name__)
 
@@ -261,14 +261,14 @@ def answers_button(
             answer = await handler(update, context, query)
         except TelegramError:
             log.exception("button %r in chat %s failed", query.data, chat_id)
-            answer = msg.BUTTON_FAILED
+            answer = texts.button_failed()
         except Exception as exc:
             if not unavailable(exc):
                 log.exception("button %r in chat %s crashed", query.data, chat_id)
-                answer = msg.BUTTON_CRASHED
+                answer = texts.button_crashed()
                 raise
             log.warning("button in chat %s: the database is unavailable: %s", chat_id, exc)
-            answer = msg.UNAVAILABLE_SHORT
+            answer = texts.unavailable_short()
         finally:
             try:
                 await query.answer(answer)

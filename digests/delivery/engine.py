@@ -51,6 +51,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from digests import i18n
 from digests.db import SessionFactory
 from digests.digest.builder import DigestBuilder, DigestRequest
+from digests.digest.texts import digest as digest_messages
+from digests.digest.texts import digest_controls, topic_closed_note
 from digests.models import Chat, ChatKind, Delivery, DeliveryKind, DeliveryStatus, Section
 from digests.readers.topics import (
     Route,
@@ -61,9 +63,8 @@ from digests.readers.topics import (
     routes_of,
 )
 from digests.schedule import Rhythm, catch_up_plan, first_window_start, plan_of
-from digests.ui.messages import Button, digest_controls, topic_closed_note
-from digests.ui.messages import digest as digest_messages
 from digests.ui.render import MAX_MESSAGE, visible_length
+from digests.ui.shapes import Button
 
 if TYPE_CHECKING:
     from digests.settings import Settings

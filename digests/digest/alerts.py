@@ -30,6 +30,7 @@ from digests.delivery.engine import (
     insert_deliveries,
     pending_ids,
 )
+from digests.digest import texts
 from digests.models import (
     Article,
     Chat,
@@ -40,7 +41,6 @@ from digests.models import (
     KeywordRule,
 )
 from digests.readers.keywords import StoryIndex
-from digests.ui import messages as msg
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ async def render_alerts(
     for row, chat in pairs:
         phrase = named.get((chat.id, row.article_id)) if row.article_id is not None else None
         article = articles.get(row.article_id) if row.article_id is not None else None
-        rendered[row.id] = [msg.keyword_alert(article, phrase)] if article and phrase else []
+        rendered[row.id] = [texts.keyword_alert(article, phrase)] if article and phrase else []
     return rendered
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests import i18n
+from digests.digest import texts
 from digests.models import (
     Article,
     Delivery,
@@ -20,7 +21,6 @@ from digests.models import (
     article_sections,
 )
 from digests.readers.keywords import ChatRules, StoryIndex, rules_by_chat
-from digests.ui import messages
 
 # A story published this long before the window opens still counts if it reached us late.
 LATE_ARRIVAL = timedelta(hours=24)
@@ -125,9 +125,7 @@ class DigestBuilder:
             if rendered is None:
                 sections = self._compose(plan)
                 with i18n.use(request.language):
-                    rendered = messages.digest(
-                        sections, tz=request.tz, window_end=request.window_end
-                    )
+                    rendered = texts.digest(sections, tz=request.tz, window_end=request.window_end)
                 self._rendered[key] = rendered
             result[request.chat_id] = rendered
         return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import enum
 import logging
 import re
 import uuid
@@ -46,13 +47,12 @@ from digests.models import (
     Subscription,
     article_sections,
 )
+from digests.newsroom.render import breaking_message
 from digests.readers.keywords import muted_phrases_matching
 from digests.readers.topics import TopicMaker, routes_of, story_route
 from digests.running import OneAtATime
 from digests.stories.sections import get_or_create_sections, resolve_sections
-from digests.ui import messages as msg
 from digests.ui.buttons import PushChoice
-from digests.ui.messages import ButtonAnswer, Reply
 from digests.ui.render import truncate
 
 log = logging.getLogger(__name__)
@@ -294,12 +294,20 @@ async def remember_preview(session: AsyncSession, push_id: int, message_id: int)
         push.preview_message_id = message_id
 
 
+class PressOutcome(enum.StrEnum):
+    """What Send or Cancel under a preview did (newsroom/texts.py says it)."""
+
+    CANCELLED = "cancelled"
+    SENDING = "sending"  # this press confirmed the push
+    ALREADY_DECIDED = "already_decided"  # sent or cancelled before (a double press, two editors)
+
+
 @dataclass(frozen=True)
 class Pressed:
     """What Send or Cancel under a preview did; `start` is true for the one press that
     confirmed the push (the caller then runs it)."""
 
-    answer: ButtonAnswer
+    outcome: PressOutcome
     start: bool = False
 
 
@@ -308,11 +316,11 @@ async def press(session: AsyncSession, choice: PushChoice, *, now: datetime) -> 
     editors), and a cancelled or sent push stays so."""
     if not choice.send:
         if not await cancel(session, choice.push_id, now=now):
-            return Pressed(ButtonAnswer(answer=msg.PUSH_ALREADY_DECIDED))
-        return Pressed(ButtonAnswer(edit=Reply(msg.PUSH_CANCELLED)))
+            return Pressed(PressOutcome.ALREADY_DECIDED)
+        return Pressed(PressOutcome.CANCELLED)
     if await confirm(session, choice.push_id, now=now) is None:
-        return Pressed(ButtonAnswer(answer=msg.PUSH_ALREADY_DECIDED))
-    return Pressed(ButtonAnswer(answer=msg.PUSH_SENDING), start=True)
+        return Pressed(PressOutcome.ALREADY_DECIDED)
+    return Pressed(PressOutcome.SENDING, start=True)
 
 
 # ---- running a confirmed push ---------------------------------------------------------------
@@ -388,7 +396,7 @@ class PushRunner:
             by_language: dict[str, Part] = {}
             for language in i18n.LANGUAGES:
                 with i18n.use(language):
-                    by_language[language] = msg.breaking_message(push.article)
+                    by_language[language] = breaking_message(push.article)
             article_id = push.article_id
             # a forum gets it in the topic of the story's first section it follows
             story_sections = [
