@@ -20,7 +20,7 @@ Figures per run, all from the fake server's send log and the delivery rows:
   reported UNCERTAIN (target yes);
 - *in flight at death*: rows SENDING right after the kill, and how many of those did arrive;
 - *claimed, waiting*: rows the dead process held but had not sent (sent after the restart);
-- the editor's final report line, as `digests.ui.messages.push_progress` renders it.
+- the editor's final report line, as `digests.newsroom.texts.push_progress` renders it.
 Writes bench/results-crash-<db>.json.
 """
 
@@ -62,8 +62,8 @@ from bench.procs import (
 from bench.seed import FIRST_TELEGRAM_ID
 from digests.db import SessionFactory
 from digests.models import BreakingPush, Delivery, DeliveryKind, DeliveryStatus, PushStatus
+from digests.newsroom import texts
 from digests.newsroom.breaking import PushProgress, tally
-from digests.ui import messages
 
 HERE = Path(__file__).parent
 MAX_MISSING = 2
@@ -102,7 +102,7 @@ async def _final_report(factory: SessionFactory, push_id: int, article_id: int) 
             admin_chat_id=push.admin_chat_id,
             preview_message_id=push.preview_message_id,
         )
-    text = messages.push_progress(progress)
+    text = texts.push_progress(progress)
     return " / ".join(line for line in text.replace("<b>", "").replace("</b>", "").splitlines())
 
 

@@ -3,8 +3,8 @@
     python -m bench.latest [--db sqlite|postgres|both] [--stories 100000] [--sections 12]
                            [--samples 300] [--postgres-url URL] [--results PATH]
 
-Server-side time: from the domain call to the rendered reply (`conversation.latest` and
-`conversation.turn_page_button`, each in its own session as a handler runs it), without
+Server-side time: from the domain call to the rendered reply (`service.latest` and
+`service.turn_page_button`, each in its own session as a handler runs it), without
 Telegram; PostgreSQL is vacuumed after the bulk load, as autovacuum keeps it. It seeds a
 fresh database (bench/seed.py), then times, per database:
 
@@ -36,9 +36,9 @@ from bench.databases import DEFAULT_POSTGRES, database
 from bench.seed import seed
 from digests.db import SessionFactory, make_engine, make_session_factory, upgrade
 from digests.models import Article, Section, article_sections
-from digests.readers import conversation
-from digests.readers.conversation import ReaderRequest
+from digests.stories import service
 from digests.ui.buttons import Direction, PageTurn
+from digests.ui.shapes import ReaderRequest
 
 RESULTS = Path(__file__).with_name("results-latest.json")
 TARGET_P99_MS = 20.0
@@ -96,7 +96,7 @@ async def _measure(url: str, *, stories: int, sections: int, samples: int) -> di
                     seen.add(article_id)
                     members[0].append((article_id, int(published.timestamp())))
         for _ in range(3):  # warm the caches and the connection pool
-            await _timed(session_factory, lambda s: conversation.latest(s, None, request))
+            await _timed(session_factory, lambda s: service.latest(s, None, request))
 
         first: list[float] = []
         for n in range(samples):
@@ -104,7 +104,7 @@ async def _measure(url: str, *, stories: int, sections: int, samples: int) -> di
             args = (slug,) if slug else ()
             wanted = ReaderRequest(now=now, args=args)
             first.append(
-                await _timed(session_factory, lambda s, r=wanted: conversation.latest(s, None, r))
+                await _timed(session_factory, lambda s, r=wanted: service.latest(s, None, r))
             )
 
         near_top: list[float] = []
@@ -124,7 +124,7 @@ async def _measure(url: str, *, stories: int, sections: int, samples: int) -> di
                 bucket.append(
                     await _timed(
                         session_factory,
-                        lambda s, t=turn: conversation.turn_page_button(s, None, t, request),
+                        lambda s, t=turn: service.turn_page_button(s, None, t, request),
                     )
                 )
         return {

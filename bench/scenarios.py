@@ -39,8 +39,8 @@ from digests.digest.rounds import DigestWriter, run_digest_round, with_controls
 from digests.models import Chat, Delivery, DeliveryKind, DeliveryStatus
 from digests.newsroom import breaking
 from digests.newsroom.push import PushOutcome, PushRunner
+from digests.newsroom.render import breaking_message
 from digests.settings import Settings
-from digests.ui import messages as msg
 from digests.ui.buttons import PushChoice
 
 POOL_SIZE = 256  # PTB's default for an Application's bot
@@ -473,7 +473,7 @@ async def _push(
         )
         assert draft is not None
         push_id = draft.push.id
-        part = msg.breaking_message(draft.push.article)
+        part = breaking_message(draft.push.article)
         message = Sample.of(part if isinstance(part, str) else part.fallback)
     before = await server.stats()
     # The clock starts when the editor presses Send.

@@ -39,7 +39,7 @@ from digests.delivery.config import delivery_config
 from digests.newsroom.corrections import ActionRunner
 from digests.newsroom.push import PushRunner
 from digests.settings import Settings
-from digests.ui import messages as msg
+from digests.ui import texts
 from digests.ui.buttons import (
     ACTION_PATTERN,
     DIGEST_PATTERN,
@@ -280,9 +280,9 @@ async def set_menus(bot: Bot, admin_ids: Iterable[int]) -> None:
     for language in i18n.LANGUAGES:
         code = None if language == i18n.SOURCE else language
         with i18n.use(language):
-            reader = [BotCommand(name, text) for name, text in msg.commands()]
-            editor = [BotCommand(name, text) for name, text in msg.commands(admin=True)]
-            description, short = msg.bot_description(), msg.bot_short_description()
+            reader = [BotCommand(name, text) for name, text in texts.commands()]
+            editor = [BotCommand(name, text) for name, text in texts.commands(admin=True)]
+            description, short = texts.bot_description(), texts.bot_short_description()
         calls: list[tuple[str, Callable[[], Awaitable[bool]]]] = [
             ("commands", partial(bot.set_my_commands, reader, language_code=code)),
             ("description", partial(bot.set_my_description, description, language_code=code)),

@@ -24,8 +24,8 @@ from bot.transport.shown import ShownMessages
 from digests.db import SessionFactory
 from digests.newsroom.corrections import ActionRunner
 from digests.newsroom.push import PushRunner
-from digests.readers.chats import Defaults
 from digests.settings import Settings
+from digests.ui.shapes import Defaults
 
 
 @dataclass

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from digests.ui.messages import InlineStory
+from digests.stories.texts import InlineStory
 
 LOCAL_TTL = 5.0  # seconds this process keeps a search's answer
 LOCAL_MAX = 256  # answers kept at most (the oldest go first)

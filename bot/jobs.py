@@ -27,7 +27,7 @@ from digests.digest.rounds import run_digest_round
 from digests.feeds.ingest import ingest_sources
 from digests.feeds.state import Backoff
 from digests.newsroom import corrections
-from digests.ui import messages as msg
+from digests.newsroom import texts as newsroom_texts
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ async def tell_rewritten(bot: Bot, sessions: SessionFactory, article_ids: list[i
             if push.admin_chat_id is not None
         ]
     for push_id, chat_id, title in pushes:
-        reply = msg.story_changed(push_id, title)
+        reply = newsroom_texts.story_changed(push_id, title)
         try:
             await bot.send_message(
                 chat_id,

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     category_map: str = ""
     default_section: str = "General"
     # Sections made from feed categories at most; further categories go to DEFAULT_SECTION.
-    # The section chooser pages its buttons (digests/ui/messages.py), so this is no longer bound
+    # The section chooser pages its buttons (digests/readers/texts.py), so this is no longer bound
     # by Telegram's 100 buttons a message; 200 sections are 9 pages of the chooser.
     max_sections: int = Field(default=40, ge=1, le=200)
     digest_grace_hours: float = Field(default=6.0, ge=0)

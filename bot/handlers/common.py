@@ -24,10 +24,10 @@ from bot.transport.replies import send
 from digests import i18n
 from digests.db import unavailable
 from digests.models import Chat, ChatKind
+from digests.newsroom import texts as newsroom_texts
 from digests.readers.chats import find_chat, follow_telegram_language, register_chat
-from digests.readers.conversation import ReaderRequest
-from digests.ui import messages as msg
-from digests.ui.messages import Reply
+from digests.ui import texts as ui_texts
+from digests.ui.shapes import ReaderRequest, Reply
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def group_admins_only(handler: Handler) -> Handler:
     @functools.wraps(handler)
     async def wrapped(update: Update, context: NewsContext) -> None:
         if not await is_group_admin(update, context):
-            await send(update, msg.NOT_GROUP_ADMIN)
+            await send(update, ui_texts.not_group_admin())
             return
         await handler(update, context)
 
@@ -135,7 +135,7 @@ def editors_only(handler: Handler) -> Handler:
                 user.id if user else None,
                 (update.effective_message.text or "")[:40] if update.effective_message else "",
             )
-            await send(update, msg.NOT_EDITOR)
+            await send(update, newsroom_texts.not_editor())
             return
         await handler(update, context)
 
@@ -162,14 +162,14 @@ def answers_button(
             answer = await handler(update, context, query)
         except TelegramError:
             log.exception("button %r in chat %s failed", query.data, chat_id)
-            answer = msg.BUTTON_FAILED
+            answer = ui_texts.button_failed()
         except Exception as exc:
             if not unavailable(exc):
                 log.exception("button %r in chat %s crashed", query.data, chat_id)
-                answer = msg.BUTTON_CRASHED
+                answer = ui_texts.button_crashed()
                 raise
             log.warning("button in chat %s: the database is unavailable: %s", chat_id, exc)
-            answer = msg.UNAVAILABLE_SHORT
+            answer = ui_texts.unavailable_short()
         finally:
             try:
                 await query.answer(answer)

@@ -28,11 +28,12 @@ from bot.transport.markup import markup
 from bot.transport.replies import NO_PREVIEW, edit_report, send
 from digests.models import BreakingPush, PushAction, PushActionKind, PushOrigin
 from digests.newsroom import corrections
+from digests.newsroom import texts as newsroom_texts
 from digests.newsroom.corrections import ActionProgress, Refusal
-from digests.ui import messages as msg
+from digests.ui import texts as ui_texts
 from digests.ui.buttons import ActionChoice, ActionStep, decode
-from digests.ui.messages import Reply
 from digests.ui.render import escape
+from digests.ui.shapes import Reply
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +48,19 @@ async def correct_command(update: Update, context: NewsContext) -> None:
         return
     correction = corrections.parse_correction(message.text)
     if correction is None:
-        await send(update, msg.CORRECT_USAGE)
+        await send(update, newsroom_texts.correct_usage())
         return
     refused = corrections.note_refusal(PushActionKind.CORRECT, correction.note)
     if refused is not None:
-        await send(update, escape(refused.text))
+        await send(update, escape(newsroom_texts.refusal(refused)))
         return
     async with svc.sessions() as session:
         push = await corrections.actionable_push(session, correction.push_id)
         if isinstance(push, Refusal):
-            await send(update, escape(push.text))
+            await send(update, escape(newsroom_texts.refusal(push)))
             return
         count = await corrections.messages_to_act_on(session, push.id)
-        reply = msg.correction_preview(
+        reply = newsroom_texts.correction_preview(
             correction, push.article, count=count, digest=correction.digest
         )
     await message.chat.send_message(
@@ -77,25 +78,25 @@ async def action_button(update: Update, context: NewsContext, query: CallbackQue
     svc, user, chat = context.bot_data, update.effective_user, update.effective_chat
     choice = decode(query.data or "")
     if not isinstance(choice, ActionChoice) or chat is None:
-        return msg.STALE_BUTTON
+        return ui_texts.stale_button()
     if not svc.is_editor(user.id if user else None):
         log.warning("user %s pressed %r without editor rights", user.id if user else None, choice)
-        return msg.NOT_ALLOWED
+        return newsroom_texts.not_allowed()
     pressed_on = query.message if isinstance(query.message, Message) else None
     match choice.step:
         case ActionStep.CORRECT | ActionStep.WITHDRAW:
             return await _offer(update, context, choice)
         case ActionStep.CORRECT_NO:
-            await edit(context, query, Reply(msg.CORRECTION_CANCELLED))
+            await edit(context, query, Reply(newsroom_texts.correction_cancelled()))
             return None
         case ActionStep.WITHDRAW_NO:
-            await edit(context, query, Reply(msg.WITHDRAWAL_CANCELLED))
+            await edit(context, query, Reply(newsroom_texts.withdrawal_cancelled()))
             return None
     if pressed_on is None:
-        return msg.STALE_BUTTON
+        return ui_texts.stale_button()
     async with svc.sessions.begin() as session:
         if await corrections.action_shown_in(session, chat.id, pressed_on.message_id):
-            return msg.PUSH_ALREADY_DECIDED  # a double press: it is under way already
+            return newsroom_texts.push_already_decided()  # a double press: it is under way already
         if choice.step is ActionStep.CORRECT_YES:
             replied = pressed_on.reply_to_message
             correction = corrections.parse_correction(replied.text or "") if replied else None
@@ -103,7 +104,7 @@ async def action_button(update: Update, context: NewsContext, query: CallbackQue
                 choice.push_id,
                 choice.digest,
             ):
-                return msg.CORRECTION_CHANGED
+                return newsroom_texts.correction_changed()
             action = await corrections.correct_story(
                 session,
                 correction,
@@ -129,11 +130,11 @@ async def action_button(update: Update, context: NewsContext, query: CallbackQue
             if push is not None and choice.step is ActionStep.WITHDRAW_YES:
                 report = (push.admin_chat_id, push.preview_message_id)
     if isinstance(action, Refusal):
-        await edit(context, query, Reply(escape(action.text)))
-        return action.text
+        await edit(context, query, Reply(escape(newsroom_texts.refusal(action))))
+        return newsroom_texts.refusal(action)
     start_action(context, action.id)
     await _without_buttons(context.bot, *report)
-    return msg.ACTION_STARTED
+    return newsroom_texts.action_started()
 
 
 async def _without_buttons(bot: Bot, chat_id: int | None, message_id: int | None) -> None:
@@ -151,12 +152,12 @@ async def _offer(update: Update, context: NewsContext, choice: ActionChoice) -> 
     async with context.bot_data.sessions() as session:
         push = await corrections.actionable_push(session, choice.push_id)
         if isinstance(push, Refusal):
-            return push.text
+            return newsroom_texts.refusal(push)
         if choice.step is ActionStep.CORRECT:
-            reply = Reply(msg.correct_help(push.id, push.article.title))
+            reply = Reply(newsroom_texts.correct_help(push.id, push.article.title))
         else:
             count = await corrections.messages_to_act_on(session, push.id)
-            reply = msg.withdraw_confirm(push.id, push.article.title, count=count)
+            reply = newsroom_texts.withdraw_confirm(push.id, push.article.title, count=count)
     await send(update, reply)
     return None
 
@@ -185,7 +186,7 @@ def progress_shower(bot: Bot) -> Callable[[ActionProgress], Coroutine[Any, Any, 
             bot,
             progress.admin_chat_id,
             progress.report_message_id,
-            Reply(msg.action_progress(progress)),
+            Reply(newsroom_texts.action_progress(progress)),
             what=f"push action {progress.action_id}",
         )
 

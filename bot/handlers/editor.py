@@ -16,10 +16,11 @@ from bot.context import NewsContext
 from bot.handlers.common import answers_button, edit, editors_only
 from bot.transport.replies import edit_report, send
 from digests.newsroom import breaking
+from digests.newsroom import texts as newsroom_texts
 from digests.newsroom.stats import collect_stats
-from digests.ui import messages as msg
+from digests.ui import texts as ui_texts
 from digests.ui.buttons import PushChoice, decode
-from digests.ui.messages import Reply
+from digests.ui.shapes import Reply
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,9 @@ async def breaking_command(update: Update, context: NewsContext) -> None:
             now=svc.clock(),
             default_section=svc.settings.default_section,
         )
-        reply = msg.push_preview(draft) if draft else Reply(msg.BREAKING_USAGE)
+        reply = (
+            newsroom_texts.push_preview(draft) if draft else Reply(newsroom_texts.breaking_usage())
+        )
         push_id = draft.push.id if draft else None
     message = await send(update, reply)
     if push_id is not None and message is not None:
@@ -53,7 +56,7 @@ async def stats_command(update: Update, context: NewsContext) -> None:
     svc = context.bot_data
     async with svc.sessions.begin() as session:
         stats = await collect_stats(session, now=svc.clock())
-    await send(update, msg.stats(stats))
+    await send(update, newsroom_texts.stats(stats))
 
 
 @answers_button
@@ -62,17 +65,18 @@ async def push_button(update: Update, context: NewsContext, query: CallbackQuery
     svc, user = context.bot_data, update.effective_user
     choice = decode(query.data or "")
     if not isinstance(choice, PushChoice):
-        return msg.STALE_BUTTON
+        return ui_texts.stale_button()
     if not svc.is_editor(user.id if user else None):
         log.warning("user %s pressed %r without editor rights", user.id if user else None, choice)
-        return msg.NOT_ALLOWED
+        return newsroom_texts.not_allowed()
     async with svc.sessions.begin() as session:
         pressed = await breaking.press(session, choice, now=svc.clock())
-    if pressed.answer.edit is not None:
-        await edit(context, query, pressed.answer.edit)
+    answer = newsroom_texts.pressed_answer(pressed.outcome)
+    if answer.edit is not None:
+        await edit(context, query, answer.edit)
     if pressed.start:
         svc.pushes.start(choice.push_id)
-    return pressed.answer.answer
+    return answer.answer
 
 
 async def resume_pushes(context: NewsContext) -> None:
@@ -87,7 +91,7 @@ def progress_shower(bot: Bot) -> Callable[[breaking.PushProgress], Coroutine[Any
     async def show(progress: breaking.PushProgress) -> None:
         if progress.preview_message_id is None or progress.admin_chat_id is None:
             return
-        report = msg.push_report(progress)  # with Correct / Withdraw once finished
+        report = newsroom_texts.push_report(progress)  # with Correct / Withdraw once finished
         await edit_report(
             bot,
             progress.admin_chat_id,

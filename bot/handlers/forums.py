@@ -24,15 +24,16 @@ from bot.context import NewsContext
 from bot.handlers.common import Handler, ensure_chat, is_group_admin, register
 from bot.transport.replies import channel_replies, send
 from bot.transport.topics import TelegramTopicMaker
+from digests.readers import service as readers_service
+from digests.readers import texts as readers_texts
 from digests.readers.chats import find_chat
 from digests.readers.topics import (
     Membership,
     ensure_topics,
     lose_rights,
     membership,
-    topic_request,
 )
-from digests.ui import messages as msg
+from digests.ui import texts as ui_texts
 
 log = logging.getLogger(__name__)
 
@@ -116,17 +117,17 @@ async def topic_command(update: Update, context: NewsContext) -> None:
     if tg_chat is None or message is None:
         return
     if not tg_chat.is_forum:
-        await send(update, msg.topic_not_forum())  # and nothing is stored
+        await send(update, readers_texts.topic_not_forum())  # and nothing is stored
         return
     args = tuple(context.args or ())
     if args and not await is_group_admin(update, context):
-        await send(update, msg.NOT_GROUP_ADMIN)
+        await send(update, ui_texts.not_group_admin())
         return
     thread = message.message_thread_id if message.is_topic_message else None
     async with svc.sessions.begin() as session:
         chat = await ensure_chat(session, svc, tg_chat)
         chat.is_forum = bool(tg_chat.is_forum)
-        reply = await topic_request(session, chat, args, thread_id=thread, now=svc.clock())
+        reply = await readers_service.topic(session, chat, args, thread_id=thread, now=svc.clock())
     await send(update, reply)
 
 

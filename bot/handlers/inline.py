@@ -26,9 +26,9 @@ from bot.context import NewsContext
 from bot.inline_cache import InlineAnswer
 from digests import i18n
 from digests.db import unavailable
+from digests.stories import texts
 from digests.stories.search import inline_offset, inline_page, search_words
-from digests.ui import messages as msg
-from digests.ui.messages import InlineStory
+from digests.stories.texts import InlineStory
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def results(stories: Sequence[InlineStory]) -> list[InlineQueryResultArticle]:
 async def _search(context: NewsContext, query: str, offset: int) -> InlineAnswer:
     async with context.bot_data.sessions() as session:
         page = await inline_page(session, query, offset)
-        return InlineAnswer([msg.inline_story(a) for a in page.articles], page.next_offset)
+        return InlineAnswer([texts.inline_story(a) for a in page.articles], page.next_offset)
 
 
 async def inline_query(update: Update, context: NewsContext) -> None:

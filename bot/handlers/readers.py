@@ -27,11 +27,12 @@ from bot.handlers.common import (
 from bot.handlers.forums import then_topics
 from bot.transport.replies import send
 from digests.db import unavailable
+from digests.digest import service as digest_service
 from digests.models import Chat
-from digests.readers import conversation
+from digests.readers import service as readers_service
 from digests.readers.chats import find_chat
-from digests.readers.conversation import ReaderRequest
-from digests.ui import messages as msg
+from digests.stories import service as stories_service
+from digests.ui import texts
 from digests.ui.buttons import (
     SETTINGS_BUTTONS,
     DigestControl,
@@ -41,12 +42,13 @@ from digests.ui.buttons import (
     SearchTurn,
     decode,
 )
+from digests.ui.shapes import ButtonAnswer, ReaderRequest, Reply
 
 log = logging.getLogger(__name__)
 
-ChatService = Callable[[AsyncSession, Chat, ReaderRequest], Coroutine[Any, Any, list[msg.Reply]]]
+ChatService = Callable[[AsyncSession, Chat, ReaderRequest], Coroutine[Any, Any, list[Reply]]]
 MaybeChatService = Callable[
-    [AsyncSession, Chat | None, ReaderRequest], Coroutine[Any, Any, list[msg.Reply]]
+    [AsyncSession, Chat | None, ReaderRequest], Coroutine[Any, Any, list[Reply]]
 ]
 
 
@@ -63,7 +65,7 @@ def command(service: MaybeChatService, *, register: bool, changes: bool) -> Hand
         if tg_chat is None:
             return
         if changes and not await is_group_admin(update, context):
-            await send(update, msg.NOT_GROUP_ADMIN)
+            await send(update, texts.not_group_admin())
             return
         async with svc.sessions.begin() as session:
             if register:
@@ -89,7 +91,7 @@ async def start(update: Update, context: NewsContext) -> None:
     async with svc.sessions.begin() as session:
         chat, created = await register(session, svc, tg_chat)
         with speak(update, svc, chat):
-            replies = await conversation.start(
+            replies = await readers_service.start(
                 session, chat, publisher=svc.settings.publisher_name, new=created
             )
     for reply in replies:
@@ -105,7 +107,7 @@ async def help_command(update: Update, context: NewsContext) -> None:
     async with svc.sessions.begin() as session:
         chat = await find_chat(session, tg_chat.id)
         with speak(update, svc, chat):
-            text = msg.help_text(admin=admin)
+            text = texts.help_text(admin=admin)
     await send(update, text)
 
 
@@ -113,26 +115,29 @@ def _needs_chat(service: ChatService) -> MaybeChatService:
     @functools.wraps(service)
     async def wrapped(
         session: AsyncSession, chat: Chat | None, request: ReaderRequest
-    ) -> list[msg.Reply]:
+    ) -> list[Reply]:
         assert chat is not None
         return await service(session, chat, request)
 
     return wrapped
 
 
-sections_command = command(conversation.sections, register=False, changes=False)
+sections_command = command(readers_service.sections, register=False, changes=False)
 subscribe_command = then_topics(
-    command(_needs_chat(conversation.subscribe_named), register=True, changes=True)
+    command(_needs_chat(readers_service.subscribe_named), register=True, changes=True)
 )
 unsubscribe_command = command(
-    _needs_chat(conversation.unsubscribe_named), register=True, changes=True
+    _needs_chat(readers_service.unsubscribe_named), register=True, changes=True
 )
-latest_command = command(conversation.latest, register=False, changes=False)
-digest_command = command(_needs_chat(conversation.digest), register=True, changes=True)
-timezone_command = command(_needs_chat(conversation.timezone), register=True, changes=True)
-alerts_command = command(_needs_chat(conversation.alerts), register=True, changes=True)
-settings_command = command(conversation.show_settings, register=False, changes=False)
-stop_command = command(conversation.stop, register=False, changes=True)
+unsubscribe_command = command(
+    _needs_chat(readers_service.unsubscribe_named), register=True, changes=True
+)
+latest_command = command(stories_service.latest, register=False, changes=False)
+digest_command = command(_needs_chat(digest_service.digest), register=True, changes=True)
+timezone_command = command(_needs_chat(readers_service.timezone), register=True, changes=True)
+alerts_command = command(_needs_chat(readers_service.alerts), register=True, changes=True)
+settings_command = command(readers_service.show_settings, register=False, changes=False)
+stop_command = command(readers_service.stop, register=False, changes=True)
 
 
 async def search_command(update: Update, context: NewsContext) -> None:
@@ -143,7 +148,7 @@ async def search_command(update: Update, context: NewsContext) -> None:
     async with svc.sessions.begin() as session:
         chat = await find_chat(session, tg_chat.id)
         with speak(update, svc, chat):
-            replies = await conversation.search(
+            replies = await stories_service.search(
                 session, tg_chat.id, chat, reader_request(svc, context)
             )
     for reply in replies:
@@ -175,7 +180,7 @@ async def _hint(update: Update, context: NewsContext) -> None:
     assert tg_chat is not None
     async with svc.sessions.begin() as session:
         with speak(update, svc, await find_chat(session, tg_chat.id)):
-            hint = msg.HINT
+            hint = texts.hint()
     await send(update, hint)
 
 
@@ -187,11 +192,11 @@ async def page_button(update: Update, context: NewsContext, query: CallbackQuery
     """◀ Previous / Next ▶ under a /latest story: edit it in place to the next story."""
     svc, tg_chat, turn = context.bot_data, update.effective_chat, decode(query.data or "")
     if tg_chat is None or not isinstance(turn, PageTurn):
-        return msg.STALE_BUTTON
+        return texts.stale_button()
     async with svc.sessions.begin() as session:
         chat = await find_chat(session, tg_chat.id)
         with speak(update, svc, chat):
-            result = await conversation.turn_page_button(
+            result = await stories_service.turn_page_button(
                 session, chat, turn, reader_request(svc, context)
             )
     if result.edit is not None:
@@ -204,11 +209,11 @@ async def search_button(update: Update, context: NewsContext, query: CallbackQue
     """◀ Previous / Next ▶ under a /search result: edit it in place to the next result."""
     svc, tg_chat, turn = context.bot_data, update.effective_chat, decode(query.data or "")
     if tg_chat is None or not isinstance(turn, SearchTurn):
-        return msg.STALE_BUTTON
+        return texts.stale_button()
     async with svc.sessions.begin() as session:
         chat = await find_chat(session, tg_chat.id)
         with speak(update, svc, chat):
-            result = await conversation.search_button(
+            result = await stories_service.search_button(
                 session, tg_chat.id, chat, turn, reader_request(svc, context)
             )
     if result.edit is not None:
@@ -217,7 +222,7 @@ async def search_button(update: Update, context: NewsContext, query: CallbackQue
 
 
 ChatButtonService = Callable[
-    [AsyncSession, Chat, Any, ReaderRequest], Coroutine[Any, Any, msg.ButtonAnswer]
+    [AsyncSession, Chat, Any, ReaderRequest], Coroutine[Any, Any, ButtonAnswer]
 ]
 
 
@@ -233,16 +238,16 @@ def chat_button(
     async def handler(update: Update, context: NewsContext, query: CallbackQuery) -> str | None:
         svc, tg_chat, choice = context.bot_data, update.effective_chat, decode(query.data or "")
         if tg_chat is None or not isinstance(choice, kinds):
-            return msg.STALE_BUTTON
+            return texts.stale_button()
         if not await is_group_admin(update, context):
-            return msg.NOT_GROUP_ADMIN_SHORT
+            return texts.not_group_admin_short()
         async with svc.sessions.begin() as session:
             if register:
                 chat: Chat | None = await ensure_chat(session, svc, tg_chat)
             else:
                 chat = await find_chat(session, tg_chat.id)
             if chat is None:  # forgotten with /stop since the message was shown
-                return msg.STALE_BUTTON
+                return texts.stale_button()
             with speak(update, svc, chat):
                 result = await service(session, chat, choice, reader_request(svc, context))
         if result.edit is not None:
@@ -255,7 +260,7 @@ def chat_button(
 # The section chooser, /unsubscribe's confirmation and the /settings menu (a forum's sections
 # get their topics as it follows them).
 settings_button = then_topics(
-    chat_button(SETTINGS_BUTTONS, conversation.settings_button, register=True)
+    chat_button(SETTINGS_BUTTONS, readers_service.settings_button, register=True)
 )
 
 
@@ -265,15 +270,15 @@ async def digest_button(update: Update, context: NewsContext, query: CallbackQue
     the press came from (never on an id in the data)."""
     svc, tg_chat, choice = context.bot_data, update.effective_chat, decode(query.data or "")
     if tg_chat is None or not isinstance(choice, DigestControl):
-        return msg.STALE_BUTTON
+        return texts.stale_button()
     if not await is_group_admin(update, context):
-        return msg.NOT_GROUP_ADMIN_SHORT
+        return texts.not_group_admin_short()
     async with svc.sessions.begin() as session:
         chat = await find_chat(session, tg_chat.id)
         if chat is None:  # forgotten with /stop since the digest came
-            return msg.STALE_BUTTON
+            return texts.stale_button()
         with speak(update, svc, chat):
-            result = await conversation.digest_button(
+            result = await digest_service.digest_button(
                 session, chat, choice, reader_request(svc, context)
             )
     if result.send is not None:
@@ -284,7 +289,7 @@ async def digest_button(update: Update, context: NewsContext, query: CallbackQue
 @answers_button
 async def stale_button(update: Update, context: NewsContext, query: CallbackQuery) -> str:
     """Any other button: an old bot's, or data someone made up."""
-    return msg.STALE_BUTTON
+    return texts.stale_button()
 
 
 async def on_error(update: object, context: NewsContext) -> None:
@@ -305,7 +310,7 @@ async def on_error(update: object, context: NewsContext) -> None:
         log.warning("update in chat %s: the database is unavailable: %s", chat_id, error)
         if isinstance(update, Update) and update.effective_message is not None:
             try:
-                await send(update, msg.UNAVAILABLE)
+                await send(update, texts.unavailable())
             except TelegramError as exc:
                 log.warning("could not tell chat %s: %s", chat_id, exc)
         return
@@ -314,22 +319,22 @@ async def on_error(update: object, context: NewsContext) -> None:
 
 # ---- the chat's language -------------------------------------------------------------------
 
-language_command = command(_needs_chat(conversation.language), register=True, changes=True)
+language_command = command(_needs_chat(readers_service.language), register=True, changes=True)
 
 
 # English / Русский under /language: set the chat's language and redraw the chooser.
-language_button = chat_button(LanguageChoice, conversation.language_button, register=True)
+language_button = chat_button(LanguageChoice, readers_service.language_button, register=True)
 
 
 # ---- keyword follows and mutes ---------------------------------------------------------------
 
-follow_command = command(_needs_chat(conversation.follow), register=True, changes=True)
-mute_command = command(_needs_chat(conversation.mute), register=True, changes=True)
-unfollow_command = command(_needs_chat(conversation.unfollow), register=True, changes=True)
-unmute_command = command(_needs_chat(conversation.unmute), register=True, changes=True)
-keywords_command = command(_needs_chat(conversation.keywords), register=True, changes=False)
+follow_command = command(_needs_chat(readers_service.follow), register=True, changes=True)
+mute_command = command(_needs_chat(readers_service.mute), register=True, changes=True)
+unfollow_command = command(_needs_chat(readers_service.unfollow), register=True, changes=True)
+unmute_command = command(_needs_chat(readers_service.unmute), register=True, changes=True)
+keywords_command = command(_needs_chat(readers_service.keywords), register=True, changes=False)
 
 
 # 🔔/🔕 and ✖ under the keyword list: they act on the rule of the chat the press came from
 # (a rule id of another chat changes nothing).
-keyword_button = chat_button(KeywordChoice, conversation.keyword_button, register=False)
+keyword_button = chat_button(KeywordChoice, readers_service.keyword_button, register=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from digests.ui.messages import Button
+from digests.ui.shapes import Button
 
 
 def markup(buttons: list[list[Button]]) -> InlineKeyboardMarkup | None:

@@ -27,8 +27,8 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.transport.markup import markup
 from bot.transport.shown import Content, ShownMessages
-from digests.ui.messages import Reply
 from digests.ui.render import visible_text
+from digests.ui.shapes import Reply
 
 log = logging.getLogger(__name__)
 

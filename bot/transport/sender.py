@@ -59,7 +59,7 @@ from digests.delivery.ports import (
     Text,
 )
 from digests.readers.topics import TopicProblem, TopicTrouble, topic_trouble
-from digests.ui.messages import Button
+from digests.ui.shapes import Button
 
 log = logging.getLogger(__name__)
 

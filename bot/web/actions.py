@@ -16,6 +16,7 @@ from bot.web.idempotency import After, once
 from bot.web.schemas import ActionOut, CorrectIn, WithdrawIn, invalid, problems
 from digests.models import PushActionKind, PushOrigin
 from digests.newsroom import corrections
+from digests.newsroom.texts import refusal
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,8 @@ async def _act(
         if isinstance(made, corrections.Refusal):
             status = REFUSAL_STATUS[made.code]
             if status == 422:
-                raise invalid(("body", "note"), made.text)
-            raise HTTPException(status, made.text)
+                raise invalid(("body", "note"), refusal(made))
+            raise HTTPException(status, refusal(made))
         action_id = made.id
         log.info("API %s of push %s: action %s", kind.value, push_id, action_id)
         after.tasks.append(lambda: run_action(bot, action_id))

@@ -59,10 +59,6 @@ from digests.delivery.ports import (
     SendPriority,
     SendResult,
 )
-
-# Photo only for digests/ui/messages.py, which imports it from here until the texts split
-# lands (then from digests.delivery.ports): remove at that merge.
-from digests.delivery.ports import Photo as Photo
 from digests.models import Chat, ChatKind, Delivery, DeliveryKind, DeliveryStatus
 from digests.readers.topics import TopicMaker, TopicProblem, ensure_topics, record_problems
 

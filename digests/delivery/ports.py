@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests.models import Chat, Delivery
 from digests.readers.topics import TopicProblem
-from digests.ui.messages import Button
+from digests.ui.shapes import Button
 
 
 class SendPriority(enum.IntEnum):

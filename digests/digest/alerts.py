@@ -23,6 +23,7 @@ from digests.db import SessionFactory
 from digests.delivery.config import DeliveryConfig
 from digests.delivery.engine import deliver, insert_deliveries, pending_ids
 from digests.delivery.ports import Part, RoundReport, Sender, SendPriority
+from digests.digest import texts
 from digests.models import (
     Article,
     Chat,
@@ -33,7 +34,6 @@ from digests.models import (
     KeywordRule,
 )
 from digests.readers.keywords import StoryIndex
-from digests.ui import messages as msg
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ async def render_alerts(
     for row, chat in pairs:
         phrase = named.get((chat.id, row.article_id)) if row.article_id is not None else None
         article = articles.get(row.article_id) if row.article_id is not None else None
-        rendered[row.id] = [msg.keyword_alert(article, phrase)] if article and phrase else []
+        rendered[row.id] = [texts.keyword_alert(article, phrase)] if article and phrase else []
     return rendered
 
 

@@ -28,11 +28,11 @@ from digests.delivery.engine import (
 )
 from digests.delivery.ports import Part, Renderer, RoundReport, Sender, Text
 from digests.digest.builder import ChatDigest, DigestBuilder, DigestRequest
+from digests.digest.texts import digest as digest_messages
+from digests.digest.texts import digest_controls, topic_closed_note
 from digests.models import Chat, Delivery, DeliveryKind, Section
 from digests.readers.topics import Route, TopicMaker, routes_of
 from digests.schedule import Rhythm, catch_up_plan, first_window_start, plan_of
-from digests.ui.messages import digest as digest_messages
-from digests.ui.messages import digest_controls, topic_closed_note
 from digests.ui.render import MAX_MESSAGE, visible_length
 
 log = logging.getLogger(__name__)

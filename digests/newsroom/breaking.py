@@ -3,6 +3,7 @@ gets it; digests/newsroom/push.py runs the confirmed push."""
 
 from __future__ import annotations
 
+import enum
 import logging
 import re
 import uuid
@@ -35,9 +36,7 @@ from digests.models import (
 )
 from digests.readers.keywords import muted_phrases_matching
 from digests.stories.sections import get_or_create_sections, resolve_sections
-from digests.ui import messages as msg
 from digests.ui.buttons import PushChoice
-from digests.ui.messages import ButtonAnswer, Reply
 from digests.ui.render import truncate
 
 log = logging.getLogger(__name__)
@@ -279,12 +278,20 @@ async def remember_preview(session: AsyncSession, push_id: int, message_id: int)
         push.preview_message_id = message_id
 
 
+class PressOutcome(enum.StrEnum):
+    """What Send or Cancel under a preview did (newsroom/texts.py says it)."""
+
+    CANCELLED = "cancelled"
+    SENDING = "sending"  # this press confirmed the push
+    ALREADY_DECIDED = "already_decided"  # sent or cancelled before (a double press, two editors)
+
+
 @dataclass(frozen=True)
 class Pressed:
     """What Send or Cancel under a preview did; `start` is true for the one press that
     confirmed the push (the caller then runs it)."""
 
-    answer: ButtonAnswer
+    outcome: PressOutcome
     start: bool = False
 
 
@@ -293,11 +300,11 @@ async def press(session: AsyncSession, choice: PushChoice, *, now: datetime) -> 
     editors), and a cancelled or sent push stays so."""
     if not choice.send:
         if not await cancel(session, choice.push_id, now=now):
-            return Pressed(ButtonAnswer(answer=msg.PUSH_ALREADY_DECIDED))
-        return Pressed(ButtonAnswer(edit=Reply(msg.PUSH_CANCELLED)))
+            return Pressed(PressOutcome.ALREADY_DECIDED)
+        return Pressed(PressOutcome.CANCELLED)
     if await confirm(session, choice.push_id, now=now) is None:
-        return Pressed(ButtonAnswer(answer=msg.PUSH_ALREADY_DECIDED))
-    return Pressed(ButtonAnswer(answer=msg.PUSH_SENDING), start=True)
+        return Pressed(PressOutcome.ALREADY_DECIDED)
+    return Pressed(PressOutcome.SENDING, start=True)
 
 
 # ---- where a confirmed push stands (digests/newsroom/push.py runs it) -----------------------

@@ -27,9 +27,9 @@ from digests.models import (
     article_sections,
 )
 from digests.newsroom.breaking import PushTally, count_audience_of, tally
+from digests.newsroom.render import breaking_message
 from digests.stories.naming import slugify
 from digests.stories.sections import get_or_create_sections
-from digests.ui import messages as msg
 from digests.ui.render import visible_text
 
 API_SOURCE = "api"
@@ -208,7 +208,7 @@ class Preview:
 
 def preview(article: Article) -> Preview:
     """The breaking message readers would get."""
-    message = msg.breaking_message(article)
+    message = breaking_message(article)
     if isinstance(message, Photo):
         return Preview(visible_text(message.caption), message.caption, message.url)
     return Preview(visible_text(message), message, None)

@@ -39,7 +39,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from digests import i18n
 from digests.db import SessionFactory
 from digests.feeds.clean import without_controls
-from digests.i18n import N_, _
 from digests.models import (
     TITLE_MAX,
     Article,
@@ -53,8 +52,8 @@ from digests.models import (
     PushOrigin,
     PushStatus,
 )
+from digests.newsroom.render import CAPTION_MAX, breaking_story
 from digests.running import OneAtATime
-from digests.ui import messages as msg
 from digests.ui.render import truncate
 
 log = logging.getLogger(__name__)
@@ -80,24 +79,12 @@ class RefusalCode(enum.StrEnum):
     NOTE_TOO_LONG = "note_too_long"
 
 
-_REFUSALS = {
-    RefusalCode.UNKNOWN_PUSH: N_("There is no such push."),
-    RefusalCode.NOT_SENT: N_("That push has not been sent (or is still going out)."),
-    RefusalCode.WITHDRAWN: N_("That push was withdrawn."),
-    RefusalCode.EMPTY_NOTE: N_("A correction needs a note saying what changed."),
-    RefusalCode.NOTE_TOO_LONG: N_("The correction note is too long (at most %(max)s)."),
-}
-
-
 @dataclass(frozen=True)
 class Refusal:
-    """Why an action was not started: a code for the HTTP API, a plain sentence for people."""
+    """Why an action was not started: a code for the HTTP API (newsroom/texts.py's refusal()
+    says it in a plain sentence for people)."""
 
     code: RefusalCode
-
-    @property
-    def text(self) -> str:
-        return _(_REFUSALS[self.code]) % {"max": NOTE_MAX}
 
 
 async def request_action(
@@ -409,9 +396,9 @@ class ActionRunner:
             texts: dict[tuple[str, bool], str] = {}
             for language in i18n.LANGUAGES:
                 with i18n.use(language):
-                    texts[language, False] = msg.breaking_story(article, correction=note)
-                    texts[language, True] = msg.breaking_story(
-                        article, correction=note, limit=msg.CAPTION_MAX, credit=True
+                    texts[language, False] = breaking_story(article, correction=note)
+                    texts[language, True] = breaking_story(
+                        article, correction=note, limit=CAPTION_MAX, credit=True
                     )
         claim = uuid.uuid4().hex
         last_report: list[datetime] = []

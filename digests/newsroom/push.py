@@ -36,9 +36,9 @@ from digests.models import (
     Subscription,
 )
 from digests.newsroom.breaking import PushProgress, create_rows, finish, tally, unfinished
+from digests.newsroom.render import breaking_message
 from digests.readers.topics import TopicMaker, routes_of, story_route
 from digests.running import OneAtATime
-from digests.ui import messages as msg
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class PushRunner:
             by_language: dict[str, Part] = {}
             for language in i18n.LANGUAGES:
                 with i18n.use(language):
-                    by_language[language] = msg.breaking_message(push.article)
+                    by_language[language] = breaking_message(push.article)
             article_id = push.article_id
             # a forum gets it in the topic of the story's first section it follows
             story_sections = [

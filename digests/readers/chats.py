@@ -21,16 +21,9 @@ from digests.schedule import (
     next_slot,
     plan_of,
 )
+from digests.ui.shapes import Defaults
 
 PAUSE = timedelta(days=7)
-
-
-@dataclass(frozen=True)
-class Defaults:
-    """What a new chat starts with (from settings)."""
-
-    timezone: str = "UTC"
-    digest_time: str = "08:00"
 
 
 async def find_chat(session: AsyncSession, telegram_id: int) -> Chat | None:

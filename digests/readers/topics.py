@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests.db import SessionFactory
 from digests.models import Chat, ChatTopic, Section, Subscription
+from digests.stories.sections import resolve_sections
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +279,26 @@ async def ensure_topics(
 # ---- /topic ---------------------------------------------------------------------------------
 
 
+class TopicOutcome(enum.StrEnum):
+    """What /topic did (readers/texts.py's topic_answer says it)."""
+
+    NOT_FORUM = "not_forum"  # topics exist only in forum groups: nothing changed
+    LIST = "list"  # /topic alone: where each followed section goes (`lines`)
+    NO_SECTION = "no_section"  # /topic off without a section
+    UNKNOWN_SECTION = "unknown_section"  # no one section by that name (`unknown`)
+    TO_GENERAL = "to_general"  # `section` now goes to the General topic
+    OUTSIDE = "outside"  # /topic <section> sent in General, not inside a topic
+    BOUND = "bound"  # `section` now goes into this topic
+
+
+@dataclass(frozen=True)
+class TopicResult:
+    outcome: TopicOutcome
+    section: str = ""  # the section's name (TO_GENERAL, BOUND)
+    lines: Sequence[TopicLine] = ()  # LIST
+    unknown: Sequence[str] = ()  # UNKNOWN_SECTION: the names not understood
+
+
 async def topic_request(
     session: AsyncSession,
     chat: Chat,
@@ -285,32 +306,28 @@ async def topic_request(
     *,
     thread_id: int | None,
     now: datetime,
-) -> str:
+) -> TopicResult:
     """/topic in a forum: alone, where each section goes; `/topic <section>` inside a topic,
     send that section there; `/topic off <section>`, send it to the General topic."""
-    from digests.stories.sections import list_sections, resolve_sections
-    from digests.ui import messages as msg  # here: digests.ui.messages imports this module's types
-
     if not chat.is_forum:
-        return msg.topic_not_forum()
+        return TopicResult(TopicOutcome.NOT_FORUM)
     if not args:
-        return msg.topic_list(await topic_lines(session, chat))
+        return TopicResult(TopicOutcome.LIST, lines=await topic_lines(session, chat))
     off = args[0].casefold() == "off"
     words = args[1:] if off else args
     if not words:
-        return msg.topic_one_section()
+        return TopicResult(TopicOutcome.NO_SECTION)
     found = await resolve_sections(session, [" ".join(words)])
     if found.unknown or len(found.sections) != 1:
-        unknown = found.unknown or [" ".join(words)]
-        return msg.unknown_sections(unknown, await list_sections(session))
+        return TopicResult(TopicOutcome.UNKNOWN_SECTION, unknown=found.unknown or [" ".join(words)])
     section = found.sections[0]
     if off:
         await bind(session, chat, section, None, now=now)
-        return msg.topic_to_general(section.name)
+        return TopicResult(TopicOutcome.TO_GENERAL, section=section.name)
     if thread_id is None:
-        return msg.topic_outside()
+        return TopicResult(TopicOutcome.OUTSIDE)
     await bind(session, chat, section, thread_id, now=now)
-    return msg.topic_bound(section.name)
+    return TopicResult(TopicOutcome.BOUND, section=section.name)
 
 
 # ---- the bot's own membership: channels and groups that add, demote or remove it -----------

@@ -7,6 +7,7 @@ keep working after a restart and when new stories arrive meanwhile.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,7 +15,6 @@ from sqlalchemy import ColumnElement, Select, and_, func, literal, select, tuple
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests.models import Article, Section, StoryCount, article_sections
-from digests.ui import messages as msg
 from digests.ui.buttons import Direction, PageTurn
 
 
@@ -120,12 +120,21 @@ async def first_page(session: AsyncSession, section: Section | None) -> Page | N
     return await _page_at(session, article, section)
 
 
+class TurnProblem(enum.StrEnum):
+    """Why a ◀ Previous / Next ▶ press turned to no story (stories/texts.py says it)."""
+
+    SECTION_GONE = "section_gone"
+    STALE = "stale"  # a cursor that cannot be read
+    NO_MORE = "no_more"  # no story further that way
+    SEARCH_EXPIRED = "search_expired"  # the saved search is gone (or another chat's)
+
+
 @dataclass(frozen=True)
 class TurnResult:
-    """The page a press turned to, or why there is none (a short answer for the press)."""
+    """The page a press turned to, or why there is none."""
 
     page: Page | None
-    problem: str | None
+    problem: TurnProblem | None
 
 
 async def turn_page(session: AsyncSession, cursor: PageTurn) -> TurnResult:
@@ -134,7 +143,7 @@ async def turn_page(session: AsyncSession, cursor: PageTurn) -> TurnResult:
     if cursor.section_id:
         section = await session.get(Section, cursor.section_id)
         if section is None:
-            return TurnResult(None, msg.SECTION_GONE)
+            return TurnResult(None, TurnProblem.SECTION_GONE)
     current = await session.get(Article, cursor.article_id)
     if current is not None:
         published = current.published_at
@@ -142,7 +151,7 @@ async def turn_page(session: AsyncSession, cursor: PageTurn) -> TurnResult:
         try:
             published = datetime.fromtimestamp(cursor.published_ts, UTC)
         except (OverflowError, OSError, ValueError):
-            return TurnResult(None, msg.STALE_BUTTON)
+            return TurnResult(None, TurnProblem.STALE)
     query = _stories(cursor.section_id)
     order, ident = _order(cursor.section_id)
     here = tuple_(order, ident)
@@ -153,5 +162,5 @@ async def turn_page(session: AsyncSession, cursor: PageTurn) -> TurnResult:
         query = query.where(here > there).order_by(order.asc(), ident.asc())
     article = await session.scalar(query.limit(1))
     if article is None:
-        return TurnResult(None, msg.NO_MORE_STORIES)
+        return TurnResult(None, TurnProblem.NO_MORE)
     return TurnResult(await _page_at(session, article, section), None)

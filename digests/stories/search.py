@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnClause
 
 from digests.models import SEARCH_QUERY_MAX, Article, SavedSearch
-from digests.ui import messages as msg
+from digests.stories.paging import TurnProblem
 from digests.ui.buttons import Direction, SearchTurn
 
 MAX_WORDS = 8
@@ -132,8 +132,10 @@ class SearchPage:
 
 @dataclass(frozen=True)
 class SearchTurnResult:
+    """The result a press turned to, or why there is none."""
+
     page: SearchPage | None
-    problem: str | None
+    problem: TurnProblem | None
 
 
 def _ids(saved: SavedSearch) -> list[int]:
@@ -166,7 +168,7 @@ async def turn_search(session: AsyncSession, *, chat_id: int, turn: SearchTurn) 
     over in the turn's direction. Never raises for stale or forged buttons."""
     saved = await session.get(SavedSearch, turn.search_id)
     if saved is None or saved.chat_id != chat_id:
-        return SearchTurnResult(None, msg.SEARCH_EXPIRED)
+        return SearchTurnResult(None, TurnProblem.SEARCH_EXPIRED)
     ids = _ids(saved)
     step = 1 if turn.direction is Direction.OLDER else -1
     position = turn.position
@@ -177,7 +179,7 @@ async def turn_search(session: AsyncSession, *, chat_id: int, turn: SearchTurn) 
                 SearchPage(saved.id, saved.query, found[0], position, len(ids)), None
             )
         position += step
-    return SearchTurnResult(None, msg.NO_MORE_STORIES)
+    return SearchTurnResult(None, TurnProblem.NO_MORE)
 
 
 INLINE_PAGE = 20  # results per answerInlineQuery (Telegram allows up to 50)

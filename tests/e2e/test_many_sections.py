@@ -10,9 +10,9 @@ from digests.db import make_engine, make_session_factory
 from digests.feeds.ingest import store_entries
 from digests.feeds.parse import FeedEntry
 from digests.models import Chat, Section, Subscription
+from digests.readers import texts
 from digests.settings import Settings
 from digests.stories.sections import SectionInfo, list_sections
-from digests.ui import messages
 from digests.ui.buttons import ChooserPage, ToggleSection, decode, encode
 from fakebotapi.emulator import StoredMessage
 from fakebotapi.server import FakeBotApiServer
@@ -94,7 +94,7 @@ async def test_130_sections_page_through_the_chooser_and_sections_within_telegra
     assert any(getattr(bound, "le", None) == 200 for bound in limit)
     infos = await _many_sections(db_url, categories=150, cap=129)
     assert len(infos) == 130  # 129 from categories, and General for the rest
-    expected = len(messages.sections_list(infos, set()))
+    expected = len(texts.sections_list(infos, set()))
     assert expected > 1  # too long for one message
     fake_api.emulator.add_user(701, "Hal")
     reader = Reader(fake_api, 701)

@@ -14,7 +14,7 @@ from bot.handlers import inline as bot_inline
 from digests.db import make_engine, make_session_factory
 from digests.feeds.ingest import store_entries
 from digests.feeds.parse import FeedEntry
-from digests.ui import messages as msg
+from digests.stories import texts
 from digests.ui.buttons import Direction, SearchTurn, encode
 from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import Reader, button, e2e_settings, logged_errors, running_bot
@@ -117,10 +117,10 @@ async def test_stale_and_foreign_search_buttons(fake_api: FakeBotApiServer, tmp_
         [theirs] = await other.send("/help")
         # the same button pressed in another chat (a forged press) shows nothing of it
         answer = await other.press(theirs, next_data, force=True)
-        assert answer["text"] == msg.SEARCH_EXPIRED
+        assert answer["text"] == texts.search_expired()
         unknown = encode(SearchTurn(999_999, 2, Direction.OLDER))
         answer = await reader.press(page, unknown, force=True)
-        assert answer["text"] == msg.SEARCH_EXPIRED
+        assert answer["text"] == texts.search_expired()
         assert position(reader.current(page).text) == (1, 2)  # nothing changed
 
 

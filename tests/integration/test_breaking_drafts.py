@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from digests.db import SessionFactory
+from digests.newsroom import texts
 from digests.newsroom.breaking import draft_breaking
-from digests.ui import messages
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -18,7 +18,7 @@ async def draft(factory: SessionFactory, *words: str) -> tuple[str | None, str, 
         )
         assert found is not None
         article = found.push.article
-        preview = messages.push_preview(found).text
+        preview = texts.push_preview(found).text
         return article.link, article.title, preview
 
 

@@ -13,7 +13,8 @@ from digests.db import SessionFactory, make_engine, upgrade
 from digests.digest.builder import DigestRequest
 from digests.digest.rounds import DigestWriter
 from digests.models import Article, Chat, ChatKind, Section, Subscription
-from digests.readers.chats import Defaults, follow_telegram_language, register_chat, set_language
+from digests.readers.chats import follow_telegram_language, register_chat, set_language
+from digests.ui.shapes import Defaults
 from tests.migrations import chat_columns, downgrade_to
 
 NOW = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)  # Monday

@@ -10,6 +10,7 @@ import pytest
 from digests.db import SessionFactory
 from digests.digest.builder import DigestRequest
 from digests.digest.rounds import DigestWriter
+from digests.digest.texts import digest as render_digest
 from digests.models import (
     Article,
     Chat,
@@ -20,7 +21,6 @@ from digests.models import (
     Section,
     Subscription,
 )
-from digests.ui.messages import digest as render_digest
 from tests.oracle import collect_digest
 
 END = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)

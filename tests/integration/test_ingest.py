@@ -14,14 +14,15 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from digests.db import SessionFactory
+from digests.digest import texts as digest_texts
 from digests.digest.builder import DigestSection, DigestStory
 from digests.feeds import ingest as ingest_module
 from digests.feeds.ingest import ingest_sources, store_entries
 from digests.feeds.parse import FeedEntry, ParsedFeed
 from digests.models import KEY_MAX, SECTION_NAME_MAX, TITLE_MAX, Article, Section
+from digests.stories import texts as stories_texts
 from digests.stories.paging import Page, first_page
 from digests.stories.sections import list_sections
-from digests.ui import messages
 
 SAMPLE = Path(__file__).parents[2] / "digests" / "data" / "sample_feed.xml"
 FEEDS = Path(__file__).parents[1] / "data" / "feeds"
@@ -284,9 +285,9 @@ async def test_an_undated_story_is_labelled_and_never_the_newest(
     assert undated is not None and not undated.date_known
     assert undated.published_at == NOW - timedelta(hours=5)  # with the feed's oldest
     page = Page(undated, None, position=3, total=3, has_newer=True, has_older=False)
-    assert "World · date unknown" in messages.story_page(page, tz="UTC").text
+    assert "World · date unknown" in stories_texts.story_page(page, tz="UTC").text
     story = DigestStory(undated.id, undated.title, None, undated.published_at, date_known=False)
-    digest = messages.digest(
+    digest = digest_texts.digest(
         [DigestSection("world", "World", [story], 0)], tz="UTC", window_end=NOW
     )
     assert "No date · date unknown" in digest[0]

@@ -13,9 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests.db import SessionFactory
 from digests.models import Article, Section, StoryCount, article_sections
-from digests.stories import paging
+from digests.stories import paging, texts
 from digests.stories.paging import Page, first_page, turn_page
-from digests.ui import messages as msg
 from digests.ui.buttons import Direction
 from tests.migrations import downgrade_to, table_names, upgrade_to
 
@@ -147,8 +146,8 @@ async def test_past_the_exact_limit_the_position_is_labelled(
     assert all(p.position_exact for p in pages[:4])
     assert not any(p.position_exact for p in pages[4:])
     assert {p.total for p in pages} == {8}
-    assert "World: 1 / 8" in msg.story_page(pages[0], tz="UTC").text
-    assert "World: 3+ / 8" in msg.story_page(pages[5], tz="UTC").text
+    assert "World: 1 / 8" in texts.story_page(pages[0], tz="UTC").text
+    assert "World: 3+ / 8" in texts.story_page(pages[5], tz="UTC").text
     assert not pages[-1].has_older and pages[-1].has_newer
 
 

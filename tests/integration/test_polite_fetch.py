@@ -18,8 +18,8 @@ from digests.feeds.ingest import IngestReport, ingest_sources
 from digests.feeds.parse import ParsedFeed, parse_feed
 from digests.feeds.state import Backoff
 from digests.models import Article, FeedSource
+from digests.newsroom import texts
 from digests.newsroom.stats import collect_stats
-from digests.ui import messages
 from tests.fakes.loopback import serving
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -212,7 +212,7 @@ async def test_stats_show_the_failing_feed_and_its_error(
     [failing] = found.failing
     assert failing.url == feed.url
     assert (failing.failures, failing.last_error) == (1, "HTTP 500 Internal Server Error")
-    text = messages.stats(found)
+    text = texts.stats(found)
     assert "<b>Failing feeds</b>" in text
     assert f"• {feed.url}: 1 failure, next try 12:10 UTC: HTTP 500 Internal Server Error" in text
     assert "hunter2" not in text and "s3cret" not in text

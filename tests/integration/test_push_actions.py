@@ -41,6 +41,7 @@ from digests.newsroom.corrections import (
     pushes_of,
     request_action,
 )
+from digests.newsroom.texts import refusal
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -195,7 +196,7 @@ async def test_refusals(session_factory: SessionFactory) -> None:
         assert found == Refusal(RefusalCode.EMPTY_NOTE)
     too_long = await ask(session_factory, push, PushActionKind.CORRECT, "x" * 201)
     assert too_long == Refusal(RefusalCode.NOTE_TOO_LONG)
-    assert isinstance(too_long, Refusal) and "too long" in too_long.text
+    assert isinstance(too_long, Refusal) and "too long" in refusal(too_long)
     async with session_factory() as session:
         assert list(await session.scalars(select(PushAction))) == []
     assert isinstance(await ask(session_factory, push, PushActionKind.WITHDRAW, None), PushAction)

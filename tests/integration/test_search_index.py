@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests.db import SessionFactory
 from digests.models import Article, SavedSearch
+from digests.stories import texts
+from digests.stories.paging import TurnProblem
 from digests.stories.search import (
     SEARCH_KEPT,
     find_ids,
@@ -19,7 +21,6 @@ from digests.stories.search import (
     start_search,
     turn_search,
 )
-from digests.ui import messages as msg
 from digests.ui.buttons import Direction, SearchTurn
 from tests.migrations import downgrade_to, table_names, upgrade_to
 
@@ -159,15 +160,18 @@ async def test_saved_search_pages_forward_and_back(session_factory: SessionFacto
         beyond = await turn_search(
             session, chat_id=42, turn=SearchTurn(search_id, 5, Direction.OLDER)
         )
-        assert beyond == type(beyond)(None, msg.NO_MORE_STORIES)
+        assert beyond == type(beyond)(None, TurnProblem.NO_MORE)
+        assert texts.turn_problem(TurnProblem.NO_MORE) == texts.no_more_stories()
         other_chat = await turn_search(
             session, chat_id=43, turn=SearchTurn(search_id, 2, Direction.OLDER)
         )
-        assert other_chat.problem == msg.SEARCH_EXPIRED
+        assert other_chat.problem is TurnProblem.SEARCH_EXPIRED
+        assert texts.turn_problem(other_chat.problem) == texts.search_expired()
         unknown = await turn_search(
             session, chat_id=42, turn=SearchTurn(search_id + 99, 2, Direction.OLDER)
         )
-        assert unknown.problem == msg.SEARCH_EXPIRED
+        assert unknown.problem is TurnProblem.SEARCH_EXPIRED
+        assert texts.turn_problem(unknown.problem) == texts.search_expired()
 
 
 async def test_old_searches_are_forgotten(session_factory: SessionFactory) -> None:
@@ -183,7 +187,8 @@ async def test_old_searches_are_forgotten(session_factory: SessionFactory) -> No
         gone = await turn_search(
             session, chat_id=7, turn=SearchTurn(old.search_id, 1, Direction.OLDER)
         )
-        assert gone.problem == msg.SEARCH_EXPIRED
+        assert gone.problem is TurnProblem.SEARCH_EXPIRED
+        assert texts.turn_problem(gone.problem) == texts.search_expired()
 
 
 async def test_inline_pages_with_offsets(session_factory: SessionFactory) -> None:

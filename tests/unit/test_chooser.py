@@ -8,11 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digests.models import SECTION_NAME_MAX, Section
+from digests.readers import texts as readers_texts
+from digests.readers.texts import CHOOSER_COLUMNS, CHOOSER_PAGE_SIZE
+from digests.stories import texts as stories_texts
 from digests.stories.sections import SectionInfo
-from digests.ui import messages as msg
+from digests.ui import texts as ui_texts
 from digests.ui.buttons import ChooserDone, ChooserPage, ToggleSection, decode
-from digests.ui.messages import CHOOSER_COLUMNS, CHOOSER_PAGE_SIZE, Button, Reply
 from digests.ui.render import MAX_MESSAGE, visible_length
+from digests.ui.shapes import Button, Reply
 
 INTRO = "Tap a section:"
 
@@ -40,7 +43,7 @@ def nav_row(reply: Reply) -> list[Button]:
 
 def test_a_few_sections_fit_one_page_without_navigation() -> None:
     few = sections(5)
-    reply = msg.chooser(few, {1001, 1004}, intro=INTRO)
+    reply = readers_texts.chooser(few, {1001, 1004}, intro=INTRO)
     assert reply.text == INTRO
     assert [[b.text for b in row] for row in reply.buttons] == [
         ["S000xxxxxxxx", "✓ S001xxxxxxxx"],
@@ -54,10 +57,10 @@ def test_a_few_sections_fit_one_page_without_navigation() -> None:
 
 def test_130_sections_make_6_pages_of_24_in_rows_of_2() -> None:
     many = sections(130)
-    assert msg.chooser_pages(130) == 6
+    assert readers_texts.chooser_pages(130) == 6
     seen: list[int] = []
     for page in range(1, 7):
-        reply = msg.chooser(many, set(), intro=INTRO, page=page)
+        reply = readers_texts.chooser(many, set(), intro=INTRO, page=page)
         shown = toggled(reply)
         seen += [t.section_id for t in shown]
         assert {t.page for t in shown} == {page}  # a toggle comes back to its own page
@@ -73,35 +76,37 @@ def test_130_sections_make_6_pages_of_24_in_rows_of_2() -> None:
         assert [b.text for b in reply.buttons[-1]] == ["Done"]
     # every section on exactly one page, in order: 5 full pages and 10 on the last
     assert seen == [s.id for s in many]
-    assert len(toggled(msg.chooser(many, set(), intro=INTRO, page=6))) == 130 - 5 * 24
+    assert len(toggled(readers_texts.chooser(many, set(), intro=INTRO, page=6))) == 130 - 5 * 24
 
 
 def test_a_page_past_the_end_shows_the_last_and_below_1_the_first() -> None:
     many = sections(50)  # 3 pages
-    last = msg.chooser(many, set(), intro=INTRO, page=3)
-    assert msg.chooser(many, set(), intro=INTRO, page=9) == last
-    assert msg.chooser(many, set(), intro=INTRO, page=0) == msg.chooser(many, set(), intro=INTRO)
-    assert msg.chooser_page_answer(9, 3) == "Page 3 of 3"
+    last = readers_texts.chooser(many, set(), intro=INTRO, page=3)
+    assert readers_texts.chooser(many, set(), intro=INTRO, page=9) == last
+    assert readers_texts.chooser(many, set(), intro=INTRO, page=0) == readers_texts.chooser(
+        many, set(), intro=INTRO
+    )
+    assert readers_texts.chooser_page_answer(9, 3) == "Page 3 of 3"
 
 
 def test_exactly_one_full_page_has_no_navigation() -> None:
-    reply = msg.chooser(sections(CHOOSER_PAGE_SIZE), set(), intro=INTRO)
+    reply = readers_texts.chooser(sections(CHOOSER_PAGE_SIZE), set(), intro=INTRO)
     assert nav_row(reply) == []
     assert len(toggled(reply)) == CHOOSER_PAGE_SIZE
-    assert nav_row(msg.chooser(sections(CHOOSER_PAGE_SIZE + 1), set(), intro=INTRO)) != []
+    assert nav_row(readers_texts.chooser(sections(CHOOSER_PAGE_SIZE + 1), set(), intro=INTRO)) != []
 
 
 def test_the_page_of_a_section() -> None:
     many = sections(60)
-    assert msg.chooser_page_of(many, many[0].id) == 1
-    assert msg.chooser_page_of(many, many[CHOOSER_PAGE_SIZE - 1].id) == 1
-    assert msg.chooser_page_of(many, many[CHOOSER_PAGE_SIZE].id) == 2
-    assert msg.chooser_page_of(many, many[-1].id) == 3
-    assert msg.chooser_page_of(many, 99) == 1  # gone since: the first page
+    assert readers_texts.chooser_page_of(many, many[0].id) == 1
+    assert readers_texts.chooser_page_of(many, many[CHOOSER_PAGE_SIZE - 1].id) == 1
+    assert readers_texts.chooser_page_of(many, many[CHOOSER_PAGE_SIZE].id) == 2
+    assert readers_texts.chooser_page_of(many, many[-1].id) == 3
+    assert readers_texts.chooser_page_of(many, 99) == 1  # gone since: the first page
 
 
 def test_no_sections_says_so_without_buttons() -> None:
-    reply = msg.chooser([], set(), intro=INTRO, page=4)
+    reply = readers_texts.chooser([], set(), intro=INTRO, page=4)
     assert reply.buttons == []
     assert "no sections" in reply.text
 
@@ -109,13 +114,13 @@ def test_no_sections_says_so_without_buttons() -> None:
 @given(st.integers(min_value=1, max_value=201), st.integers(min_value=-3, max_value=12))
 def test_every_page_fits_telegrams_keyboard(count: int, page: int) -> None:
     """At most 100 buttons, 8 a row, data within 64 bytes (encode() checks that)."""
-    reply = msg.chooser(
+    reply = readers_texts.chooser(
         sections(count, name_length=SECTION_NAME_MAX), set(), intro=INTRO, page=page
     )
     buttons = [b for row in reply.buttons for b in row]
     assert len(buttons) <= 100
     assert all(1 <= len(row) <= 8 for row in reply.buttons)
-    shown_page = min(max(page, 1), msg.chooser_pages(count))
+    shown_page = min(max(page, 1), readers_texts.chooser_pages(count))
     assert {t.page for t in toggled(reply)} == {shown_page}
     assert len(toggled(reply)) == min(
         CHOOSER_PAGE_SIZE, count - (shown_page - 1) * CHOOSER_PAGE_SIZE
@@ -125,15 +130,15 @@ def test_every_page_fits_telegrams_keyboard(count: int, page: int) -> None:
 @pytest.mark.parametrize("count", [1, 20, 21, 201])
 def test_summaries_stay_within_one_message_however_many_sections(count: int) -> None:
     followed = sections(count, name_length=SECTION_NAME_MAX)
-    text = msg.names(followed)
+    text = ui_texts.names(followed)
     assert visible_length(text) < MAX_MESSAGE // 2
-    assert text.count("<b>") == min(count, msg.NAMES_SHOWN)
-    if count > msg.NAMES_SHOWN:
-        assert f"and {count - msg.NAMES_SHOWN} more" in text
+    assert text.count("<b>") == min(count, ui_texts.NAMES_SHOWN)
+    if count > ui_texts.NAMES_SHOWN:
+        assert f"and {count - ui_texts.NAMES_SHOWN} more" in text
 
 
 def test_an_unknown_name_suggests_a_bounded_list_of_slugs() -> None:
     infos = [SectionInfo(n, f"{n:03d}-".ljust(40, "y"), f"S{n}", 1) for n in range(201)]
-    text = msg.unknown_sections(["nope"], infos)
+    text = stories_texts.unknown_sections(["nope"], infos)
     assert visible_length(text) < MAX_MESSAGE
     assert "and 161 more: see /sections" in text

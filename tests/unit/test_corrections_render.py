@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from digests.models import Article
+from digests.newsroom import texts
 from digests.newsroom.corrections import NOTE_MAX, CorrectionText, parse_correction
-from digests.ui import messages as msg
+from digests.newsroom.render import CAPTION_MAX, breaking_story
 from digests.ui.render import MAX_MESSAGE, visible_length, visible_text
 
 
@@ -16,7 +17,7 @@ def article(title: str = "Bridge closed", summary: str = "Both lanes shut.") -> 
 
 def test_the_correction_note_is_an_escaped_italic_last_line() -> None:
     hostile = '<b>x</b> & <a href="javascript:alert(1)">y</a>'
-    text = msg.breaking_story(article(title="<i>Quake</i> & co"), correction=hostile)
+    text = breaking_story(article(title="<i>Quake</i> & co"), correction=hostile)
     assert text.endswith(
         "<i>✏️ Corrected: &lt;b&gt;x&lt;/b&gt; &amp; "
         "&lt;a href=&quot;javascript:alert(1)&quot;&gt;y&lt;/a&gt;</i>"
@@ -28,14 +29,14 @@ def test_the_correction_note_is_an_escaped_italic_last_line() -> None:
 
 
 def test_without_a_correction_the_story_is_as_before() -> None:
-    assert "Corrected" not in msg.breaking_story(article())
-    assert msg.breaking_story(article()).startswith("🚨 <b>Breaking</b>\n\n<b>Bridge closed</b>")
+    assert "Corrected" not in breaking_story(article())
+    assert breaking_story(article()).startswith("🚨 <b>Breaking</b>\n\n<b>Bridge closed</b>")
 
 
-@pytest.mark.parametrize("limit", [msg.CAPTION_MAX, MAX_MESSAGE])
+@pytest.mark.parametrize("limit", [CAPTION_MAX, MAX_MESSAGE])
 def test_a_long_story_is_cut_to_fit_with_its_title_and_note(limit: int) -> None:
     long = article(summary="word " * 2000 + "𝕏" * 500)  # UTF-16 pairs count twice
-    text = msg.breaking_story(long, correction="n" * NOTE_MAX, limit=limit)
+    text = breaking_story(long, correction="n" * NOTE_MAX, limit=limit)
     assert visible_length(text) <= limit
     assert visible_length(text) > limit - 200  # cut, not dropped
     assert "Bridge closed" in text and text.endswith("n" * NOTE_MAX + "</i>")
@@ -80,7 +81,7 @@ def test_the_digest_names_the_exact_correction() -> None:
 
 def test_the_preview_of_a_long_stored_story_fits_one_message() -> None:
     correction = CorrectionText(1, None, None, "n" * NOTE_MAX)
-    reply = msg.correction_preview(
+    reply = texts.correction_preview(
         correction, article(summary="word " * 3000), count=3, digest="0123456789ab"
     )
     assert visible_length(reply.text) <= MAX_MESSAGE

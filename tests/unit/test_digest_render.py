@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from digests.digest.builder import DigestSection, DigestStory
-from digests.ui.messages import digest as render_digest
+from digests.digest.texts import digest as render_digest
 from digests.ui.render import MAX_MESSAGE
 from fakebotapi.telegram_html import parse_html
 

@@ -11,7 +11,7 @@ from bot.metrics import Metrics
 from digests.feeds.ingest import IngestReport
 from digests.feeds.state import MAX_BACKOFF, Backoff, public_url
 from digests.newsroom.stats import FailingFeed, Stats
-from digests.ui.messages import stats as render_stats
+from digests.newsroom.texts import stats as render_stats
 from digests.ui.render import MAX_MESSAGE
 from fakebotapi.telegram_html import parse_html
 

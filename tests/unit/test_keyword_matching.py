@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from digests.digest import texts as digest_texts
 from digests.models import KeywordKind, KeywordRule
+from digests.readers import texts as readers_texts
 from digests.readers.keywords import (
     PHRASE_WORDS_MAX,
     Refusal,
@@ -18,7 +20,6 @@ from digests.readers.keywords import (
     normalize,
     tokens,
 )
-from digests.ui import messages as msg
 from digests.ui.buttons import KeywordChoice, KeywordStep, decode, encode
 
 
@@ -140,7 +141,7 @@ def test_keywords_screen_escapes_phrases_and_gives_each_rule_buttons() -> None:
         _rule(2, KeywordKind.FOLLOW, "climate"),
         _rule(3, KeywordKind.MUTE, "football"),
     ]
-    screen = msg.keywords_screen(rules, notice="Done.", cap=20)
+    screen = readers_texts.keywords_screen(rules, notice="Done.", cap=20)
     assert "&lt;b&gt;AT&amp;T&lt;/b&gt;" in screen.text and "<b>AT" not in screen.text
     assert "alerts on" in screen.text and "in the digest" in screen.text
     data = [decode(b.data or "") for row in screen.buttons for b in row]
@@ -152,15 +153,15 @@ def test_keywords_screen_escapes_phrases_and_gives_each_rule_buttons() -> None:
         KeywordChoice(KeywordStep.REMOVE, 3),
     ]
     assert screen.buttons[0][0].text.startswith("🔔") and screen.buttons[1][0].text.startswith("🔕")
-    empty = msg.keywords_screen([], cap=20)
+    empty = readers_texts.keywords_screen([], cap=20)
     assert "/follow" in empty.text and empty.buttons == []
 
 
 def test_refusals_say_what_to_do() -> None:
-    assert "20 keywords" in msg.keyword_refused(Refusal.CAP, cap=20)
-    assert "/keywords" in msg.keyword_refused(Refusal.CAP, cap=20)
-    assert "60 characters" in msg.keyword_refused(Refusal.TOO_LONG, cap=20)
-    assert "no words" in msg.keyword_refused(Refusal.EMPTY, cap=20)
+    assert "20 keywords" in readers_texts.keyword_refused(Refusal.CAP, cap=20)
+    assert "/keywords" in readers_texts.keyword_refused(Refusal.CAP, cap=20)
+    assert "60 characters" in readers_texts.keyword_refused(Refusal.TOO_LONG, cap=20)
+    assert "no words" in readers_texts.keyword_refused(Refusal.EMPTY, cap=20)
 
 
 def test_alert_message_names_the_phrase_and_escapes_the_story() -> None:
@@ -169,7 +170,7 @@ def test_alert_message_names_the_phrase_and_escapes_the_story() -> None:
     article = Article(
         title="Storm <b>hits</b> & port", summary="x" * 5000, link="https://n.example/1"
     )
-    text = msg.keyword_alert(article, "storm & port")
+    text = digest_texts.keyword_alert(article, "storm & port")
     assert text.startswith("🔔 <b>Your keyword “storm &amp; port”</b>")
     assert "Storm &lt;b&gt;hits&lt;/b&gt; &amp; port" in text
     assert '<a href="https://n.example/1">Read more</a>' in text

@@ -11,8 +11,9 @@ from telegram.error import BadRequest
 from bot.transport.replies import image_refused
 from digests.delivery.ports import Photo
 from digests.models import Article, Section
+from digests.newsroom.render import breaking_message, breaking_story
+from digests.stories import texts
 from digests.stories.paging import Page
-from digests.ui import messages as msg
 from digests.ui.render import MAX_CAPTION, escape, fit_visible, visible_length, visible_text
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -68,7 +69,7 @@ def test_fit_visible_gives_up_when_even_the_frame_is_too_long() -> None:
 
 def test_story_page_with_photo_fits_a_caption_and_keeps_its_frame() -> None:
     long = article(title="T" * 380, summary="word & more " * 200, image="https://img.example/p.jpg")
-    reply = msg.story_page(page(long), tz="UTC")
+    reply = texts.story_page(page(long), tz="UTC")
     assert reply.photo == "https://img.example/p.jpg"
     assert MAX_CAPTION - 20 < visible_length(reply.text) <= MAX_CAPTION
     shown = visible_text(reply.text)
@@ -78,21 +79,21 @@ def test_story_page_with_photo_fits_a_caption_and_keeps_its_frame() -> None:
 
 
 def test_story_page_without_photo_is_text_as_before() -> None:
-    reply = msg.story_page(page(article(title="T" * 380, summary="word " * 300)), tz="UTC")
+    reply = texts.story_page(page(article(title="T" * 380, summary="word " * 300)), tz="UTC")
     assert reply.photo is None
     assert visible_length(reply.text) > MAX_CAPTION  # not cut for a caption
 
 
 def test_breaking_message_is_a_photo_with_the_story_as_caption() -> None:
     story = article(summary="Rescue under way. " * 100, image="https://img.example/q.jpg")
-    message = msg.breaking_message(story)
+    message = breaking_message(story)
     assert isinstance(message, Photo)
     assert message.url == "https://img.example/q.jpg"
-    assert message.fallback == msg.breaking_story(story)  # the whole story, uncut
+    assert message.fallback == breaking_story(story)  # the whole story, uncut
     assert visible_length(message.caption) <= MAX_CAPTION < visible_length(message.fallback)
     assert message.caption.startswith("🚨 <b>Breaking</b>\n\n<b>Dam holds</b>\nRescue under way.")
     assert message.caption.endswith('<a href="https://meridian.example/7">Read more</a>')
-    assert msg.breaking_message(article()) == msg.breaking_story(article())
+    assert breaking_message(article()) == breaking_story(article())
 
 
 @pytest.mark.parametrize(
@@ -120,16 +121,16 @@ def test_the_photo_credit_and_byline_go_with_the_photo_escaped() -> None:
     story = article(image="https://cdn.meridian.example/dam.jpg", summary="Water " * 400)
     story.image_caption = "The dam at dawn <b>. Photo: Reuters & AP"
     story.author = "Dana <Levi>"
-    reply = msg.story_page(page(story), tz="UTC")
+    reply = texts.story_page(page(story), tz="UTC")
     assert reply.photo == story.image_url
     assert visible_length(reply.text) <= MAX_CAPTION  # the summary was cut, not the credit
     assert "<i>📷 The dam at dawn &lt;b&gt;. Photo: Reuters &amp; AP</i>" in reply.text
     assert "Dana &lt;Levi&gt;" in reply.text
-    pushed = msg.breaking_message(story)
+    pushed = breaking_message(story)
     assert isinstance(pushed, Photo)
     assert visible_length(pushed.caption) <= MAX_CAPTION
     assert "📷 The dam at dawn &lt;b&gt;" in pushed.caption
     without = article(summary="Short.")  # no photo: no credit line, whatever the caption says
     without.image_caption = "Photo: nobody"
-    assert "📷" not in msg.story_page(page(without), tz="UTC").text
-    assert "📷" not in msg.breaking_story(without)
+    assert "📷" not in texts.story_page(page(without), tz="UTC").text
+    assert "📷" not in breaking_story(without)

@@ -13,6 +13,7 @@ import pytest
 from bot.handlers.inline import result
 from bot.inline_cache import InlineAnswer, TTLCache
 from digests.models import Article
+from digests.stories import texts
 from digests.stories.search import (
     MAX_RESULTS,
     MAX_WORD,
@@ -23,7 +24,6 @@ from digests.stories.search import (
     search_words,
     tsquery_text,
 )
-from digests.ui import messages as msg
 from digests.ui.buttons import (
     MAX_BYTES,
     MAX_ID,
@@ -149,16 +149,16 @@ def story(**fields: Any) -> Article:
 
 def test_search_page_has_previous_and_next_buttons_of_its_search() -> None:
     page = SearchPage(12, "bridge", story(), position=2, total=3)
-    reply = msg.search_page(page, tz="UTC")
+    reply = texts.search_page(page, tz="UTC")
     assert "Search “bridge”: 2 / 3" in reply.text
     [_, nav] = reply.buttons
     assert [(b.text, decode(b.data or "")) for b in nav] == [
         ("◀ Previous", SearchTurn(12, 1, Direction.NEWER)),
         ("Next ▶", SearchTurn(12, 3, Direction.OLDER)),
     ]
-    last = msg.search_page(SearchPage(12, "bridge", story(), 3, 3), tz="UTC")
+    last = texts.search_page(SearchPage(12, "bridge", story(), 3, 3), tz="UTC")
     assert [b.text for b in last.buttons[-1]] == ["◀ Previous"]
-    hostile = msg.search_page(SearchPage(12, "<b>x</b>", story(), 1, 1), tz="UTC")
+    hostile = texts.search_page(SearchPage(12, "<b>x</b>", story(), 1, 1), tz="UTC")
     assert "&lt;b&gt;x&lt;/b&gt;" in hostile.text
 
 
@@ -166,7 +166,7 @@ def test_search_page_has_previous_and_next_buttons_of_its_search() -> None:
 
 
 def test_inline_story_escapes_and_links() -> None:
-    shared = msg.inline_story(story())
+    shared = texts.inline_story(story())
     assert shared.id == "7"
     assert shared.title == "Bridge <reopens> & more"  # plain text in the list
     assert shared.text == (
@@ -177,21 +177,21 @@ def test_inline_story_escapes_and_links() -> None:
 
 
 def test_inline_story_fits_telegram_limit() -> None:
-    shared = msg.inline_story(story(summary="word & " * 2000))
+    shared = texts.inline_story(story(summary="word & " * 2000))
     assert visible_length(shared.text) <= 4096
     assert shared.text.endswith("Read more</a>")
-    assert len(shared.description) <= msg.INLINE_DESCRIPTION_MAX
+    assert len(shared.description) <= texts.INLINE_DESCRIPTION_MAX
 
 
 def test_inline_story_thumbnail_and_link_only_when_http() -> None:
-    shared = msg.inline_story(story(image_url="https://img.example/a.jpg", link="javascript:x"))
+    shared = texts.inline_story(story(image_url="https://img.example/a.jpg", link="javascript:x"))
     assert shared.thumbnail_url == "https://img.example/a.jpg"
     assert shared.url is None and "href" not in shared.text
-    assert msg.inline_story(story(image_url="ftp://img.example/a.jpg")).thumbnail_url is None
+    assert texts.inline_story(story(image_url="ftp://img.example/a.jpg")).thumbnail_url is None
 
 
 def test_inline_result_is_an_html_article() -> None:
-    built = result(msg.inline_story(story(image_url="https://img.example/a.jpg"))).to_dict()
+    built = result(texts.inline_story(story(image_url="https://img.example/a.jpg"))).to_dict()
     assert built["type"] == "article" and built["id"] == "7"
     assert built["thumbnail_url"] == "https://img.example/a.jpg"
     assert built["input_message_content"]["parse_mode"] == "HTML"

@@ -10,6 +10,7 @@ import pytest
 from telegram import Bot, ChatMemberAdministrator, ChatMemberRestricted, ChatMemberUpdated
 
 from digests.models import ChatTopic
+from digests.readers.texts import topic_list
 from digests.readers.topics import (
     GENERAL,
     Membership,
@@ -21,7 +22,6 @@ from digests.readers.topics import (
     story_route,
     topic_trouble,
 )
-from digests.ui.messages import topic_list
 from fakebotapi.emulator import ApiError, BotApiEmulator
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

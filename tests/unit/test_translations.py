@@ -21,9 +21,11 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
 from digests import i18n
+from digests.digest import texts as digest_texts
 from digests.digest.builder import DigestSection, DigestStory
+from digests.readers import texts as readers_texts
 from digests.schedule import Rhythm, parse_weekday
-from digests.ui import messages as msg
+from digests.ui import texts as ui_texts
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCALES = ROOT / "digests" / "locales"
@@ -133,7 +135,7 @@ def test_babel_finds_no_format_errors_in_russian() -> None:
 def test_story_counts_take_the_right_russian_form(count: int, expected: str) -> None:
     info = SimpleNamespace(id=1, name="Мир", slug="world", stories=count)
     with i18n.use("ru"):
-        [text] = msg.sections_list([info], followed=set())  # type: ignore[list-item]
+        [text] = readers_texts.sections_list([info], followed=set())  # type: ignore[list-item]
     assert f"({expected})" in text
     assert "Рубрики" in text
 
@@ -143,7 +145,7 @@ def test_story_counts_take_the_right_russian_form(count: int, expected: str) -> 
 )
 def test_unsubscribe_question_in_russian(count: int, expected: str) -> None:
     with i18n.use("ru"):
-        reply = msg.confirm_unsubscribe_all(count)
+        reply = readers_texts.confirm_unsubscribe_all(count)
     assert f"Вы подписаны на {expected}." in reply.text
     assert [button.text for button in reply.buttons[0]] == ["Да, остановить все", "Отмена"]
 
@@ -171,8 +173,8 @@ def test_digest_in_russian_has_russian_heading_dates_and_buttons() -> None:
         more=3,
     )
     with i18n.use("ru"):
-        [text] = msg.digest([section], tz="Europe/Moscow", window_end=end)
-        controls = [button.text for row in msg.digest_controls() for button in row]
+        [text] = digest_texts.digest([section], tz="Europe/Moscow", window_end=end)
+        controls = [button.text for row in digest_texts.digest_controls() for button in row]
     assert text.startswith("📰 <b>Ваш дайджест новостей</b> · понедельник, 2 марта")
     assert "Todays story</a> · 07:00" in text  # story titles stay as written
     assert "Older story</a> · 27 февр. 12:30" in text
@@ -189,7 +191,7 @@ def test_english_digest_reads_as_before() -> None:
         stories=[_story("Older story", datetime(2026, 2, 27, 9, 30, tzinfo=UTC))],
         more=0,
     )
-    [text] = msg.digest([section], tz="Europe/Moscow", window_end=end)
+    [text] = digest_texts.digest([section], tz="Europe/Moscow", window_end=end)
     assert text.startswith("📰 <b>Your news digest</b> · Mon 2 Mar")
     assert "Older story</a> · 27 Feb 12:30" in text
 
@@ -212,10 +214,10 @@ def _chat(**fields: Any) -> Any:
 def test_settings_and_rhythms_in_russian() -> None:
     chat = _chat()
     with i18n.use("ru"):
-        reply = msg.settings(chat, [])
-        assert msg.rhythm_text(chat) == "по понедельникам в 09:00"
+        reply = readers_texts.settings(chat, [])
+        assert readers_texts.rhythm_text(chat) == "по понедельникам в 09:00"
         twice = _chat(rhythm=Rhythm.TWICE_DAILY, second_digest_time="18:00")
-        assert msg.rhythm_text(twice) == "дважды в день, в 09:00 и 18:00"
+        assert readers_texts.rhythm_text(twice) == "дважды в день, в 09:00 и 18:00"
     assert "Дайджест: по понедельникам в 09:00" in reply.text
     assert "Следующий дайджест: пн, 2 мар. 2026, 09:00" in reply.text
     assert "Язык: Русский" in reply.text
@@ -225,24 +227,24 @@ def test_settings_and_rhythms_in_russian() -> None:
 
 def test_weekday_rhythm_and_time_in_english_unchanged() -> None:
     chat = _chat(language="en")
-    assert msg.rhythm_text(chat) == "weekly on Monday at 09:00"
-    assert msg.local_time(chat.next_digest_at, chat.timezone) == "Mon 02 Mar 2026, 09:00"
+    assert readers_texts.rhythm_text(chat) == "weekly on Monday at 09:00"
+    assert ui_texts.local_time(chat.next_digest_at, chat.timezone) == "Mon 02 Mar 2026, 09:00"
 
 
 def test_constants_are_translated_when_read() -> None:
     with i18n.use("ru"):
-        russian = msg.STALE_BUTTON
+        russian = ui_texts.stale_button()
     assert russian == "Эта кнопка больше не работает."
-    assert msg.STALE_BUTTON == "This button no longer works."
+    assert ui_texts.stale_button() == "This button no longer works."
     with pytest.raises(AttributeError):
-        _ = msg.NO_SUCH_TEXT
+        _ = ui_texts.NO_SUCH_TEXT
 
 
 def test_an_unknown_language_falls_back_to_english() -> None:
     assert i18n.language_for("de") == "en"
     assert i18n.language_for("ru-RU") == "ru"
     with i18n.use("de"):
-        assert msg.HINT.startswith("I didn")
+        assert ui_texts.hint().startswith("I didn")
 
 
 @pytest.mark.parametrize(
