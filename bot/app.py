@@ -36,7 +36,7 @@ from bot.updates import ChatOrderedUpdateProcessor
 from digests import i18n
 from digests.db import instance_name, make_engine, make_session_factory, upgrade
 from digests.delivery.config import delivery_config
-from digests.newsroom.corrections import ActionRunner
+from digests.newsroom.actions import ActionRunner
 from digests.newsroom.push import PushRunner
 from digests.settings import Settings
 from digests.ui import texts

@@ -22,7 +22,7 @@ from bot.transport.budget import SharedBudget
 from bot.transport.ratelimit import PriorityArg
 from bot.transport.shown import ShownMessages
 from digests.db import SessionFactory
-from digests.newsroom.corrections import ActionRunner
+from digests.newsroom.actions import ActionRunner
 from digests.newsroom.push import PushRunner
 from digests.settings import Settings
 from digests.ui.shapes import Defaults

@@ -29,7 +29,8 @@ from bot.transport.replies import NO_PREVIEW, edit_report, send
 from digests.models import BreakingPush, PushAction, PushActionKind, PushOrigin
 from digests.newsroom import corrections
 from digests.newsroom import texts as newsroom_texts
-from digests.newsroom.corrections import ActionProgress, Refusal
+from digests.newsroom.actions import ActionProgress, set_report_message
+from digests.newsroom.corrections import Refusal
 from digests.ui import texts as ui_texts
 from digests.ui.buttons import ActionChoice, ActionStep, decode
 from digests.ui.render import escape
@@ -125,7 +126,7 @@ async def action_button(update: Update, context: NewsContext, query: CallbackQue
             )
         report: tuple[int | None, int | None] = (None, None)
         if isinstance(action, PushAction):
-            await corrections.set_report_message(session, action.id, pressed_on.message_id)
+            await set_report_message(session, action.id, pressed_on.message_id)
             push = await session.get(BreakingPush, choice.push_id)
             if push is not None and choice.step is ActionStep.WITHDRAW_YES:
                 report = (push.admin_chat_id, push.preview_message_id)

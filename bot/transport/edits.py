@@ -15,7 +15,7 @@ from telegram.ext import ExtBot
 from bot.transport.ratelimit import Priority, RateLimiterClosedError, retry_after_seconds
 from bot.transport.replies import NO_PREVIEW
 from bot.transport.sender import RETRY_LATER_SECONDS
-from digests.newsroom.corrections import EditOutcome, EditResult
+from digests.newsroom.actions import EditOutcome, EditResult
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,10 @@
 """One rate limiter for everything the bot sends, plugged into PTB as its ``BaseRateLimiter``.
 
+Why one module of over 600 lines: the gates, the priority queue, the pause on ``RetryAfter``
+and the limiter that wires them share one lock-free timing model on the event loop (every
+grant is decided by one clock reading against all of them); split apart, each piece would
+have to expose its internals to the others.
+
 Compared with PTB's ``AIORateLimiter`` it adds a per-private-chat limit, orders requests by
 priority, and answers a ``RetryAfter`` by pausing only the chat it came from.
 

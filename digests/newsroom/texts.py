@@ -17,8 +17,9 @@ from digests.ui.shapes import Button, ButtonAnswer, Reply
 
 if TYPE_CHECKING:
     from digests.models import Article
+    from digests.newsroom.actions import ActionProgress
     from digests.newsroom.breaking import Draft, PushProgress
-    from digests.newsroom.corrections import ActionProgress, CorrectionText
+    from digests.newsroom.corrections import CorrectionText
     from digests.newsroom.stats import Stats
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.transport.edits import TelegramEditor
-from digests.newsroom.corrections import EditOutcome
+from digests.newsroom.actions import EditOutcome
 from fakebotapi.emulator import ApiError, too_many_requests
 from fakebotapi.server import FakeBotApiServer
 from tests.e2e.harness import e2e_settings, running_bot

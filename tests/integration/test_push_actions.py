@@ -28,12 +28,9 @@ from digests.models import (
     PushOrigin,
     PushStatus,
 )
+from digests.newsroom.actions import ActionProgress, ActionRunner, EditOutcome, EditResult
 from digests.newsroom.corrections import (
-    ActionProgress,
-    ActionRunner,
     CorrectionText,
-    EditOutcome,
-    EditResult,
     Refusal,
     RefusalCode,
     correct_story,
