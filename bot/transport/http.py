@@ -22,8 +22,8 @@ from contextvars import ContextVar
 import aiohttp
 import httpx
 import orjson
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import JSONDict, ODVInput
+from telegram._utils.defaultvalue import DefaultValue  # noqa: PLC2701 (BaseRequest's own types)
+from telegram._utils.types import JSONDict, ODVInput  # noqa: PLC2701
 from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
