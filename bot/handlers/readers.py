@@ -129,9 +129,6 @@ subscribe_command = then_topics(
 unsubscribe_command = command(
     _needs_chat(readers_service.unsubscribe_named), register=True, changes=True
 )
-unsubscribe_command = command(
-    _needs_chat(readers_service.unsubscribe_named), register=True, changes=True
-)
 latest_command = command(stories_service.latest, register=False, changes=False)
 digest_command = command(_needs_chat(digest_service.digest), register=True, changes=True)
 timezone_command = command(_needs_chat(readers_service.timezone), register=True, changes=True)

@@ -1,0 +1,2 @@
+"""Feeds: fetch, parse, clean and store what a publisher's RSS/Atom feeds hold, and what
+polling remembers of each feed."""
