@@ -30,8 +30,8 @@ from digests.models import (
     Article,
     Section,
 )
-from digests.stories.naming import section_names, slugify
-from digests.stories.sections import get_or_create_sections
+from digests.stories.naming import section_key, section_names
+from digests.stories.sections import get_or_create_sections, sections_by_key
 
 log = logging.getLogger(__name__)
 
@@ -227,13 +227,14 @@ async def _within_section_cap(
 ) -> tuple[dict[str, list[str]], int]:
     """Entries' section names with those that would make a section beyond `max_sections`
     replaced by the default section; and how many distinct names were replaced."""
-    taken = set(await session.scalars(select(Section.slug)))
-    room = max(0, max_sections - len(taken))
+    every = list(await session.scalars(select(Section)))
+    taken = set(sections_by_key(every))
+    room = max(0, max_sections - len(every))
     allowed: set[str] = set()
     refused: set[str] = set()
     for names in names_by_key.values():
         for name in names:
-            slug = slugify(name)
+            slug = section_key(name)
             if slug in taken or slug in allowed or slug in refused or name == default_section:
                 continue
             if room > 0:
@@ -244,7 +245,7 @@ async def _within_section_cap(
     if not refused:
         return names_by_key, 0
     capped = {
-        key: list(dict.fromkeys(default_section if slugify(n) in refused else n for n in names))
+        key: list(dict.fromkeys(default_section if section_key(n) in refused else n for n in names))
         for key, names in names_by_key.items()
     }
     return capped, len(refused)

@@ -50,8 +50,8 @@ from digests.models import (
 )
 from digests.newsroom.breaking import PushTally, count_audience_of, create_rows, tally
 from digests.newsroom.corrections import NOTE_MAX
-from digests.stories.naming import slugify
-from digests.stories.sections import get_or_create_sections
+from digests.stories.naming import section_key
+from digests.stories.sections import get_or_create_sections, matching, new_section_count
 from digests.ui import messages as msg
 from digests.ui.render import visible_text
 
@@ -90,7 +90,7 @@ def _not_blank(value: str) -> str:
 
 def _section_name(value: str) -> str:
     cleaned = " ".join(_not_blank(value).split())
-    if not slugify(cleaned):
+    if not section_key(cleaned):
         raise ValueError("must contain a letter or digit")
     return cleaned
 
@@ -409,9 +409,7 @@ async def _find(session: AsyncSession, *, key: str, url: str | None) -> Article 
 async def _check_section_cap(
     session: AsyncSession, names: Sequence[str], *, max_sections: int
 ) -> None:
-    slugs = {slugify(name) for name in names}
-    known = set(await session.scalars(select(Section.slug).where(Section.slug.in_(slugs))))
-    new = len(slugs - known)
+    new = await new_section_count(session, names)
     if new and int(await session.scalar(select(func.count(Section.id))) or 0) + new > max_sections:
         raise TooManySections(
             f"this would make more than {max_sections} sections (MAX_SECTIONS); "
@@ -440,11 +438,7 @@ async def list_articles(session: AsyncSession, *, section: str | None, limit: in
     query = select(Article).order_by(Article.published_at.desc(), Article.id.desc()).limit(limit)
     section = without_controls(section or "").strip()
     if section:
-        found = await session.scalar(
-            select(Section).where(
-                (Section.slug == slugify(section)) | (func.lower(Section.name) == section.lower())
-            )
-        )
+        found = matching(await session.scalars(select(Section)), section)
         if found is None:
             raise UnknownSection(section)
         query = query.where(

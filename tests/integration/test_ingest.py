@@ -163,7 +163,7 @@ async def test_categories_map_to_sections(
     base, pages = feed_server
     pages["/feed"] = rss(
         [
-            ("c1", "One", "x", "News (World)"),
+            ("c1", "One", "x", "News &gt; World"),
             ("c2", "Two", "x", "Soccer"),
             ("c3", "Three", "x", "world"),
         ]
