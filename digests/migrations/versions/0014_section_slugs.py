@@ -66,9 +66,7 @@ def upgrade() -> None:
             sa.update(sections).where(sections.c.id == section_id).values(slug=f"~{section_id}")
         )
     for section_id, slug in wanted.items():
-        connection.execute(
-            sa.update(sections).where(sections.c.id == section_id).values(slug=slug)
-        )
+        connection.execute(sa.update(sections).where(sections.c.id == section_id).values(slug=slug))
 
 
 def downgrade() -> None:
