@@ -9,10 +9,10 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -156,17 +156,18 @@ async def store_entries(
         rows = await session.scalars(select(Article).where(Article.key.in_(chunk)))
         existing.update({article.key: article for article in rows})
 
-    # An entry with no readable date is placed after the feed's dated ones, not as the newest.
-    undated_at = min((e.published for e in unique.values() if e.published), default=now)
+    undated_at = await _undated_place(session, unique.values(), now=now)
     foreign = 0
-    for key, entry in unique.items():
+    # Undated entries go in last to first: ids then rise towards the feed's first entry, and
+    # at one published_at a higher id is the newer story.
+    for key, entry in _undated_reversed(unique):
         wanted_sections = _dedupe(sections[name] for name in names_by_key[key])
         article = existing.get(key)
         if article is not None and not _owns(source, article):
             foreign += 1  # another feed's story: never rewritten from here
             continue
         if article is None:
-            published = entry.published or min(undated_at, now)
+            published = entry.published or undated_at
             session.add(
                 Article(
                     key=key,
@@ -216,6 +217,30 @@ async def store_entries(
             "their id belongs to a story of another source"
         )
     return report
+
+
+async def _undated_place(
+    session: AsyncSession, entries: Iterable[FeedEntry], *, now: datetime
+) -> datetime:
+    """Where stories with no readable date go: a second before the oldest dated story (of this
+    feed or stored), so they never outrank a dated story; among themselves they keep the
+    order in which they were first seen and, within a feed, the feed's order."""
+    oldest = await session.scalar(
+        select(func.min(Article.published_at)).where(Article.date_known.is_(True))
+    )
+    dated = [entry.published for entry in entries if entry.published is not None]
+    candidates = [now, *dated] + ([_aware(oldest)] if oldest is not None else [])
+    return (min(candidates) - timedelta(seconds=1)).replace(microsecond=0)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _undated_reversed(unique: dict[str, FeedEntry]) -> list[tuple[str, FeedEntry]]:
+    dated = [(key, entry) for key, entry in unique.items() if entry.published is not None]
+    undated = [(key, entry) for key, entry in unique.items() if entry.published is None]
+    return dated + undated[::-1]
 
 
 async def _within_section_cap(

@@ -8,7 +8,7 @@ import io
 import re
 import time
 import xml.sax
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
@@ -92,14 +92,15 @@ def parse_feed(data: bytes, *, source: str) -> ParsedFeed:
         warnings.append(f"feed is not valid ({detail}); kept what could be read")
 
     base = source if _is_http_url(source) else None
+    dates = _DateReader()
+    parsed = [_entry(raw, base=base, dates=dates) for raw in raw_entries]
+    skipped = sum(entry is None for entry in parsed)
+    usable = _apart_when_guids_clash([entry for entry in parsed if entry is not None])
     entries: list[FeedEntry] = []
     seen: set[str] = set()
-    skipped = duplicates = 0
-    for raw in raw_entries:
-        entry = _entry(raw, base=base)
-        if entry is None:
-            skipped += 1
-        elif entry.key in seen:
+    duplicates = 0
+    for entry in usable:
+        if entry.key in seen:
             duplicates += 1
         else:
             seen.add(entry.key)
@@ -125,7 +126,82 @@ def _not_a_feed(data: bytes, result: object) -> str:
     return "not a RSS/Atom feed (no RSS or Atom root element)"
 
 
-def _entry(raw: object, *, base: str | None) -> FeedEntry | None:
+def _apart_when_guids_clash(entries: list[FeedEntry]) -> list[FeedEntry]:
+    """Entries of one feed that share a guid but differ in both title and link are two posts
+    (a CMS that reuses ids): each is then keyed by its guid and its link, the same whatever
+    their order. Entries that share a guid and a title or link are one post, repeated."""
+    by_guid: dict[str, list[FeedEntry]] = {}
+    for entry in entries:
+        if entry.guid:
+            by_guid.setdefault(entry.guid, []).append(entry)
+    clashing = {
+        guid
+        for guid, group in by_guid.items()
+        if len({entry.title for entry in group}) > 1
+        and len({entry.link for entry in group}) == len(group)
+        and all(entry.link for entry in group)
+    }
+    if not clashing:
+        return entries
+    return [
+        replace(entry, guid=f"{entry.guid}#{entry.link}") if entry.guid in clashing else entry
+        for entry in entries
+    ]
+
+
+# Dates before this are placeholders (Go's zero time 0001-01-01 in Hugo feeds, the Unix
+# epoch), not publication dates: they count as no date.
+_EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)
+
+
+class _DateReader:
+    """Dates feedparser cannot read (day and month names in the feed's language: "Seg, 03 Dez
+    2018") read by dateparser; after a few misses in one feed it stops trying (a feed of
+    garbage dates must not cost a dateparser call per entry)."""
+
+    MISSES = 5
+
+    def __init__(self) -> None:
+        self.misses = 0
+
+    def read(self, text: str) -> datetime | None:
+        if self.misses >= self.MISSES or not text.strip() or len(text) > 100:
+            return None
+        import dateparser  # here: slow to import, and most feeds never need it
+
+        try:
+            found = dateparser.parse(
+                text,
+                settings={
+                    "RETURN_AS_TIMEZONE_AWARE": True,
+                    "TO_TIMEZONE": "UTC",
+                    "STRICT_PARSING": True,
+                    "PREFER_DATES_FROM": "past",
+                },
+            )
+        except Exception:  # a date parser tripping over hostile text is a miss
+            found = None
+        if found is None:
+            self.misses += 1
+            return None
+        return _plausible(found.astimezone(UTC).replace(microsecond=0))
+
+
+def _published(raw: object, dates: _DateReader) -> datetime | None:
+    for parsed, text in (("published_parsed", "published"), ("updated_parsed", "updated")):
+        moment = _time(_get(raw, parsed))
+        if moment is None and _get(raw, parsed) is None and (written := _text(raw, text)):
+            moment = dates.read(written)
+        if moment is not None:
+            return moment
+    return None
+
+
+def _plausible(moment: datetime) -> datetime | None:
+    return moment if moment >= _EARLIEST else None
+
+
+def _entry(raw: object, *, base: str | None, dates: _DateReader) -> FeedEntry | None:
     link = _link(raw, base=base)
     title = _title(_text(raw, "title"), _text(_get(raw, "title_detail"), "type"))
     if not title and link is None:
@@ -137,7 +213,7 @@ def _entry(raw: object, *, base: str | None) -> FeedEntry | None:
         link=link,
         title=title,
         summary=_summary(raw),
-        published=_time(_get(raw, "published_parsed")) or _time(_get(raw, "updated_parsed")),
+        published=_published(raw, dates),
         categories=_categories(raw),
         image_url=image.url if image else None,
         image_caption=image.caption if image else None,
@@ -332,7 +408,7 @@ def _time(value: object) -> datetime | None:
         return None
     try:
         # feedparser gives UTC struct_times; timegm also copes with leap seconds
-        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+        return _plausible(datetime.fromtimestamp(calendar.timegm(value), tz=UTC))
     except (OverflowError, ValueError, OSError):
         return None
 

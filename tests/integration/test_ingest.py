@@ -282,7 +282,8 @@ async def test_an_undated_story_is_labelled_and_never_the_newest(
         undated = await session.scalar(select(Article).where(Article.key == "u1"))
     assert newest is not None and newest.article.title == "Dated newer"
     assert undated is not None and not undated.date_known
-    assert undated.published_at == NOW - timedelta(hours=5)  # with the feed's oldest
+    # a second before the oldest dated story: never above a dated one
+    assert undated.published_at == NOW - timedelta(hours=5, seconds=1)
     page = Page(undated, None, position=3, total=3, has_newer=True, has_older=False)
     assert "World · date unknown" in messages.story_page(page, tz="UTC").text
     story = DigestStory(undated.id, undated.title, None, undated.published_at, date_known=False)
@@ -463,3 +464,35 @@ async def test_image_fields_are_bounded_before_storing(session_factory: SessionF
     assert caption is not None and len(caption) == IMAGE_CAPTION_MAX and "\x00" not in caption
     assert stored["img-long"] == (None, None)
     assert stored["img-scheme"] == (None, None)
+
+
+async def test_a_feed_without_dates_never_outranks_dated_stories(
+    session_factory: SessionFactory, tmp_path: Path
+) -> None:
+    dated = tmp_path / "dated.xml"
+    dated.write_bytes(rss([("d1", "Dated one", "x", "World"), ("d2", "Dated two", "x", "World")]))
+    # RSS 0.90 (RDF): no dates at all
+    undated = tmp_path / "rss090.xml"
+    undated.write_text(
+        '<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+        ' xmlns="http://my.netscape.com/rdf/simple/0.9/"><channel><title>Old</title>'
+        "<link>https://old.example/</link><description>d</description></channel>"
+        + "".join(
+            f"<item><title>Old {n}</title><link>https://old.example/{n}</link></item>"
+            for n in range(5)
+        )
+        + "</rdf:RDF>"
+    )
+    await ingest(session_factory, str(dated))
+    await ingest(session_factory, str(undated))
+    async with session_factory() as session:
+        first = await first_page(session, None)
+        order = [
+            title
+            for (title,) in await session.execute(
+                select(Article.title).order_by(Article.published_at.desc(), Article.id.desc())
+            )
+        ]
+    assert first is not None and first.article.title.startswith("Dated")
+    assert order[:2] == ["Dated one", "Dated two"] or order[:2] == ["Dated two", "Dated one"]
+    assert order[2:] == [f"Old {n}" for n in range(5)]  # the feed's own order
