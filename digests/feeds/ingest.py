@@ -202,6 +202,13 @@ async def store_entries(
             article.image_url = entry.image_url
             article.image_caption = entry.image_caption
             changed = True
+        if entry.published is not None:
+            published = min(entry.published, now).replace(microsecond=0)
+            if (published, True) != (_aware(article.published_at), article.date_known):
+                # the feed moved the story's date (an editor rescheduled it): as the API does
+                article.published_at = published
+                article.date_known = True
+                changed = True
         if {s.id for s in article.sections} != {s.id for s in wanted_sections}:
             article.sections = wanted_sections
             changed = True
@@ -332,7 +339,9 @@ async def ingest_source(
         )
         # A large feed takes seconds to parse: off the event loop, replies go on meanwhile.
         if fetched.body is not None:
-            parsed = await asyncio.to_thread(parse_feed, fetched.body, source=source)
+            parsed = await asyncio.to_thread(
+                parse_feed, fetched.body, source=source, content_type=fetched.content_type
+            )
     except FeedError as exc:
         if not kept:
             return IngestReport(source=source, error=str(exc))

@@ -251,10 +251,12 @@ async def test_a_feed_is_parsed_off_the_event_loop(
     parsing, loop_ran = threading.Event(), threading.Event()
     real_parse = ingest_module.parse_feed
 
-    def parse_while_the_loop_runs(data: bytes, *, source: str) -> ParsedFeed:
+    def parse_while_the_loop_runs(
+        data: bytes, *, source: str, content_type: str | None = None
+    ) -> ParsedFeed:
         parsing.set()
         assert loop_ran.wait(10), "the event loop was blocked while the feed was parsed"
-        return real_parse(data, source=source)
+        return real_parse(data, source=source, content_type=content_type)
 
     monkeypatch.setattr(ingest_module, "parse_feed", parse_while_the_loop_runs)
     task = asyncio.create_task(ingest(session_factory, f"{base}/feed"))
