@@ -96,6 +96,10 @@ async def feed_server() -> AsyncIterator[tuple[str, dict[str, bytes]]]:
         body = pages.get(request.path)
         if body is None:
             return web.Response(status=404, text="missing")
+        if request.path.endswith(".cp1251"):  # the charset only in the HTTP header
+            return web.Response(
+                body=body, headers={"Content-Type": "application/rss+xml; charset=windows-1251"}
+            )
         return web.Response(body=body, content_type="application/rss+xml")
 
     app = web.Application()
@@ -498,3 +502,31 @@ async def test_a_feed_without_dates_never_outranks_dated_stories(
     assert first is not None and first.article.title.startswith("Dated")
     assert order[:2] == ["Dated one", "Dated two"] or order[:2] == ["Dated two", "Dated one"]
     assert order[2:] == [f"Old {n}" for n in range(5)]  # the feed's own order
+
+
+async def test_the_charset_of_the_http_header_counts_over_http(
+    session_factory: SessionFactory, feed_server: tuple[str, dict[str, bytes]]
+) -> None:
+    base, pages = feed_server
+    real = Path(__file__).parent.parent / "data" / "feeds" / "real" / "cp1251_no_declaration.xml"
+    pages["/quotes.cp1251"] = real.read_bytes()
+    [report] = await ingest(session_factory, f"{base}/quotes.cp1251")
+    assert report.ok and report.new == 1
+    async with session_factory() as session:
+        titles = list(await session.scalars(select(Article.title)))
+    assert titles == ["Цитата дня"]
+
+
+async def test_a_date_the_feed_moves_is_applied(
+    session_factory: SessionFactory, feed_server: tuple[str, dict[str, bytes]]
+) -> None:
+    base, pages = feed_server
+    pages["/feed"] = rss([("m1", "Moved", "x", "World")])
+    await ingest(session_factory, f"{base}/feed")
+    pages["/feed"] = pages["/feed"].replace(b"09:00:00", b"07:30:00")
+    [report] = await ingest(session_factory, f"{base}/feed")
+    assert report.updated == 1
+    async with session_factory() as session:
+        story = await session.scalar(select(Article).where(Article.key == "m1"))
+    assert story is not None
+    assert story.published_at == datetime(2026, 11, 30, 7, 30, tzinfo=UTC)
