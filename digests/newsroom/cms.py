@@ -32,6 +32,7 @@ from digests.delivery.engine import Photo
 from digests.feeds.clean import plain_text, without_controls
 from digests.feeds.parse import SUMMARY_MAX
 from digests.models import (
+    API_SOURCE,
     AUTHOR_MAX,
     IDEMPOTENCY_KEY_MAX,
     IMAGE_CAPTION_MAX,
@@ -55,7 +56,6 @@ from digests.stories.sections import get_or_create_sections, matching, new_secti
 from digests.ui import messages as msg
 from digests.ui.render import visible_text
 
-API_SOURCE = "api"
 """Article.source of stories created through the API."""
 SUMMARY_IN_MAX = 20_000
 """A summary longer than this is refused; a shorter one is stored cut to SUMMARY_MAX."""

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from digests.db import SessionFactory
 from digests.digest.builder import DigestSection, DigestStory
 from digests.feeds import ingest as ingest_module
-from digests.feeds.ingest import ingest_sources, store_entries
+from digests.feeds.ingest import ingest_sources, source_identity, store_entries
 from digests.feeds.parse import FeedEntry, ParsedFeed
 from digests.models import KEY_MAX, SECTION_NAME_MAX, TITLE_MAX, Article, Section
 from digests.stories.paging import Page, first_page
@@ -51,13 +51,19 @@ async def count(factory: SessionFactory, model: type[Article] | type[Section]) -
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-async def ingest(factory: SessionFactory, *sources: str, mapping: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+async def ingest(  # type: ignore[no-untyped-def]
+    factory: SessionFactory,
+    *sources: str,
+    mapping: dict[str, str] | None = None,
+    feeds: tuple[str, ...] = (),
+):
     return await ingest_sources(
         list(sources),
         session_factory=factory,
         now=clock,
         category_map=mapping or {},
         default_section="General",
+        feeds=feeds,
     )
 
 
@@ -530,3 +536,49 @@ async def test_a_date_the_feed_moves_is_applied(
         story = await session.scalar(select(Article).where(Article.key == "m1"))
     assert story is not None
     assert story.published_at == datetime(2026, 11, 30, 7, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("a.xml", "./a.xml"),
+        ("a.xml", "file://{cwd}/a.xml"),
+        ("http://localhost:8080/feed", "http://127.0.0.1:8080/feed/"),
+        ("http://news.example/rss", "https://www.news.example:443/rss"),
+    ],
+)
+def test_one_feed_has_one_identity_however_written(
+    one: str, other: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert source_identity(one) == source_identity(other.format(cwd=tmp_path))
+
+
+def test_different_feeds_have_different_identities(tmp_path: Path) -> None:
+    assert source_identity("http://news.example/rss") != source_identity("http://news.example/a")
+    assert source_identity("http://a.example/rss") != source_identity("http://b.example/rss")
+    assert source_identity(str(tmp_path / "a.xml")) != source_identity(str(tmp_path / "b.xml"))
+    assert source_identity("api") == "api"
+
+
+async def test_a_feed_that_moved_keeps_its_stories_and_another_never_takes_them(
+    session_factory: SessionFactory, feed_server: tuple[str, dict[str, bytes]]
+) -> None:
+    base, pages = feed_server
+    old, new = f"{base}/old", f"{base.replace('127.0.0.1', 'localhost')}/new"
+    pages["/old"] = rss([("mv1", "Before", "x", "World")])
+    pages["/new"] = rss([("mv1", "After the move", "x", "World")])
+    pages["/other"] = rss([("mv1", "Phishing title", "x", "World")])
+    await ingest(session_factory, old, feeds=(old,))
+    # the same feed written another way still owns its story
+    [again] = await ingest(session_factory, f"{base.replace('127.0.0.1', 'localhost')}/old/")
+    assert not again.warnings
+    # while the old address is still configured, another feed never rewrites its story
+    [report] = await ingest(session_factory, f"{base}/other", feeds=(old, f"{base}/other"))
+    assert any("another source" in warning for warning in report.warnings)
+    # the old address dropped from FEED_URLS, the new one there: it takes the story over
+    [moved] = await ingest(session_factory, new, feeds=(new,))
+    assert moved.updated == 1
+    async with session_factory() as session:
+        story = await session.scalar(select(Article).where(Article.key == "mv1"))
+    assert story is not None and story.title == "After the move" and story.source == new
