@@ -106,6 +106,7 @@ async def _ingest(settings: Settings, sources: Sequence[str]) -> int:
             category_map=settings.categories,
             default_section=settings.default_section,
             max_sections=settings.max_sections,
+            feeds=settings.feed_urls,
             on_report=show,
             # an operator's run is a request to try now; failures still count and back off
             backoff=Backoff(base=timedelta(minutes=settings.feed_poll_minutes)),

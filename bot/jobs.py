@@ -90,6 +90,7 @@ async def poll_feeds(context: NewsContext) -> None:
             category_map=svc.settings.categories,
             default_section=svc.settings.default_section,
             max_sections=svc.settings.max_sections,
+            feeds=svc.settings.feed_urls,
             backoff=Backoff(base=timedelta(minutes=svc.settings.feed_poll_minutes)),
             respect_backoff=True,
             on_report=svc.metrics.observe_feed,

@@ -38,6 +38,9 @@ NAMING = {
 }
 
 
+# articles.source of the stories the HTTP API stored (a feed's stories hold its address)
+API_SOURCE = "api"
+
 # Column sizes that incoming text is cut to (digests/feeds/ingest.py), alike on both databases.
 KEY_MAX = 600
 LINK_MAX = 2000

@@ -36,7 +36,7 @@ from digests.models import (
 from digests.newsroom.breaking import PushTally
 from digests.newsroom.cms import PushReport, Story
 from digests.newsroom.corrections import NOTE_MAX
-from digests.stories.naming import slugify
+from digests.stories.naming import section_key
 
 SUMMARY_IN_MAX = 20_000
 """A summary longer than this is refused; a shorter one is stored cut to SUMMARY_MAX."""
@@ -72,7 +72,7 @@ def _not_blank(value: str) -> str:
 
 def _section_name(value: str) -> str:
     cleaned = " ".join(_not_blank(value).split())
-    if not slugify(cleaned):
+    if not section_key(cleaned):
         raise ValueError("must contain a letter or digit")
     return cleaned
 

@@ -27,6 +27,7 @@ class Fetched:
     body: bytes | None
     etag: str | None = None
     last_modified: str | None = None
+    content_type: str | None = None  # the HTTP Content-Type, whose charset the parser needs
 
     @property
     def not_modified(self) -> bool:
@@ -155,6 +156,7 @@ async def _download(
             bytes(body),
             etag=response.headers.get("etag"),
             last_modified=response.headers.get("last-modified"),
+            content_type=response.headers.get("content-type"),
         )
 
 

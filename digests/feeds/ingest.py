@@ -7,12 +7,15 @@ import dataclasses
 import functools
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+import os
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +25,7 @@ from digests.feeds.fetch import fetch_conditional
 from digests.feeds.parse import FeedEntry, FeedError, parse_feed
 from digests.feeds.state import Backoff, load_state, record_failure, record_success, tracked
 from digests.models import (
+    API_SOURCE,
     IMAGE_CAPTION_MAX,
     KEY_MAX,
     LINK_MAX,
@@ -30,8 +34,8 @@ from digests.models import (
     Article,
     Section,
 )
-from digests.stories.naming import section_names, slugify
-from digests.stories.sections import get_or_create_sections
+from digests.stories.naming import section_key, section_names
+from digests.stories.sections import get_or_create_sections, sections_by_key
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +129,16 @@ async def store_entries(
     default_section: str,
     source: str | None = None,
     max_sections: int | None = None,
+    undated_at: datetime | None = None,
+    feeds: Collection[str] = (),
 ) -> IngestReport:
-    """Insert new entries and update changed ones; the caller owns the transaction."""
+    """Insert new entries and update changed ones; the caller owns the transaction.
+
+    `undated_at` places entries with no date (worked out here when not given: the caller
+    that stores a feed in parts gives the same place to every part, and the entries in the
+    order `_undated_reversed` makes). `feeds` are the sources configured now: a story whose
+    feed is no longer among them is adopted by the feed that carries it (a feed that moved
+    to https or to a new address keeps its stories)."""
     report = IngestReport(source=source or "")
     unique: dict[str, FeedEntry] = {}
     for entry in map(bounded, entries):
@@ -156,17 +168,25 @@ async def store_entries(
         rows = await session.scalars(select(Article).where(Article.key.in_(chunk)))
         existing.update({article.key: article for article in rows})
 
-    # An entry with no readable date is placed after the feed's dated ones, not as the newest.
-    undated_at = min((e.published for e in unique.values() if e.published), default=now)
+    if undated_at is None:
+        undated_at = await _undated_place(session, unique.values(), now=now)
+        # Undated entries go in last to first: ids then rise towards the feed's first entry,
+        # and at one published_at a higher id is the newer story.
+        order = _undated_reversed(unique)
+    else:
+        order = list(unique.items())
+    configured = {source_identity(feed) for feed in feeds}
     foreign = 0
-    for key, entry in unique.items():
+    for key, entry in order:
         wanted_sections = _dedupe(sections[name] for name in names_by_key[key])
         article = existing.get(key)
         if article is not None and not _owns(source, article):
-            foreign += 1  # another feed's story: never rewritten from here
-            continue
+            if not _adopts(source, article, configured):
+                foreign += 1  # another feed's story: never rewritten from here
+                continue
+            article.source = source
         if article is None:
-            published = entry.published or min(undated_at, now)
+            published = entry.published or undated_at
             session.add(
                 Article(
                     key=key,
@@ -201,6 +221,13 @@ async def store_entries(
             article.image_url = entry.image_url
             article.image_caption = entry.image_caption
             changed = True
+        if entry.published is not None:
+            published = min(entry.published, now).replace(microsecond=0)
+            if (published, True) != (_aware(article.published_at), article.date_known):
+                # the feed moved the story's date (an editor rescheduled it): as the API does
+                article.published_at = published
+                article.date_known = True
+                changed = True
         if {s.id for s in article.sections} != {s.id for s in wanted_sections}:
             article.sections = wanted_sections
             changed = True
@@ -218,6 +245,30 @@ async def store_entries(
     return report
 
 
+async def _undated_place(
+    session: AsyncSession, entries: Iterable[FeedEntry], *, now: datetime
+) -> datetime:
+    """Where stories with no readable date go: a second before the oldest dated story (of this
+    feed or stored), so they never outrank a dated story; among themselves they keep the
+    order in which they were first seen and, within a feed, the feed's order."""
+    oldest = await session.scalar(
+        select(func.min(Article.published_at)).where(Article.date_known.is_(True))
+    )
+    dated = [entry.published for entry in entries if entry.published is not None]
+    candidates = [now, *dated] + ([_aware(oldest)] if oldest is not None else [])
+    return (min(candidates) - timedelta(seconds=1)).replace(microsecond=0)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _undated_reversed(unique: dict[str, FeedEntry]) -> list[tuple[str, FeedEntry]]:
+    dated = [(key, entry) for key, entry in unique.items() if entry.published is not None]
+    undated = [(key, entry) for key, entry in unique.items() if entry.published is None]
+    return dated + undated[::-1]
+
+
 async def _within_section_cap(
     session: AsyncSession,
     names_by_key: dict[str, list[str]],
@@ -227,13 +278,14 @@ async def _within_section_cap(
 ) -> tuple[dict[str, list[str]], int]:
     """Entries' section names with those that would make a section beyond `max_sections`
     replaced by the default section; and how many distinct names were replaced."""
-    taken = set(await session.scalars(select(Section.slug)))
-    room = max(0, max_sections - len(taken))
+    every = list(await session.scalars(select(Section)))
+    taken = set(sections_by_key(every))
+    room = max(0, max_sections - len(every))
     allowed: set[str] = set()
     refused: set[str] = set()
     for names in names_by_key.values():
         for name in names:
-            slug = slugify(name)
+            slug = section_key(name)
             if slug in taken or slug in allowed or slug in refused or name == default_section:
                 continue
             if room > 0:
@@ -244,7 +296,7 @@ async def _within_section_cap(
     if not refused:
         return names_by_key, 0
     capped = {
-        key: list(dict.fromkeys(default_section if slugify(n) in refused else n for n in names))
+        key: list(dict.fromkeys(default_section if section_key(n) in refused else n for n in names))
         for key, names in names_by_key.items()
     }
     return capped, len(refused)
@@ -256,9 +308,60 @@ def _headline(entry: FeedEntry) -> str:
 
 
 def _owns(source: str | None, article: Article) -> bool:
-    """A story belongs to the source that first stored it; one stored without a source
-    (the sample, a test) can be updated by any."""
-    return source is None or article.source is None or article.source == source
+    """A story belongs to the source that first stored it, however its address was written
+    (`source_identity`); one stored without a source (the sample, a test) can be updated by
+    any."""
+    return (
+        source is None
+        or article.source is None
+        or article.source == source
+        or source_identity(article.source) == source_identity(source)
+    )
+
+
+def _adopts(source: str | None, article: Article, configured: set[str]) -> bool:
+    """A feed takes over a story whose feed is configured no more (it moved to a new address
+    and carries the same stories); never one of the API's, nor one of a feed still polled."""
+    return (
+        source is not None
+        and bool(configured)
+        and article.source is not None
+        and article.source != API_SOURCE
+        and source_identity(source) in configured
+        and source_identity(article.source) not in configured
+    )
+
+
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]", "ip6-localhost"}
+
+
+def source_identity(source: str) -> str:
+    """One name for one feed however its address is written: a path relative or absolute
+    ("./a.xml", "a.xml", "/srv/a.xml") or as a file:// URL; a URL by http or https, with or
+    without "www.", a default port, a trailing slash, or loopback by any of its names."""
+    raw = source.strip()
+    if raw == API_SOURCE:
+        return raw
+    try:
+        parts = urlsplit(raw)
+    except ValueError:
+        return raw
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https") and parts.hostname:
+        host = parts.hostname.lower().removeprefix("www.")
+        host = "localhost" if host in _LOOPBACK else host
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        netloc = host if port in (None, 80, 443) else f"{host}:{port}"
+        path = parts.path.rstrip("/")
+        return f"//{netloc}{path}" + (f"?{parts.query}" if parts.query else "")
+    if scheme == "file":
+        raw = url2pathname(parts.path)
+    elif scheme and len(scheme) > 1:
+        return raw  # another kind of source ("api"): as it is
+    return "file:" + os.path.realpath(os.path.abspath(os.path.expanduser(raw)))
 
 
 def _dedupe(items: Iterable[Section]) -> list[Section]:
@@ -280,6 +383,7 @@ async def ingest_source(
     max_sections: int | None = None,
     backoff: Backoff = Backoff(),  # noqa: B008 - frozen, so sharing the default is safe
     respect_backoff: bool = True,
+    feeds: Collection[str] = (),
 ) -> IngestReport:
     """Fetch, parse and store one source; a failure is reported, never raised. An http(s)
     feed is fetched conditionally, and while it backs off after failures it is skipped unless
@@ -306,7 +410,9 @@ async def ingest_source(
         )
         # A large feed takes seconds to parse: off the event loop, replies go on meanwhile.
         if fetched.body is not None:
-            parsed = await asyncio.to_thread(parse_feed, fetched.body, source=source)
+            parsed = await asyncio.to_thread(
+                parse_feed, fetched.body, source=source, content_type=fetched.content_type
+            )
     except FeedError as exc:
         if not kept:
             return IngestReport(source=source, error=str(exc))
@@ -332,6 +438,7 @@ async def ingest_source(
         default_section=default_section,
         source=source,
         max_sections=max_sections,
+        feeds=feeds,
     )
     for attempt in (1, 2):
         try:
@@ -353,6 +460,11 @@ async def ingest_source(
     raise AssertionError("unreachable")
 
 
+STORE_CHUNK = 500
+"""Entries stored per transaction: a large feed is written in short transactions, so readers
+are answered meanwhile (on SQLite a writer holds the whole database) and memory stays flat."""
+
+
 async def _store(
     session_factory: SessionFactory,
     entries: Sequence[FeedEntry],
@@ -362,17 +474,34 @@ async def _store(
     default_section: str,
     source: str,
     max_sections: int | None,
+    feeds: Collection[str] = (),
 ) -> IngestReport:
-    async with session_factory.begin() as session:
-        return await store_entries(
-            session,
-            entries,
-            now=now(),
-            category_map=category_map,
-            default_section=default_section,
-            source=source,
-            max_sections=max_sections,
-        )
+    unique: dict[str, FeedEntry] = {}
+    for entry in entries:
+        unique.setdefault(entry.key, entry)
+    async with session_factory() as session:
+        undated_at = await _undated_place(session, unique.values(), now=now())
+    ordered = [entry for _, entry in _undated_reversed(unique)]
+    report = IngestReport(source=source)
+    for start in range(0, len(ordered), STORE_CHUNK):
+        async with session_factory.begin() as session:
+            part = await store_entries(
+                session,
+                ordered[start : start + STORE_CHUNK],
+                now=now(),
+                category_map=category_map,
+                default_section=default_section,
+                source=source,
+                max_sections=max_sections,
+                undated_at=undated_at,
+                feeds=feeds,
+            )
+        report.new += part.new
+        report.updated += part.updated
+        report.unchanged += part.unchanged
+        report.rewritten.extend(part.rewritten)
+        report.warnings.extend(w for w in part.warnings if w not in report.warnings)
+    return report
 
 
 async def _store_each(
@@ -415,9 +544,12 @@ async def ingest_sources(
     max_sections: int | None = None,
     backoff: Backoff = Backoff(),  # noqa: B008 - frozen, so sharing the default is safe
     respect_backoff: bool = True,
+    feeds: Collection[str] = (),
 ) -> list[IngestReport]:
     """Ingest each source in turn; one broken source never stops the others. The scheduled
-    poll respects each feed's backoff; an operator's run (respect_backoff=False) tries all."""
+    poll respects each feed's backoff; an operator's run (respect_backoff=False) tries all.
+    `feeds` are the configured feeds (FEED_URLS): a story of a feed no longer among them is
+    taken over by a configured feed that carries it."""
     owned = client is None
     http = client or httpx.AsyncClient(follow_redirects=True)
     reports = []
@@ -433,6 +565,7 @@ async def ingest_sources(
                 max_sections=max_sections,
                 backoff=backoff,
                 respect_backoff=respect_backoff,
+                feeds=feeds,
             )
             if report.ok:
                 log.info("ingest %s", report.line())

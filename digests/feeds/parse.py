@@ -8,7 +8,7 @@ import io
 import re
 import time
 import xml.sax
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
@@ -68,15 +68,19 @@ _HTML_START = re.compile(
 )
 
 
-def parse_feed(data: bytes, *, source: str) -> ParsedFeed:
+def parse_feed(data: bytes, *, source: str, content_type: str | None = None) -> ParsedFeed:
     """Parse RSS or Atom bytes; usable entries of a half-broken feed come back with a warning.
 
     Raises FeedError when the document is not a feed at all. Relative links are resolved
-    against `source` when it is an http(s) URL.
+    against `source` when it is an http(s) URL. `content_type` is the HTTP Content-Type the
+    feed was served with: its charset counts when the XML declares none.
     """
+    headers = {}
+    if content_type and "charset=" in content_type.lower():
+        headers["content-type"] = content_type
     try:
         # A BytesIO, never bare bytes: feedparser would try bytes as a file name first.
-        result: object = feedparser.parse(io.BytesIO(data))
+        result: object = feedparser.parse(io.BytesIO(data), response_headers=headers)
     except Exception as exc:  # feedparser can trip over hostile input in many ways
         raise FeedError(f"could not parse feed: {_describe(exc)}") from exc
 
@@ -92,20 +96,28 @@ def parse_feed(data: bytes, *, source: str) -> ParsedFeed:
         warnings.append(f"feed is not valid ({detail}); kept what could be read")
 
     base = source if _is_http_url(source) else None
+    dates = _DateReader()
+    stories = [raw for raw in raw_entries if not _comment(raw) and not _protected(raw)]
+    comments = sum(_comment(raw) for raw in raw_entries)
+    protected = len(raw_entries) - len(stories) - comments
+    parsed = [_entry(raw, base=base, dates=dates) for raw in stories]
+    skipped = sum(entry is None for entry in parsed)
+    usable = _apart_when_guids_clash([entry for entry in parsed if entry is not None])
     entries: list[FeedEntry] = []
     seen: set[str] = set()
-    skipped = duplicates = 0
-    for raw in raw_entries:
-        entry = _entry(raw, base=base)
-        if entry is None:
-            skipped += 1
-        elif entry.key in seen:
+    duplicates = 0
+    for entry in usable:
+        if entry.key in seen:
             duplicates += 1
         else:
             seen.add(entry.key)
             entries.append(entry)
     if skipped:
         warnings.append(f"{_count(skipped, 'entry', 'entries')} skipped: no title or link")
+    if comments:
+        warnings.append(f"{_count(comments, 'entry', 'entries')} skipped: comments, not stories")
+    if protected:
+        warnings.append(f"{_count(protected, 'entry', 'entries')} skipped: protected by a password")
     if duplicates:
         warnings.append(f"{_count(duplicates, 'entry', 'entries')} dropped: repeated guid or link")
 
@@ -125,23 +137,132 @@ def _not_a_feed(data: bytes, result: object) -> str:
     return "not a RSS/Atom feed (no RSS or Atom root element)"
 
 
-def _entry(raw: object, *, base: str | None) -> FeedEntry | None:
+def _apart_when_guids_clash(entries: list[FeedEntry]) -> list[FeedEntry]:
+    """Entries of one feed that share a guid but differ in both title and link are two posts
+    (a CMS that reuses ids): each is then keyed by its guid and its link, the same whatever
+    their order. Entries that share a guid and a title or link are one post, repeated."""
+    by_guid: dict[str, list[FeedEntry]] = {}
+    for entry in entries:
+        if entry.guid:
+            by_guid.setdefault(entry.guid, []).append(entry)
+    clashing = {
+        guid
+        for guid, group in by_guid.items()
+        if len({entry.title for entry in group}) > 1
+        and len({entry.link for entry in group}) == len(group)
+        and all(entry.link for entry in group)
+    }
+    if not clashing:
+        return entries
+    return [
+        replace(entry, guid=f"{entry.guid}#{entry.link}") if entry.guid in clashing else entry
+        for entry in entries
+    ]
+
+
+# Dates before this are placeholders (Go's zero time 0001-01-01 in Hugo feeds, the Unix
+# epoch), not publication dates: they count as no date.
+_EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)
+
+
+class _DateReader:
+    """Dates feedparser cannot read (day and month names in the feed's language: "Seg, 03 Dez
+    2018") read by dateparser; after a few misses in one feed it stops trying (a feed of
+    garbage dates must not cost a dateparser call per entry)."""
+
+    MISSES = 5
+
+    def __init__(self) -> None:
+        self.misses = 0
+
+    def read(self, text: str) -> datetime | None:
+        if self.misses >= self.MISSES or not text.strip() or len(text) > 100:
+            return None
+        import dateparser  # here: slow to import, and most feeds never need it
+
+        try:
+            found = dateparser.parse(
+                text,
+                settings={
+                    "RETURN_AS_TIMEZONE_AWARE": True,
+                    "TO_TIMEZONE": "UTC",
+                    "STRICT_PARSING": True,
+                    "PREFER_DATES_FROM": "past",
+                },
+            )
+        except Exception:  # a date parser tripping over hostile text is a miss
+            found = None
+        if found is None:
+            self.misses += 1
+            return None
+        return _plausible(found.astimezone(UTC).replace(microsecond=0))
+
+
+def _published(raw: object, dates: _DateReader) -> datetime | None:
+    for parsed, text in (("published_parsed", "published"), ("updated_parsed", "updated")):
+        moment = _time(_get(raw, parsed))
+        if moment is None and _get(raw, parsed) is None and (written := _text(raw, text)):
+            moment = dates.read(written)
+        if moment is not None:
+            return moment
+    return None
+
+
+def _plausible(moment: datetime) -> datetime | None:
+    return moment if moment >= _EARLIEST else None
+
+
+_COMMENT = re.compile(r"#comment-\d+$")
+# WordPress's form for a password-protected post, and the excerpt it gives such a post
+_PASSWORD_FORM = re.compile(
+    r"post-password-form|wp-login\.php\?action=postpass|this is a protected post", re.I
+)
+
+
+def _comment(raw: object) -> bool:
+    """A comments feed's entry (WordPress: guid and link end in #comment-N), not a story."""
+    return any(_COMMENT.search((_text(raw, key) or "").strip()) for key in ("id", "link"))
+
+
+def _protected(raw: object) -> bool:
+    """A post behind a password: the feed carries the password form, not the story."""
+    values = [_text(raw, "summary")] + [_text(part, "value") for part in _list(raw, "content")]
+    return any(value and _PASSWORD_FORM.search(value) for value in values)
+
+
+def _entry(raw: object, *, base: str | None, dates: _DateReader) -> FeedEntry | None:
     link = _link(raw, base=base)
     title = _title(_text(raw, "title"), _text(_get(raw, "title_detail"), "type"))
     if not title and link is None:
         return None
+    summary = _summary(raw)
+    title = title or _first_words(summary)
     guid = (_text(raw, "id") or "").strip() or None
-    image = lead_image(raw, base=link or base)
+    image = lead_image(raw, base=link or base, title=title)
     return FeedEntry(
         guid=guid,
         link=link,
         title=title,
-        summary=_summary(raw),
-        published=_time(_get(raw, "published_parsed")) or _time(_get(raw, "updated_parsed")),
+        summary=summary,
+        published=_published(raw, dates),
         categories=_categories(raw),
         image_url=image.url if image else None,
         image_caption=image.caption if image else None,
     )
+
+
+HEADLINE_WORDS = 80  # characters of an untitled post's text that stand in for its headline
+
+
+def _first_words(text: str) -> str:
+    """An untitled post (a micro-blog's) headlined by the first words of its text."""
+    line = " ".join(text.split())
+    if len(line) <= HEADLINE_WORDS:
+        return line
+    cut = line[:HEADLINE_WORDS]
+    if " " in cut[HEADLINE_WORDS // 2 :]:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:.-–—") + "…"
 
 
 def _title(value: str | None, content_type: str | None) -> str:
@@ -156,20 +277,34 @@ def _title(value: str | None, content_type: str | None) -> str:
 
 
 def _summary(raw: object) -> str:
-    candidates: list[tuple[str | None, str | None]] = [
-        (_text(raw, "summary"), _text(_get(raw, "summary_detail"), "type"))
+    """The story's text: WordPress's teaser (the content before its <!--more--> mark) first;
+    else the summary, unless it is WordPress's automatic excerpt ("… […]") and the full
+    content is there; else the content. A summary marked as plain text that holds HTML or
+    entities ("&nbsp;", an Atom summary with no type) is read as HTML."""
+    summary = (_text(raw, "summary"), _text(_get(raw, "summary_detail"), "type"))
+    contents = [(_text(part, "value"), _text(part, "type")) for part in _list(raw, "content")]
+    teasers = [
+        (value[: more.start()], kind)
+        for value, kind in contents
+        if value and (more := _MORE.search(value)) and value[: more.start()].strip()
     ]
-    candidates += [(_text(part, "value"), _text(part, "type")) for part in _list(raw, "content")]
+    excerpt = bool(summary[0] and _AUTO_EXCERPT.search(summary[0]))
+    candidates = teasers + (contents + [summary] if excerpt else [summary] + contents)
     for value, content_type in candidates:
         if not value or not value.strip():
             continue
-        if content_type is None or content_type in _HTML_TYPES:
+        if content_type is None or content_type in _HTML_TYPES or _LOOKS_HTML.search(value):
             text = html_to_text(value, limit=SUMMARY_MAX)
         else:
             text = plain_text(value, limit=SUMMARY_MAX)
         if text:
             return text
     return ""
+
+
+_MORE = re.compile(r"<span\s+id=[\"']more-\d+[\"']\s*>\s*</span>|<!--more(?:\s[^>]*)?-->", re.I)
+_AUTO_EXCERPT = re.compile(r"\[(?:…|&#8230;|&hellip;|\.\.\.)\]\s*(?:</p>)?\s*$")
+_LOOKS_HTML = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*[\s/>]|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+\d*);")
 
 
 @dataclass(frozen=True)
@@ -183,37 +318,76 @@ class LeadImage:
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 
 
-def lead_image(raw: object, *, base: str | None) -> LeadImage | None:
-    """The entry's lead photo, from the first of: an image enclosure, a media:content image,
-    a media:thumbnail, the first <img> of its content or summary. Relative URLs are resolved
-    against `base` (the entry's link); only http(s) URLs within LINK_MAX are kept.
+def lead_image(raw: object, *, base: str | None, title: str = "") -> LeadImage | None:
+    """The entry's lead photo: the image the feed names for the item first (an image
+    enclosure, a media:content image, a media:thumbnail, the episode's itunes:image), else the
+    first <img> of its content or summary that is a photo. Tracking pixels, share buttons,
+    emoji, icons and images marked tiny are never the photo: no photo beats a wrong one.
+    Relative URLs are resolved against `base` (the entry's link); only http(s) URLs within
+    LINK_MAX are kept.
 
     The caption is the media:credit ("Photo: X"), else the img's alt or title when the photo
-    is that img. (feedparser reads media:description as the entry's own description, so it
-    cannot be told apart from the story's text and is not used.)
+    is that img; never a repeat of the headline. (feedparser reads media:description as the
+    entry's own description, so it cannot be told apart from the story's text.)
     """
-    candidates = [
+    named: list[str | None] = [
         _text(link, "href")
         for link in _list(raw, "links")
         if _text(link, "rel") == "enclosure" and _looks_like_image(link, "href")
     ]
-    candidates += [
+    named += [
         _text(media, "url")
         for media in _list(raw, "media_content")
-        if _looks_like_image(media, "url", medium=True)
+        if _looks_like_image(media, "url", medium=True) and not _marked_tiny(media)
     ]
-    candidates += [_text(thumb, "url") for thumb in _list(raw, "media_thumbnail")]
-    img = _first_img(raw)
-    candidates.append(img.src if img else None)
-    for href in candidates:
-        url = _absolute_http_url(href, base=base)
-        if url is None or len(url) > LINK_MAX:
-            continue
-        caption = _credit(raw)
-        if caption is None and img is not None and href == img.src:
-            caption = _caption_text(img.alt or img.title)
-        return LeadImage(url, caption)
+    named += [
+        _text(thumb, "url") for thumb in _list(raw, "media_thumbnail") if not _marked_tiny(thumb)
+    ]
+    named.append(_text(_get(raw, "image"), "href"))  # itunes:image of a podcast episode
+    for href in named:
+        url = _photo_url(href, base=base)
+        if url is not None:
+            return LeadImage(url, _credit(raw, title))
+    for img in _imgs(raw):
+        url = _photo_url(img.src, base=base)
+        if url is not None and not img.tiny and not img.decoration:
+            caption = _credit(raw, title) or _caption_text(img.alt or img.title, title=title)
+            return LeadImage(url, caption)
     return None
+
+
+# Images that are never a story's photo, by where they come from: trackers and counters,
+# share and subscribe buttons, emoji, avatars, icons.
+_NOT_PHOTOS = re.compile(
+    r"feeds\.feedburner\.com/~[a-z]+/|feedburner\.google\.com/|feedsportal\.com/"
+    r"|stats\.wordpress\.com/|pixel\.wp\.com/|s\.w\.org/images/core/emoji/"
+    r"|[./]gravatar\.com/|doubleclick\.net/|/b\.gif\b|/pixel\b|/tracking\b|/beacon\b"
+    r"|blogger\.googleusercontent\.com/img/b/[^?#]*/icon|www\.blogger\.com/img/|/icon18_"
+    r"|/share[-_]?(?:button|icon)|/(?:buttons?|icons?|emoji|emoticons|smilies|smileys)/"
+    r"|favicon|apple-touch-icon|/site-?icon|/feed-?icon|/rss-?icon"
+    r"|/(?:images?/)?(?:mime|filetypes?|attach)[-_/]",
+    re.IGNORECASE,
+)
+
+
+def _photo_url(href: str | None, *, base: str | None) -> str | None:
+    url = _absolute_http_url(href, base=base)
+    if url is None or len(url) > LINK_MAX or _NOT_PHOTOS.search(url):
+        return None
+    return url
+
+
+_TINY = 48  # pixels: an image marked this small or smaller is an icon, a pixel or a button
+
+
+def _marked_tiny(media: object) -> bool:
+    sizes = [_pixels(_text(media, key)) for key in ("width", "height")]
+    return any(size is not None and size <= _TINY for size in sizes)
+
+
+def _pixels(value: str | None) -> int | None:
+    digits = (value or "").strip().lower().removesuffix("px").strip()
+    return int(digits) if digits.isdigit() else None
 
 
 def _looks_like_image(media: object, key: str, *, medium: bool = False) -> bool:
@@ -229,19 +403,35 @@ def _looks_like_image(media: object, key: str, *, medium: bool = False) -> bool:
     return path.endswith(_IMAGE_EXTENSIONS)
 
 
-def _credit(raw: object) -> str | None:
+def _credit(raw: object, title: str) -> str | None:
     for credit in _list(raw, "media_credit"):
-        name = _caption_text(_text(credit, "content"), prefix="Photo: ")
+        name = _caption_text(_text(credit, "content"), title=title, prefix="Photo: ")
         if name:
             return name
     return None
 
 
-def _caption_text(value: str | None, *, prefix: str = "") -> str | None:
+_CREDITED = re.compile(r"^\s*(?:photo(?:graph)?|image|picture|foto(?:grafia)?|фото)\s*:", re.I)
+
+
+def _caption_text(value: str | None, *, title: str, prefix: str = "") -> str | None:
     if not value or not value.strip():
         return None
+    if _CREDITED.match(value):
+        prefix = ""  # "Photograph: Reuters" is not "Photo: Photograph: Reuters"
     text = plain_text(prefix + value, limit=IMAGE_CAPTION_MAX)
-    return text if text.strip() and text != prefix.strip() else None
+    if not text.strip() or text == prefix.strip():
+        return None
+    if _same_words(text, title) or _same_words(text.removeprefix(prefix), title):
+        return None  # a caption that repeats the headline says nothing
+    return text
+
+
+def _same_words(one: str, other: str) -> bool:
+    return bool(other) and _NOT_WORDS.sub(" ", one).split() == _NOT_WORDS.sub(" ", other).split()
+
+
+_NOT_WORDS = re.compile(r"[\W_]+")
 
 
 @dataclass(frozen=True)
@@ -249,20 +439,35 @@ class _Img:
     src: str
     alt: str | None
     title: str | None
+    tiny: bool = False  # its width or height is marked _TINY pixels or less
+    decoration: bool = False  # marked as an emoji, icon, avatar or share button by its class
 
 
-class _FirstImg(HTMLParser):
+_DECORATION = re.compile(r"\b(?:wp-smiley|emoji|icon|avatar|share|button|feedflare)", re.I)
+
+
+class _Imgs(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.found: _Img | None = None
+        self.found: list[_Img] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.found is not None or tag != "img":
+        if tag != "img" or len(self.found) >= _IMGS_READ:
             return
         values = dict(attrs)
         src = (values.get("src") or "").strip()
-        if src and not src.lower().startswith("data:"):
-            self.found = _Img(src, values.get("alt"), values.get("title"))
+        if not src or src.lower().startswith("data:"):
+            return
+        sizes = [_pixels(values.get(key)) for key in ("width", "height")]
+        self.found.append(
+            _Img(
+                src,
+                values.get("alt"),
+                values.get("title"),
+                tiny=any(size is not None and size <= _TINY for size in sizes),
+                decoration=bool(_DECORATION.search(values.get("class") or "")),
+            )
+        )
 
     def parse_html_declaration(self, i: int) -> int:
         try:
@@ -272,18 +477,21 @@ class _FirstImg(HTMLParser):
             return -1 if end < 0 else end + 1
 
 
-def _first_img(raw: object) -> _Img | None:
+_IMGS_READ = 20  # the photo, if there is one, is among a story's first images
+
+
+def _imgs(raw: object) -> list[_Img]:
     values = [_text(part, "value") for part in _list(raw, "content")]
     values.append(_text(raw, "summary"))
+    found: list[_Img] = []
     for value in values:
         if not value or "<img" not in value.lower():
             continue
-        parser = _FirstImg()
+        parser = _Imgs()
         parser.feed(value)
         parser.close()
-        if parser.found is not None:
-            return parser.found
-    return None
+        found += parser.found
+    return found
 
 
 def _link(raw: object, *, base: str | None) -> str | None:
@@ -292,7 +500,8 @@ def _link(raw: object, *, base: str | None) -> str | None:
         # feedparser copied a guid into the link: RSS calls a guid a permalink unless told
         # otherwise, so many ids that are not URLs land here; resolving them would invent URLs
         return _absolute_http_url(link, base=None)
-    hrefs = [link]
+    # FeedBurner's feeds link to its redirect; feedburner:origLink is the article itself
+    hrefs = [_text(raw, "feedburner_origlink"), link]
     hrefs += [
         _text(link, "href")
         for link in _list(raw, "links")
@@ -332,7 +541,7 @@ def _time(value: object) -> datetime | None:
         return None
     try:
         # feedparser gives UTC struct_times; timegm also copes with leap seconds
-        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+        return _plausible(datetime.fromtimestamp(calendar.timegm(value), tz=UTC))
     except (OverflowError, ValueError, OSError):
         return None
 

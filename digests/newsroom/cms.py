@@ -19,6 +19,7 @@ from digests.delivery.ports import Photo
 from digests.feeds.clean import plain_text, without_controls
 from digests.feeds.parse import SUMMARY_MAX
 from digests.models import (
+    API_SOURCE,
     Article,
     BreakingPush,
     PushAction,
@@ -28,12 +29,8 @@ from digests.models import (
 )
 from digests.newsroom.breaking import PushTally, count_audience_of, tally
 from digests.newsroom.render import breaking_message
-from digests.stories.naming import slugify
-from digests.stories.sections import get_or_create_sections
+from digests.stories.sections import get_or_create_sections, matching, new_section_count
 from digests.ui.render import visible_text
-
-API_SOURCE = "api"
-"""Article.source of stories created through the API."""
 
 
 @dataclass(frozen=True)
@@ -136,9 +133,7 @@ async def _find(session: AsyncSession, *, key: str, url: str | None) -> Article 
 async def _check_section_cap(
     session: AsyncSession, names: Sequence[str], *, max_sections: int
 ) -> None:
-    slugs = {slugify(name) for name in names}
-    known = set(await session.scalars(select(Section.slug).where(Section.slug.in_(slugs))))
-    new = len(slugs - known)
+    new = await new_section_count(session, names)
     if new and int(await session.scalar(select(func.count(Section.id))) or 0) + new > max_sections:
         raise TooManySections(
             f"this would make more than {max_sections} sections (MAX_SECTIONS); "
@@ -167,11 +162,7 @@ async def list_articles(session: AsyncSession, *, section: str | None, limit: in
     query = select(Article).order_by(Article.published_at.desc(), Article.id.desc()).limit(limit)
     section = without_controls(section or "").strip()
     if section:
-        found = await session.scalar(
-            select(Section).where(
-                (Section.slug == slugify(section)) | (func.lower(Section.name) == section.lower())
-            )
-        )
+        found = matching(await session.scalars(select(Section)), section)
         if found is None:
             raise UnknownSection(section)
         query = query.where(

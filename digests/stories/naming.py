@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+
+from slugify import slugify as python_slugify
 
 SLUG_MAX = 40
 
-_PARENTHESISED = re.compile(r"^(.*?)\s*\(([^()]*)\)$")
-_HIERARCHY = re.compile(r"\s*(?:/|>|»|›|\|)\s*")
+# "News > World", "News » World", "news/world" name a place in a hierarchy: the last part is
+# the section. A "/" inside a name ("Sci/Tech", "AC/DC") is part of the name; only a
+# lowercase path ("news/world") or a spaced one ("News / World") is a hierarchy.
+_HIERARCHY = re.compile(r"\s*(?:>|»|›|\|)\s*|\s+/\s+")
+_PATH = re.compile(r"^[^\sA-Z/]+(?:/[^\sA-Z/]+)+/?$")
 _WORD_START = re.compile(r"(^|[\s\-/&])(\w)")
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 def section_names(
@@ -18,21 +25,22 @@ def section_names(
 ) -> list[str]:
     """Section display names for an entry's categories, in order, without repeats.
 
-    "News (World)", "news/world", "News > World" all give "World"; a category found in
-    `mapping` (any case, as written or once cleaned) gives the mapped name. Names that
-    share a slug count as one, so callers can key sections by slugify(name).
+    "News > World", "news/world" give "World"; "Sci/Tech" and "News (World)" stay as they
+    are. A category found in `mapping` (any case, as written or once cleaned) gives the mapped
+    name; one mapped to "" is dropped (a tag that is not a section). Names with the same
+    `section_key` count as one. With no name left, the entry is in `default`.
     """
     lookup = {" ".join(key.split()).casefold(): value for key, value in mapping.items()}
     names: dict[str, str] = {}
     for category in categories:
         name = _section_name(category, lookup)
         if name:
-            names.setdefault(slugify(name), name)
+            names.setdefault(section_key(name), name)
     return list(names.values()) or [default]
 
 
 def _section_name(category: str, lookup: Mapping[str, str]) -> str:
-    raw = " ".join(category.split())
+    raw = " ".join(unescape_name(category).split())
     if not raw:
         return ""
     mapped = lookup.get(raw.casefold())
@@ -45,37 +53,74 @@ def _section_name(category: str, lookup: Mapping[str, str]) -> str:
     return name
 
 
+def unescape_name(text: str) -> str:
+    """Undo HTML escaping, twice if the feed escaped twice ("Society &amp;amp; Culture")."""
+    for _ in range(2):
+        if "&" not in text:
+            break
+        text = html.unescape(text)
+    return text
+
+
 def _clean_section(raw: str) -> str:
     name = raw
-    parenthesised = _PARENTHESISED.match(name)
-    if parenthesised and parenthesised.group(2).strip():
-        name = parenthesised.group(2).strip()
-    parts = [part for part in _HIERARCHY.split(name) if part.strip()]
-    if parts:
-        name = parts[-1].strip()
-    if name.islower() or name.isupper():
-        name = _WORD_START.sub(lambda m: m.group(1) + m.group(2).upper(), name.lower())
+    if _PATH.match(name):
+        name = name.rstrip("/").rsplit("/", 1)[-1]
+    else:
+        parts = [part for part in _HIERARCHY.split(name) if part.strip()]
+        if parts:
+            name = parts[-1].strip()
+    if name.islower():
+        # a lowercase category ("world", "culture & arts") reads as a title; all-caps ones
+        # (FBI, NBA, GKE) are kept as written: most are acronyms
+        name = _WORD_START.sub(lambda m: m.group(1) + m.group(2).upper(), name)
     return name or raw
+
+
+def section_key(name: str) -> str:
+    """What makes two section names the same section: case, accents on Latin letters,
+    spacing and punctuation aside ("Économie" = "economie", "Culture & Arts" = "culture
+    arts"), every script kept as it is ("Игры" and "Igry" are two sections)."""
+    folded = []
+    for char in unicodedata.normalize("NFKC", unescape_name(name)).casefold():
+        decomposed = unicodedata.normalize("NFKD", char.translate(_ASCII_FOLD))
+        base = "".join(part for part in decomposed if not unicodedata.combining(part))
+        folded.append(base if base.isascii() else char)
+    return _NOT_WORD.sub("-", "".join(folded)).strip("-")
 
 
 _ASCII_FOLD = str.maketrans({"æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ł": "l", "þ": "th"})
 
 
 def slugify(name: str) -> str:
-    """ASCII slug of a section name: "Culture & Arts" -> "culture-arts"; "section" if empty."""
-    folded = unicodedata.normalize("NFKD", name.casefold().translate(_ASCII_FOLD))
-    ascii_only = folded.encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_only).strip("-")
-    if len(slug) > SLUG_MAX:
-        cut = slug[:SLUG_MAX]
-        if slug[SLUG_MAX] != "-" and "-" in cut:
-            cut = cut[: cut.rfind("-")]
-        slug = cut.strip("-")
+    """ASCII slug of a section name in any script, transliterated: "Culture & Arts" ->
+    "culture-arts", "Новости" -> "novosti", "体育" -> "ti-yu"; "section" if nothing is left.
+
+    Two different names can share a slug ("Igry", "Игры"): `distinct_slug` keeps sections
+    apart when they are stored.
+    """
+    slug = python_slugify(
+        unescape_name(name), max_length=SLUG_MAX, word_boundary=True, entities=False
+    )
     return slug or "section"
 
 
+def distinct_slug(slug: str, taken: Collection[str]) -> str:
+    """`slug`, or `slug-2`, `slug-3`… (within SLUG_MAX) when it is taken by another section."""
+    if slug not in taken:
+        return slug
+    number = 2
+    while True:
+        suffix = f"-{number}"
+        candidate = slug[: SLUG_MAX - len(suffix)].rstrip("-") + suffix
+        if candidate not in taken:
+            return candidate
+        number += 1
+
+
 def parse_category_map(raw: str) -> dict[str, str]:
-    """Parse "Soccer=Sports, Op-Ed=Opinion" into {"soccer": "Sports", "op-ed": "Opinion"}.
+    """Parse "Soccer=Sports, Op-Ed=Opinion, climate=" into {"soccer": "Sports", "op-ed":
+    "Opinion", "climate": ""}: an empty section drops the category (a tag, not a section).
 
     Keys are casefolded with whitespace collapsed. Raises ValueError naming the bad pair.
     """
@@ -88,8 +133,6 @@ def parse_category_map(raw: str) -> dict[str, str]:
         key, value = (" ".join(part.split()) for part in pair.split("="))
         if not key:
             raise ValueError(f"category map: empty category in {pair.strip()!r}")
-        if not value:
-            raise ValueError(f"category map: empty section in {pair.strip()!r}")
         folded = key.casefold()
         if result.get(folded, value) != value:
             raise ValueError(f"category map: {key!r} maps to both {result[folded]!r} and {value!r}")

@@ -10,31 +10,69 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests.models import Section, article_sections
-from digests.stories.naming import slugify
+from digests.stories.naming import distinct_slug, section_key, slugify
 
 
 async def get_or_create_sections(
     session: AsyncSession, names: Iterable[str], *, now: datetime
 ) -> dict[str, Section]:
-    """Map each display name to its Section, creating missing ones (keyed by slug)."""
-    wanted: dict[str, str] = {}
-    for name in names:
-        wanted.setdefault(name, slugify(name))
+    """Map each display name to its Section, creating missing ones.
+
+    A name is the section whose name has the same `section_key` ("World" and "world" are
+    one section); a new section gets the transliterated slug of its name, made distinct
+    from every other section's ("Igry" and "Игры" become igry and igry-2).
+    """
+    wanted = list(dict.fromkeys(names))
     if not wanted:
         return {}
-    slugs = set(wanted.values())
-    rows = await session.scalars(select(Section).where(Section.slug.in_(slugs)))
-    by_slug = {section.slug: section for section in rows}
+    every = list(await session.scalars(select(Section).order_by(Section.id)))
+    by_key = sections_by_key(every)
+    slugs = {section.slug for section in every}
     result: dict[str, Section] = {}
-    for name, slug in wanted.items():
-        section = by_slug.get(slug)
+    for name in wanted:
+        key = section_key(name)
+        section = by_key.get(key)
         if section is None:
-            section = Section(slug=slug, name=name, created_at=now)
+            section = Section(slug=distinct_slug(slugify(name), slugs), name=name, created_at=now)
             session.add(section)
-            by_slug[slug] = section
+            by_key[key] = section
+            slugs.add(section.slug)
         result[name] = section
     await session.flush()
     return result
+
+
+def sections_by_key(sections: Iterable[Section]) -> dict[str, Section]:
+    """Sections by the `section_key` of their names (the first, by id, where two share one)."""
+    found: dict[str, Section] = {}
+    for section in sections:
+        found.setdefault(section_key(section.name), section)
+    return found
+
+
+async def new_section_count(session: AsyncSession, names: Iterable[str]) -> int:
+    """How many of `names` name no existing section (names counted once by their key)."""
+    known = set(sections_by_key(await session.scalars(select(Section))))
+    return len({section_key(name) for name in names} - known)
+
+
+def matching(sections: Iterable[Section], typed: str) -> Section | None:
+    """The section a reader or an integrator named: its slug or its name, any case, spacing,
+    punctuation or Latin accents ("us politics", "US-Politics", "Игры", "igry")."""
+    cleaned = " ".join(typed.split())
+    if not cleaned:
+        return None
+    folded, key = cleaned.casefold(), section_key(cleaned)
+    by_slug: Section | None = None
+    by_key: Section | None = None
+    for section in sections:
+        if section.name.casefold() == folded:
+            return section
+        if section.slug == folded and by_slug is None:
+            by_slug = section
+        if section_key(section.name) == key and by_key is None:
+            by_key = section
+    return by_slug or by_key
 
 
 @dataclass(frozen=True)
@@ -71,17 +109,13 @@ async def resolve_sections(session: AsyncSession, names: Sequence[str]) -> Resol
     every = list(await session.scalars(select(Section).order_by(Section.name)))
     if any(name.strip().lower() == "all" for name in names):
         return Resolved(every, [])
-    by_key: dict[str, Section] = {}
-    for section in every:
-        by_key[section.slug] = section
-        by_key[section.name.casefold()] = section
     found: list[Section] = []
     unknown: list[str] = []
     for name in names:
         cleaned = name.strip().strip(",")
         if not cleaned:
             continue
-        match = by_key.get(cleaned.casefold()) or by_key.get(slugify(cleaned))
+        match = matching(every, cleaned)
         if match is None:
             unknown.append(cleaned)
         elif match not in found:

@@ -186,8 +186,9 @@ def test_shell_shows_photo_stories_and_pages_through_them(tmp_path: Path) -> Non
     assert ingest.returncode == 0, ingest.stderr
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "shell"],
-        # [2] is Next ▶ on page 1 (text), [3] on page 2 (text) and 3 (photos); then ◀ Previous
-        input="/start\n/latest\n2\n3\n3\n2\n2\n",
+        # the feed has no dates: its stories come in the feed's order, photos first. [2] is
+        # Next ▶ on page 1, [3] on pages 2 to 4; then ◀ Previous
+        input="/start\n/latest\n2\n3\n3\n3\n2\n",
         capture_output=True,
         text=True,
         env=env,
@@ -197,10 +198,11 @@ def test_shell_shows_photo_stories_and_pages_through_them(tmp_path: Path) -> Non
     )
     assert result.returncode == 0, result.stderr
     pages = result.stdout.split("> ")[3:]
-    assert pages[1].startswith("3\nbot (edited): [photo https://photos.example/media/harbour.jpg]")
-    assert "📷 The harbour at dawn" in pages[1]  # the image's alt, as its caption
-    assert pages[2].startswith("3\nbot (edited): [photo https://photos.example/news/img/thumb")
-    assert pages[3].startswith("2\nbot (edited): [photo https://photos.example/media/harbour")
+    assert pages[0].startswith("2\nbot (edited): [photo https://cdn.photos.example/bridge.jpg]")
+    assert pages[1].startswith("3\nbot (edited): [photo https://photos.example/news/img/thumb")
+    assert pages[2].startswith("3\nbot (edited): [photo https://photos.example/media/harbour.jpg]")
+    assert "📷 The harbour at dawn" in pages[2]  # the image's alt, as its caption
     # a photo cannot become text: the text page comes as a new message (the photo deleted)
-    assert pages[4].startswith("2\nbot: Image without an image URL")
+    assert pages[3].startswith("3\nbot: Image without an image URL")
+    assert pages[4].startswith("2\nbot (edited): [photo https://photos.example/media/harbour")
     assert "Traceback" not in result.stderr

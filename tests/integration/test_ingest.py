@@ -17,7 +17,7 @@ from digests.db import SessionFactory
 from digests.digest import texts as digest_texts
 from digests.digest.builder import DigestSection, DigestStory
 from digests.feeds import ingest as ingest_module
-from digests.feeds.ingest import ingest_sources, store_entries
+from digests.feeds.ingest import ingest_sources, source_identity, store_entries
 from digests.feeds.parse import FeedEntry, ParsedFeed
 from digests.models import KEY_MAX, SECTION_NAME_MAX, TITLE_MAX, Article, Section
 from digests.stories import texts as stories_texts
@@ -52,13 +52,19 @@ async def count(factory: SessionFactory, model: type[Article] | type[Section]) -
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-async def ingest(factory: SessionFactory, *sources: str, mapping: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+async def ingest(  # type: ignore[no-untyped-def]
+    factory: SessionFactory,
+    *sources: str,
+    mapping: dict[str, str] | None = None,
+    feeds: tuple[str, ...] = (),
+):
     return await ingest_sources(
         list(sources),
         session_factory=factory,
         now=clock,
         category_map=mapping or {},
         default_section="General",
+        feeds=feeds,
     )
 
 
@@ -97,6 +103,10 @@ async def feed_server() -> AsyncIterator[tuple[str, dict[str, bytes]]]:
         body = pages.get(request.path)
         if body is None:
             return web.Response(status=404, text="missing")
+        if request.path.endswith(".cp1251"):  # the charset only in the HTTP header
+            return web.Response(
+                body=body, headers={"Content-Type": "application/rss+xml; charset=windows-1251"}
+            )
         return web.Response(body=body, content_type="application/rss+xml")
 
     app = web.Application()
@@ -164,7 +174,7 @@ async def test_categories_map_to_sections(
     base, pages = feed_server
     pages["/feed"] = rss(
         [
-            ("c1", "One", "x", "News (World)"),
+            ("c1", "One", "x", "News &gt; World"),
             ("c2", "Two", "x", "Soccer"),
             ("c3", "Three", "x", "world"),
         ]
@@ -252,10 +262,12 @@ async def test_a_feed_is_parsed_off_the_event_loop(
     parsing, loop_ran = threading.Event(), threading.Event()
     real_parse = ingest_module.parse_feed
 
-    def parse_while_the_loop_runs(data: bytes, *, source: str) -> ParsedFeed:
+    def parse_while_the_loop_runs(
+        data: bytes, *, source: str, content_type: str | None = None
+    ) -> ParsedFeed:
         parsing.set()
         assert loop_ran.wait(10), "the event loop was blocked while the feed was parsed"
-        return real_parse(data, source=source)
+        return real_parse(data, source=source, content_type=content_type)
 
     monkeypatch.setattr(ingest_module, "parse_feed", parse_while_the_loop_runs)
     task = asyncio.create_task(ingest(session_factory, f"{base}/feed"))
@@ -283,7 +295,8 @@ async def test_an_undated_story_is_labelled_and_never_the_newest(
         undated = await session.scalar(select(Article).where(Article.key == "u1"))
     assert newest is not None and newest.article.title == "Dated newer"
     assert undated is not None and not undated.date_known
-    assert undated.published_at == NOW - timedelta(hours=5)  # with the feed's oldest
+    # a second before the oldest dated story: never above a dated one
+    assert undated.published_at == NOW - timedelta(hours=5, seconds=1)
     page = Page(undated, None, position=3, total=3, has_newer=True, has_older=False)
     assert "World · date unknown" in stories_texts.story_page(page, tz="UTC").text
     story = DigestStory(undated.id, undated.title, None, undated.published_at, date_known=False)
@@ -464,3 +477,109 @@ async def test_image_fields_are_bounded_before_storing(session_factory: SessionF
     assert caption is not None and len(caption) == IMAGE_CAPTION_MAX and "\x00" not in caption
     assert stored["img-long"] == (None, None)
     assert stored["img-scheme"] == (None, None)
+
+
+async def test_a_feed_without_dates_never_outranks_dated_stories(
+    session_factory: SessionFactory, tmp_path: Path
+) -> None:
+    dated = tmp_path / "dated.xml"
+    dated.write_bytes(rss([("d1", "Dated one", "x", "World"), ("d2", "Dated two", "x", "World")]))
+    # RSS 0.90 (RDF): no dates at all
+    undated = tmp_path / "rss090.xml"
+    undated.write_text(
+        '<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+        ' xmlns="http://my.netscape.com/rdf/simple/0.9/"><channel><title>Old</title>'
+        "<link>https://old.example/</link><description>d</description></channel>"
+        + "".join(
+            f"<item><title>Old {n}</title><link>https://old.example/{n}</link></item>"
+            for n in range(5)
+        )
+        + "</rdf:RDF>"
+    )
+    await ingest(session_factory, str(dated))
+    await ingest(session_factory, str(undated))
+    async with session_factory() as session:
+        first = await first_page(session, None)
+        order = [
+            title
+            for (title,) in await session.execute(
+                select(Article.title).order_by(Article.published_at.desc(), Article.id.desc())
+            )
+        ]
+    assert first is not None and first.article.title.startswith("Dated")
+    assert order[:2] == ["Dated one", "Dated two"] or order[:2] == ["Dated two", "Dated one"]
+    assert order[2:] == [f"Old {n}" for n in range(5)]  # the feed's own order
+
+
+async def test_the_charset_of_the_http_header_counts_over_http(
+    session_factory: SessionFactory, feed_server: tuple[str, dict[str, bytes]]
+) -> None:
+    base, pages = feed_server
+    real = Path(__file__).parent.parent / "data" / "feeds" / "real" / "cp1251_no_declaration.xml"
+    pages["/quotes.cp1251"] = real.read_bytes()
+    [report] = await ingest(session_factory, f"{base}/quotes.cp1251")
+    assert report.ok and report.new == 1
+    async with session_factory() as session:
+        titles = list(await session.scalars(select(Article.title)))
+    assert titles == ["Цитата дня"]
+
+
+async def test_a_date_the_feed_moves_is_applied(
+    session_factory: SessionFactory, feed_server: tuple[str, dict[str, bytes]]
+) -> None:
+    base, pages = feed_server
+    pages["/feed"] = rss([("m1", "Moved", "x", "World")])
+    await ingest(session_factory, f"{base}/feed")
+    pages["/feed"] = pages["/feed"].replace(b"09:00:00", b"07:30:00")
+    [report] = await ingest(session_factory, f"{base}/feed")
+    assert report.updated == 1
+    async with session_factory() as session:
+        story = await session.scalar(select(Article).where(Article.key == "m1"))
+    assert story is not None
+    assert story.published_at == datetime(2026, 11, 30, 7, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("a.xml", "./a.xml"),
+        ("a.xml", "file://{cwd}/a.xml"),
+        ("http://localhost:8080/feed", "http://127.0.0.1:8080/feed/"),
+        ("http://news.example/rss", "https://www.news.example:443/rss"),
+    ],
+)
+def test_one_feed_has_one_identity_however_written(
+    one: str, other: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert source_identity(one) == source_identity(other.format(cwd=tmp_path))
+
+
+def test_different_feeds_have_different_identities(tmp_path: Path) -> None:
+    assert source_identity("http://news.example/rss") != source_identity("http://news.example/a")
+    assert source_identity("http://a.example/rss") != source_identity("http://b.example/rss")
+    assert source_identity(str(tmp_path / "a.xml")) != source_identity(str(tmp_path / "b.xml"))
+    assert source_identity("api") == "api"
+
+
+async def test_a_feed_that_moved_keeps_its_stories_and_another_never_takes_them(
+    session_factory: SessionFactory, feed_server: tuple[str, dict[str, bytes]]
+) -> None:
+    base, pages = feed_server
+    old, new = f"{base}/old", f"{base.replace('127.0.0.1', 'localhost')}/new"
+    pages["/old"] = rss([("mv1", "Before", "x", "World")])
+    pages["/new"] = rss([("mv1", "After the move", "x", "World")])
+    pages["/other"] = rss([("mv1", "Phishing title", "x", "World")])
+    await ingest(session_factory, old, feeds=(old,))
+    # the same feed written another way still owns its story
+    [again] = await ingest(session_factory, f"{base.replace('127.0.0.1', 'localhost')}/old/")
+    assert not again.warnings
+    # while the old address is still configured, another feed never rewrites its story
+    [report] = await ingest(session_factory, f"{base}/other", feeds=(old, f"{base}/other"))
+    assert any("another source" in warning for warning in report.warnings)
+    # the old address dropped from FEED_URLS, the new one there: it takes the story over
+    [moved] = await ingest(session_factory, new, feeds=(new,))
+    assert moved.updated == 1
+    async with session_factory() as session:
+        story = await session.scalar(select(Article).where(Article.key == "mv1"))
+    assert story is not None and story.title == "After the move" and story.source == new

@@ -108,9 +108,11 @@ async def test_unchanged_feed_costs_one_304_and_no_parsing(
 ) -> None:
     parsed: list[bytes] = []
 
-    def counting_parse(data: bytes, *, source: str | None = None) -> ParsedFeed:
+    def counting_parse(
+        data: bytes, *, source: str | None = None, content_type: str | None = None
+    ) -> ParsedFeed:
         parsed.append(data)
-        return parse_feed(data, source=source)
+        return parse_feed(data, source=source, content_type=content_type)
 
     monkeypatch.setattr(ingest_module, "parse_feed", counting_parse)
     feed.body = rss("a1", "a2")

@@ -12,7 +12,7 @@ import pytest
 import digests
 from digests.feeds.clean import html_to_text
 from digests.feeds.parse import SUMMARY_MAX, TITLE_MAX, FeedEntry, FeedError, ParsedFeed, parse_feed
-from digests.stories.naming import section_names
+from digests.stories.naming import section_key, section_names
 
 SAMPLE = Path(digests.__file__).parent / "data" / "sample_feed.xml"
 FEEDS = Path(__file__).parent.parent / "data" / "feeds"
@@ -52,7 +52,8 @@ def test_sample_feed_covers_six_sections_and_one_story_without_any() -> None:
     feed = parse_file(SAMPLE)
     names = [section_names(e.categories, mapping={}, default="Home") for e in feed.entries]
 
-    assert {name for entry_names in names for name in entry_names} == SIX_SECTIONS | {"Home"}
+    keys = {section_key(name) for entry_names in names for name in entry_names}
+    assert keys == {section_key(name) for name in SIX_SECTIONS | {"Home"}}
     assert names.count(["Home"]) == 1
     assert ["Science", "Business"] in names
     battery = by_title(feed, "Battery start-up")
@@ -294,3 +295,70 @@ def test_key_prefers_guid_then_link_then_a_stable_title_hash() -> None:
     # pinned: a stored key must never change between releases
     assert untitled.key == "title:684bcb16f50ef86f849bcad4764d28cd"
     assert untitled.key != FeedEntry(None, None, "Harbour fog", "", None, ()).key
+
+
+# --- real-world shapes (issue 24): dates in the feed's language, placeholder dates, guids
+# reused for different posts
+
+
+def _rss_items(items: str, version: str = "2.0") -> bytes:
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="{version}"><channel>'
+        f"<title>T</title><link>https://x.example/</link><description>d</description>"
+        f"{items}</channel></rss>"
+    ).encode()
+
+
+def test_dates_in_portuguese_are_read() -> None:
+    # as a Brazilian paper writes them: day and month names in Portuguese
+    feed = parse_feed(
+        _rss_items(
+            "<item><title>Um</title><link>https://x.example/1</link>"
+            "<pubDate>Seg, 03 Dez 2018 10:00:00 -0200</pubDate></item>"
+            "<item><title>Dois</title><link>https://x.example/2</link>"
+            "<pubDate>qua, 05 set 2018 14:30:00 GMT</pubDate></item>"
+        ),
+        source="f",
+    )
+    assert [entry.published for entry in feed.entries] == [
+        datetime(2018, 12, 3, 12, 0, tzinfo=UTC),
+        datetime(2018, 9, 5, 14, 30, tzinfo=UTC),
+    ]
+
+
+def test_placeholder_and_garbage_dates_are_no_date() -> None:
+    feed = parse_feed(
+        _rss_items(
+            "<item><title>Hugo</title><link>https://x.example/1</link>"
+            "<pubDate>Mon, 01 Jan 0001 00:00:00 +0000</pubDate></item>"
+            "<item><title>Epoch</title><link>https://x.example/2</link>"
+            "<pubDate>Thu, 01 Jan 1970 00:00:00 +0000</pubDate></item>"
+            + "".join(
+                f"<item><title>G{n}</title><link>https://x.example/g{n}</link>"
+                f"<pubDate>not a date {n}</pubDate></item>"
+                for n in range(50)
+            )
+        ),
+        source="f",
+    )
+    assert len(feed.entries) == 52
+    assert all(entry.published is None for entry in feed.entries)
+
+
+def test_two_posts_that_reuse_one_guid_are_both_kept() -> None:
+    feed = parse_feed(
+        _rss_items(
+            '<item><guid isPermaLink="false">42</guid><title>First post</title>'
+            "<link>https://x.example/first</link></item>"
+            '<item><guid isPermaLink="false">42</guid><title>Second post</title>'
+            "<link>https://x.example/second</link></item>"
+            '<item><guid isPermaLink="false">7</guid><title>Repeated</title>'
+            "<link>https://x.example/r</link></item>"
+            '<item><guid isPermaLink="false">7</guid><title>Repeated</title>'
+            "<link>https://x.example/r</link></item>"
+        ),
+        source="f",
+    )
+    assert [entry.title for entry in feed.entries] == ["First post", "Second post", "Repeated"]
+    assert len({entry.key for entry in feed.entries}) == 3
+    assert feed.entries[0].key == "42#https://x.example/first"
