@@ -39,6 +39,7 @@ async def breaking_command(update: Update, context: NewsContext) -> None:
             admin_chat_id=chat.id,
             now=svc.clock(),
             default_section=svc.settings.default_section,
+            feeds=svc.settings.feed_urls,
         )
         reply = (
             newsroom_texts.push_preview(draft) if draft else Reply(newsroom_texts.breaking_usage())

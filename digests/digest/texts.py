@@ -21,7 +21,7 @@ from digests.ui.render import (
     truncate,
 )
 from digests.ui.shapes import Button
-from digests.ui.texts import DATE_UNKNOWN, format_moment, local_date
+from digests.ui.texts import DATE_UNKNOWN, format_moment, in_zone, local_date
 
 if TYPE_CHECKING:
     from digests.digest.builder import DigestSection, DigestStory
@@ -77,7 +77,7 @@ def _story_line(story: DigestStory, *, zone: ZoneInfo, today: date) -> str:
     title = truncate(story.title, DIGEST_TITLE_MAX)
     if not story.date_known:
         return f"• {link(story.link, title)} · {_(DATE_UNKNOWN)}"
-    local = story.published_at.astimezone(zone)
+    local = in_zone(story.published_at, zone)
     when = f"{local:%H:%M}"
     if local.date() != today:
         when = f"{format_moment(local, zone.key, 'day')} {when}"

@@ -7,7 +7,7 @@ import enum
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +19,9 @@ from digests.delivery.engine import (
     insert_deliveries,
 )
 from digests.feeds.clean import without_controls
+from digests.feeds.ingest import source_identity
 from digests.models import (
+    API_SOURCE,
     LINK_MAX,
     Article,
     BreakingPush,
@@ -48,6 +50,9 @@ _URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
 class Draft:
     push: BreakingPush
     audience: int
+    # other stored stories with the same link (another feed may carry the publisher's URL
+    # under its own title): the preview then says whose story this is
+    same_link: int = 0
 
 
 async def draft_breaking(
@@ -58,8 +63,11 @@ async def draft_breaking(
     admin_chat_id: int,
     now: datetime,
     default_section: str,
+    feeds: Collection[str] = (),
 ) -> Draft | None:
-    """Store the story and a DRAFT push; None when there is nothing to push."""
+    """Store the story and a DRAFT push; None when there is nothing to push. A link names the
+    stored story with that link, the publisher's own first (the API's, or a story of one of
+    `feeds`, the configured FEED_URLS) when several stories share it."""
     words = [cleaned for word in args if (cleaned := without_controls(word).strip())]
     if not words:
         return None
@@ -71,8 +79,12 @@ async def draft_breaking(
     text = " ".join(words).strip()
     is_link = bool(_URL.match(text)) and len(text) <= LINK_MAX  # a longer one cannot be stored
     article = None
+    same_link = 0
     if is_link:
-        article = await session.scalar(select(Article).where(Article.link == text).limit(1))
+        stored = list(await session.scalars(select(Article).where(Article.link == text)))
+        if stored:
+            article = min(stored, key=lambda story: (_trust(story, feeds), story.id))
+            same_link = len(stored) - 1
     if article is None:
         home = section
         if home is None:
@@ -108,7 +120,20 @@ async def draft_breaking(
     session.add(push)
     await session.flush()
     await session.refresh(push, ["article", "section"])
-    return Draft(push, await count_audience(session, push.section_id))
+    return Draft(push, await count_audience(session, push.section_id), same_link)
+
+
+def _trust(story: Article, feeds: Collection[str]) -> int:
+    """Which of several stories with one link an editor means: the API's or one of the
+    publisher's configured feeds (0), an editor's earlier /breaking (1), any other feed (2)."""
+    if story.source == API_SOURCE:
+        return 0
+    if story.source is not None and story.source != "breaking":
+        configured = {source_identity(feed) for feed in feeds}
+        if source_identity(story.source) in configured:
+            return 0
+        return 2
+    return 1
 
 
 def _audience(section_ids: Sequence[int] | Select[int] | None) -> Select[int]:

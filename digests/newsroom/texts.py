@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from digests.i18n import N_, _, ngettext, pgettext
-from digests.models import DeliveryKind, DeliveryStatus
+from digests.models import API_SOURCE, DeliveryKind, DeliveryStatus
 from digests.newsroom.breaking import PressOutcome
 from digests.newsroom.corrections import NOTE_MAX, Refusal, RefusalCode
 from digests.newsroom.render import breaking_story
@@ -123,6 +123,15 @@ def push_preview(draft: Draft) -> Reply:
         + f"\n\n{breaking_story(push.article)}\n\n"
         + escape(reach)
     )
+    if draft.same_link:
+        text += "\n\n" + escape(
+            ngettext(
+                "⚠️ %(n)s other stored story has this link. This one is from %(source)s.",
+                "⚠️ %(n)s other stored stories have this link. This one is from %(source)s.",
+                draft.same_link,
+            )
+            % {"n": draft.same_link, "source": _source_name(push.article.source)}
+        )
     return Reply(
         text,
         [
@@ -132,6 +141,14 @@ def push_preview(draft: Draft) -> Reply:
             ]
         ],
     )
+
+
+def _source_name(source: str | None) -> str:
+    if source == API_SOURCE:
+        return _("the newsroom API")
+    if source is None or source == "breaking":
+        return _("an editor's /breaking")
+    return source
 
 
 def push_report(progress: PushProgress) -> Reply:

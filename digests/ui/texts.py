@@ -175,7 +175,16 @@ def format_moment(moment: datetime, tz: str, kind: str = "datetime") -> str:
     datetime, date, digest_day, day)."""
     language = i18n.current()
     pattern = _DATE_PATTERNS.get(language, _DATE_PATTERNS["en"])[kind]
-    return format_datetime(moment.astimezone(ZoneInfo(tz)), pattern, locale=language)
+    return format_datetime(in_zone(moment, ZoneInfo(tz)), pattern, locale=language)
+
+
+def in_zone(moment: datetime, zone: ZoneInfo) -> datetime:
+    """`moment` on the zone's clock; as it is (UTC) when that clock cannot show it (year 1 in a
+    zone west of Greenwich: Go's zero time, which Hugo feeds write, is before year 1 there)."""
+    try:
+        return moment.astimezone(zone)
+    except (OverflowError, ValueError):
+        return moment
 
 
 def local_time(moment: datetime, tz: str) -> str:

@@ -141,3 +141,34 @@ async def test_migration_0014_reslugs_collapsed_sections_and_keeps_follows(
     assert slugs[502] == "world"
     assert slugs[503] == "sci-tech"
     assert follows == {501, 502}
+
+
+async def test_migration_0014_marks_placeholder_dates_undated(
+    engine: AsyncEngine, session_factory: SessionFactory
+) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(downgrade_to, "0013")
+    async with session_factory.begin() as session:
+        for key, year in (("zero", 1), ("epoch", 1970), ("real", 2018)):
+            session.add(
+                Article(
+                    key=key,
+                    link=None,
+                    title=key,
+                    summary="",
+                    published_at=datetime(year, 1, 1, tzinfo=UTC),
+                    ingested_at=NOW,
+                    updated_at=NOW,
+                    source="f",
+                    is_breaking=False,
+                    date_known=True,
+                )
+            )
+    async with engine.begin() as connection:
+        await connection.run_sync(upgrade_to)
+    async with session_factory() as session:
+        known = dict(
+            (key, date_known)
+            for key, date_known in await session.execute(select(Article.key, Article.date_known))
+        )
+    assert known == {"zero": False, "epoch": False, "real": True}

@@ -10,6 +10,7 @@ import pytest
 from digests.digest.builder import DigestSection, DigestStory
 from digests.digest.texts import digest as render_digest
 from digests.ui.render import MAX_MESSAGE
+from digests.ui.texts import format_moment
 from fakebotapi.telegram_html import parse_html
 
 WINDOW_END = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)  # a Tuesday; 08:00 in Berlin
@@ -188,3 +189,10 @@ def test_section_heading_is_never_left_alone_at_the_end_of_a_message() -> None:
             if line.startswith("Section "):
                 assert i + 1 < len(lines), f"heading {line!r} ends a message"
                 assert lines[i + 1].startswith("• Story ")
+
+
+def test_a_year_one_date_renders_in_every_zone() -> None:
+    """Go's zero time (Hugo feeds) is before year 1 on the clocks west of Greenwich."""
+    moment = datetime(1, 1, 1, tzinfo=UTC)
+    for zone in ("America/New_York", "Pacific/Kiritimati", "UTC", "Asia/Tokyo"):
+        assert "1" in format_moment(moment, zone, "date")

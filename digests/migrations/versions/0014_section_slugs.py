@@ -8,6 +8,9 @@ alike. Here every existing section gets its new slug, in id order; ids do not ch
 follow, story or forum topic is lost. (Stories already filed into a collapsed section stay
 there; new stories of the other categories go to their own sections from the next ingest.)
 
+Stories stored with a placeholder date (Go's zero time 0001-01-01 of Hugo feeds, the Unix
+epoch) count as undated from here on, as the feed parser now reads such dates.
+
 The slug rule is written out here as it stands at this revision, so later changes to the
 application's slugify do not change what this migration did.
 
@@ -67,6 +70,12 @@ def upgrade() -> None:
         )
     for section_id, slug in wanted.items():
         connection.execute(sa.update(sections).where(sections.c.id == section_id).values(slug=slug))
+
+    connection.execute(
+        sa.text(
+            "UPDATE articles SET date_known = :undated WHERE published_at < '1995-01-01'"
+        ).bindparams(sa.bindparam("undated", False, type_=sa.Boolean))
+    )
 
 
 def downgrade() -> None:
