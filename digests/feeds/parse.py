@@ -188,6 +188,9 @@ class _DateReader:
                     "TO_TIMEZONE": "UTC",
                     "STRICT_PARSING": True,
                     "PREFER_DATES_FROM": "past",
+                    # written dates only: "4 years ago" or a bare number would be read
+                    # against the machine's clock, a different date at every ingest
+                    "PARSERS": ["absolute-time"],
                 },
             )
         except Exception:  # a date parser tripping over hostile text is a miss

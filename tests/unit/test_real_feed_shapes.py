@@ -124,3 +124,18 @@ def test_the_http_charset_counts_when_the_xml_declares_none() -> None:
     ).entries
     assert quote.title == "Цитата дня"
     assert quote.summary == "Мудрость."
+
+
+def test_relative_words_and_bare_numbers_are_no_date() -> None:
+    """A date is what the feed wrote, never something read against this machine's clock."""
+    items = "".join(
+        f"<item><title>T{n}</title><link>https://x.example/{n}</link>"
+        f"<pubDate>{written}</pubDate></item>"
+        for n, written in enumerate(["4 years ago", "vor 4 Jahren", "1670000000", "yesterday"])
+    )
+    data = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        f"<link>https://x.example/</link><description>d</description>{items}</channel></rss>"
+    ).encode()
+    feed = parse_feed(data, source="https://x.example/feed")
+    assert [entry.published for entry in feed.entries] == [None, None, None, None]
