@@ -34,6 +34,17 @@ CATEGORY_MAP = "tagname=,Europe=World"  # a tag dropped, a child category folded
 TEASER = "The council met in the harbour hall on Tuesday night."
 AFTER_FOLD = "Nobody expected the vote to run past midnight"
 
+FEATURED_IN_FEED = """<?php
+// README "For WordPress publishers": the featured image as the item's enclosure
+add_action('rss2_item', function () {
+    if (has_post_thumbnail()) {
+        $url = get_the_post_thumbnail_url(null, 'large');
+        echo '<enclosure url="' . esc_url($url) . '" length="0" type="image/jpeg" />' . "\\n";
+    }
+});
+"""
+PHOTO = "2026/12/summit.jpg"  # under the site's uploads
+
 _POSTS = r"""
 $category = function ($name, $parent = 0) {
     $made = wp_insert_term($name, 'category', ['parent' => $parent]);
@@ -65,6 +76,14 @@ $ids['summit'] = $make('Summit opens', 'world', [
     'post_content' => '<p>Leaders arrive 🎉 for the summit 👍.</p>',
     'tags_input' => ['climate', 'tagname'],
 ]);
+$photo = wp_insert_attachment([
+    'guid' => content_url('uploads/' . PHOTO),
+    'post_mime_type' => 'image/jpeg',
+    'post_title' => 'Summit',
+    'post_status' => 'inherit',
+], false, $ids['summit']);
+update_post_meta($photo, '_wp_attached_file', PHOTO);
+set_post_thumbnail($ids['summit'], $photo);
 $ids['economy'] = $make('Рынки растут', 'economy');
 $ids['sport'] = $make('Матч отменён', 'sport');
 $ids['fbi'] = $make('FBI raids office', 'fbi');
@@ -131,11 +150,12 @@ async def stored(db_url: str) -> tuple[dict[str, Article], dict[str, Section]]:
 async def test_a_real_wordpress_as_readers_see_it(
     fake_api: FakeBotApiServer, db_url: str, tmp_path: Path
 ) -> None:
-    with wordpress_site(tmp_path) as wp:
+    with wordpress_site(tmp_path, mu_plugins={"featured.php": FEATURED_IN_FEED}) as wp:
         wp.php("wp_delete_post(1, true); echo 1;")  # WordPress's own "Hello world!"
         posts: dict[str, dict[str, Any]] = wp.php(
             f"define('TEASER', {json.dumps(TEASER)}); "
-            f"define('AFTER_FOLD', {json.dumps(AFTER_FOLD)});\n" + _POSTS
+            f"define('AFTER_FOLD', {json.dumps(AFTER_FOLD)}); "
+            f"define('PHOTO', {json.dumps(PHOTO)});\n" + _POSTS
         )
         assert [posts[key]["status"] for key in ("draft", "private", "future")] == [
             "draft",
@@ -180,7 +200,9 @@ async def test_a_real_wordpress_as_readers_see_it(
         assert [s.name for s in paris.sections] == ["World"]
         summit = articles[by_title["Summit opens"]["link"]]
         assert {s.name for s in summit.sections} == {"World", "Climate"}
-        assert summit.image_url is None  # WordPress's emoji images are no photo
+        # its featured image, not WordPress's emoji images (s.w.org), is the photo
+        assert summit.image_url == f"{wp.url}/wp-content/uploads/{PHOTO}"
+        assert all(a.image_url is None for a in articles.values() if a is not summit)
         teaser = articles[by_title["Council vote"]["link"]]
         assert teaser.summary.startswith(TEASER)
         assert AFTER_FOLD not in teaser.summary and "[…]" not in teaser.summary

@@ -115,8 +115,11 @@ class WordPress:
 
 
 @contextmanager
-def wordpress_site(workdir: Path, *, timezone: str = "Europe/Berlin") -> Iterator[WordPress]:
-    """A freshly installed WordPress on a free loopback port; everything goes afterwards."""
+def wordpress_site(
+    workdir: Path, *, timezone: str = "Europe/Berlin", mu_plugins: dict[str, str] | None = None
+) -> Iterator[WordPress]:
+    """A freshly installed WordPress on a free loopback port, with `mu_plugins` (file name:
+    PHP source) loaded on every request; everything goes afterwards."""
     name = f"newsbot-test-{secrets.token_hex(6)}"
     database = name.replace("-", "_")
     port = _free_port()
@@ -144,12 +147,16 @@ define('DB_HOST', '127.0.0.1:3306');
 define('WP_HOME', '{url}');
 define('WP_SITEURL', '{url}');
 define('WP_CONTENT_DIR', '/usr/share/wordpress/wp-content');
+define('WPMU_PLUGIN_DIR', '{workdir / "mu-plugins"}');
 define('DISABLE_WP_CRON', true);
 define('WP_HTTP_BLOCK_EXTERNAL', true);
 define('AUTOMATIC_UPDATER_DISABLED', true);
 {keys}
 """
     )
+    (workdir / "mu-plugins").mkdir()
+    for file_name, source in (mu_plugins or {}).items():
+        (workdir / "mu-plugins" / file_name).write_text(source)
     _mysql(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     (workdir / "router.php").write_text(_ROUTER)
     (workdir / "boot.php").write_text(_BOOT)
