@@ -110,7 +110,9 @@ class Section(Base):
 class Article(Base):
     __tablename__ = "articles"
     __table_args__ = (
-        Index("ix_articles_published_at_id", "published_at", "id"),
+        # unpublished_at rides along so that counting the published stories newer than one
+        # (/latest's "3 / 1,240") still reads the index alone (migration 0015)
+        Index("ix_articles_published_at_id", "published_at", "id", "unpublished_at"),
         Index("ix_articles_ingested_at", "ingested_at"),
     )
 
@@ -131,6 +133,9 @@ class Article(Base):
     image_url: Mapped[str | None] = mapped_column(String(LINK_MAX))
     image_caption: Mapped[str | None] = mapped_column(String(IMAGE_CAPTION_MAX))
     author: Mapped[str | None] = mapped_column(String(AUTHOR_MAX))
+    # when the publisher unpublished it (the API's POST /articles/unpublish): readers find it
+    # nowhere any more, it belongs to no section, and a new POST /articles publishes it again
+    unpublished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     sections: Mapped[list[Section]] = relationship(
         secondary=article_sections, lazy="selectin", order_by=Section.id
@@ -453,7 +458,9 @@ class FeedSource(Base):
 class StoryCount(Base):
     """How many stories a section has (scope = its id), and how many there are in all
     (scope 0): kept by database triggers (migration 0012) on every insert and delete, so
-    /latest shows "3 / 1,240" without counting a section's stories on every page."""
+    /latest shows "3 / 1,240" without counting a section's stories on every page. Only
+    published stories count (migration 0015): an unpublished one has no section rows, and
+    scope 0 follows articles.unpublished_at."""
 
     __tablename__ = "story_counts"
 

@@ -1,4 +1,5 @@
-"""/articles: stories from the CMS, created or updated (POST) and listed (GET)."""
+"""/articles: stories from the CMS, created or updated (POST), listed (GET) and unpublished
+(POST /articles/unpublish, which withdraws their push as bot/web/actions.py's withdrawal does)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,24 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import jobs
 from bot.context import NewsApp
+from bot.web.actions import run_action
 from bot.web.deps import App, Caller, Key, ReadSession, SettingsDep, Svc
 from bot.web.idempotency import After, once
 from bot.web.schemas import (
     LIST_LIMIT_MAX,
+    ActionOut,
     ArticleIn,
     ArticleList,
     ArticleOut,
+    PushConflict,
+    UnpublishedOut,
+    UnpublishIn,
     invalid,
     problems,
 )
@@ -63,6 +69,74 @@ async def post_article(
         return (201 if saved.created else 200), answer
 
     return await once(request, svc, owner, key, body, action)
+
+
+@router.post(
+    "/unpublish",
+    response_model=UnpublishedOut,
+    responses=problems(
+        400,
+        401,
+        404,
+        503,
+        s409={
+            "model": PushConflict,
+            "description": "Its push is sending messages this very moment (retry after "
+            "Retry-After seconds), or a request with the same Idempotency-Key is running.",
+        },
+    ),
+    summary="Unpublish a story: readers find it nowhere, and its push is withdrawn",
+    description=(
+        "For a post the CMS unpublished or trashed (a feed can only stop listing it). "
+        "Readers no longer find the story in /latest, /search, inline mode, or digests and "
+        "alerts not yet sent; it leaves its sections; if it was pushed, whatever was sent is "
+        "withdrawn (deleted where Telegram still allows it, 48 hours), and a push still going "
+        "out sends nothing more. Unpublishing again changes nothing and answers the same. The "
+        "feed never brings it back; POST /articles with its guid or url publishes it again."
+    ),
+)
+async def unpublish_article(
+    body: UnpublishIn, request: Request, owner: Caller, svc: Svc, bot: App, key: Key = None
+) -> Response:
+    async def action(session: AsyncSession, after: After) -> tuple[int, BaseModel]:
+        article = await newsroom.find_article(
+            session, article_id=body.article_id, guid=body.guid, url=body.url
+        )
+        if article is None:
+            raise HTTPException(404, "no such story")
+        try:
+            done = await newsroom.unpublish(session, article, now=svc.clock())
+        except newsroom.StillSending as exc:
+            raise _Busy(exc) from None
+        withdrawal = done.withdrawal
+        if withdrawal is not None:
+            action_id = withdrawal.id
+            after.tasks.append(lambda: run_action(bot, action_id))
+        else:
+            withdrawal = await newsroom.withdrawal_of(session, article)
+        await session.refresh(article)
+        await session.refresh(article, ["sections"])
+        [answer] = await article_answers(session, [article])
+        if withdrawal is not None:
+            await session.refresh(withdrawal)
+        return 200, UnpublishedOut(
+            article=answer, withdrawal=ActionOut.of(withdrawal) if withdrawal else None
+        )
+
+    try:
+        return await once(request, svc, owner, key, body, action)
+    except _Busy as exc:
+        return JSONResponse(
+            {"detail": str(exc.cause), "push_id": exc.cause.push_id},
+            status_code=409,
+            headers={"Retry-After": "5"},
+        )
+
+
+class _Busy(Exception):
+    def __init__(self, cause: newsroom.StillSending) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 @router.get(

@@ -32,7 +32,10 @@ router = APIRouter(prefix="/pushes")
         404,
         503,
         s200={"model": DryRunOut, "description": "dry_run: the audience and the preview."},
-        s409={"model": PushConflict, "description": "Pushed already, or the key is busy."},
+        s409={
+            "model": PushConflict,
+            "description": "Pushed already, unpublished, or the key is busy.",
+        },
     ),
     summary="Push a story to its sections' readers who have alerts on",
 )
@@ -45,6 +48,8 @@ async def post_push(
         )
         if article is None:
             raise HTTPException(404, "no such story")
+        if article.unpublished_at is not None:
+            raise HTTPException(409, "this story is unpublished; POST /articles publishes it again")
         if body.dry_run:
             shown = newsroom.preview(article)
             audience = await newsroom.audience_of(session, article)

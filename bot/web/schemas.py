@@ -166,6 +166,24 @@ class PushIn(BaseModel):
         return self
 
 
+class UnpublishIn(BaseModel):
+    """Take a story back (the CMS unpublished or trashed it): readers find it nowhere any
+    more, and whatever was pushed of it is withdrawn."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    article_id: int | None = Field(default=None, ge=1, le=INT32)
+    guid: Key | None = Field(default=None, description="The guid it was posted with.")
+    url: Url | None = Field(default=None, description="Its URL, when it was posted without guid.")
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> UnpublishIn:
+        given = [self.article_id is not None, self.guid is not None, self.url is not None]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of article_id, guid or url")
+        return self
+
+
 class CorrectIn(BaseModel):
     """Edit every message already sent for the push to the story as stored now (update it
     first with POST /articles), with a correction note under it."""
@@ -207,6 +225,11 @@ class ArticleOut(BaseModel):
         description="Its breaking push, if it was pushed: after an update, "
         "POST /pushes/{push_id}/correct edits the messages readers got."
     )
+    unpublished_at: datetime | None = Field(
+        default=None,
+        description="When it was unpublished (POST /articles/unpublish); null while "
+        "published. Posting it again publishes it again.",
+    )
 
     @classmethod
     def of(cls, article: Article, push_id: int | None) -> ArticleOut:
@@ -224,6 +247,7 @@ class ArticleOut(BaseModel):
             author=article.author,
             source=article.source,
             push_id=push_id,
+            unpublished_at=article.unpublished_at,
         )
 
 
@@ -271,6 +295,14 @@ class ActionOut(BaseModel):
             too_old=action.too_old,
             created_at=action.created_at,
         )
+
+
+class UnpublishedOut(BaseModel):
+    article: ArticleOut
+    withdrawal: ActionOut | None = Field(
+        description="The withdrawal of its push (its messages deleted where Telegram still "
+        "allows, 48 hours), if it was pushed; follow it with GET /pushes/{push_id}."
+    )
 
 
 class PushOut(BaseModel):
@@ -324,7 +356,9 @@ class Problem(BaseModel):
 
 
 class PushConflict(Problem):
-    push_id: int
+    push_id: int | None = Field(
+        default=None, description="The push concerned (none when the story is unpublished)."
+    )
 
 
 def problems(*codes: int, **extra: dict[str, Any]) -> dict[int | str, dict[str, Any]]:

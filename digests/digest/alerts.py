@@ -82,7 +82,11 @@ async def queue_alerts(
     stories = list(
         await session.execute(
             select(Article.id, Article.title, Article.summary, Article.ingested_at)
-            .where(Article.ingested_at > now - lookback, Article.ingested_at <= now)
+            .where(
+                Article.ingested_at > now - lookback,
+                Article.ingested_at <= now,
+                Article.unpublished_at.is_(None),
+            )
             .order_by(Article.ingested_at, Article.id)
         )
     )
@@ -175,14 +179,17 @@ async def alert_phrases(
 ) -> dict[tuple[int, int], str]:
     """For each (chat, story) the phrase the alert names: the first alert-enabled follow of
     the chat that matches the story, if no mute of the chat matches it. Missing when none
-    does any more (the reader unfollowed or muted meanwhile): then nothing is sent."""
+    does any more (the reader unfollowed or muted meanwhile, or the story was unpublished):
+    then nothing is sent."""
     if not pairs:
         return {}
     chat_ids = sorted({chat for chat, _ in pairs})
     story_ids = sorted({story for _, story in pairs})
     index = StoryIndex(
         await session.execute(
-            select(Article.id, Article.title, Article.summary).where(Article.id.in_(story_ids))
+            select(Article.id, Article.title, Article.summary).where(
+                Article.id.in_(story_ids), Article.unpublished_at.is_(None)
+            )
         )
     )
     follows: dict[int, list[tuple[str, str]]] = {}

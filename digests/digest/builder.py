@@ -367,9 +367,10 @@ def _digest_story(story: _WindowStory) -> DigestStory:
 
 def _in_window(start: datetime, end: datetime) -> tuple[ColumnElement[bool], ...]:
     """A story counts for the window (start, end] if it reached us in it, published no more
-    than LATE_ARRIVAL before it opened."""
+    than LATE_ARRIVAL before it opened, and is not unpublished (when the digest is built)."""
     return (
         Article.ingested_at > start,
         Article.ingested_at <= end,
         Article.published_at > start - LATE_ARRIVAL,
+        Article.unpublished_at.is_(None),
     )

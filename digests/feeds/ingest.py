@@ -185,6 +185,9 @@ async def store_entries(
                 foreign += 1  # another feed's story: never rewritten from here
                 continue
             article.source = source
+        if article is not None and article.unpublished_at is not None:
+            report.unchanged += 1  # the publisher took it back: only the API publishes it again
+            continue
         if article is None:
             published = entry.published or undated_at
             session.add(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from digests.delivery.ports import Photo
@@ -22,12 +22,17 @@ from digests.models import (
     API_SOURCE,
     Article,
     BreakingPush,
+    Delivery,
+    DeliveryStatus,
     PushAction,
+    PushActionKind,
+    PushOrigin,
     PushStatus,
     Section,
     article_sections,
 )
-from digests.newsroom.breaking import PushTally, count_audience_of, tally
+from digests.newsroom import corrections
+from digests.newsroom.breaking import PushTally, count_audience_of, finish, tally
 from digests.newsroom.render import breaking_message
 from digests.stories.sections import get_or_create_sections, matching, new_section_count
 from digests.ui.render import visible_text
@@ -68,7 +73,8 @@ async def save_article(
     max_sections: int,
 ) -> Saved:
     """Create the story, or update the one with the same guid (else URL); the caller owns
-    the transaction. The CMS is the story's authority, whichever way it first came in."""
+    the transaction. The CMS is the story's authority, whichever way it first came in: an
+    unpublished story sent again is published again."""
     names = list(data.sections) or [default_section]
     await _check_section_cap(session, names, max_sections=max_sections)
     sections = await get_or_create_sections(session, names, now=now)
@@ -108,6 +114,9 @@ async def save_article(
     if data.published_at is not None:
         changes["published_at"] = published
     changed = False
+    if article.unpublished_at is not None:
+        article.unpublished_at = None
+        changed = True
     for name, value in changes.items():
         if getattr(article, name) != value:
             setattr(article, name, value)
@@ -157,9 +166,125 @@ class UnknownSection(Exception):
     pass
 
 
+# ---- unpublishing ---------------------------------------------------------------------------
+
+UNPUBLISHED_NOTE = "unpublished by the publisher"
+"""The withdrawal's note (for the record: readers see nothing)."""
+_STOPPED = "the story was unpublished"
+"""The error recorded on a push's rows that were still waiting when it was unpublished."""
+
+
+@dataclass(frozen=True)
+class Unpublished:
+    """A story taken back: hidden from readers, its push (if any) stopped and withdrawn.
+    `withdrawal` is the withdrawal this call requested (run it once committed), or None."""
+
+    article: Article
+    withdrawal: PushAction | None
+
+
+class StillSending(Exception):
+    """Some of the story's push messages are on their way to Telegram at this moment: until
+    they are settled, a withdrawal could miss them. Retry in a few seconds."""
+
+    def __init__(self, push_id: int) -> None:
+        super().__init__(
+            f"messages of this story's push {push_id} are being sent right now; "
+            "retry in a few seconds"
+        )
+        self.push_id = push_id
+
+
+async def unpublish(session: AsyncSession, article: Article, *, now: datetime) -> Unpublished:
+    """Take the story back, as a CMS unpublishes or trashes a post: readers find it nowhere
+    any more (/latest, /search, inline mode, digests and alerts not yet sent), it leaves its
+    sections, a push draft of it is cancelled, a push still going out sends nothing more,
+    and whatever was sent is withdrawn as an editor's withdrawal is. Doing it again changes
+    nothing. The caller owns the transaction and runs the withdrawal once committed; raises
+    StillSending (change nothing then) while push messages are in flight."""
+    pushes = list(
+        await session.scalars(
+            select(BreakingPush)
+            .where(BreakingPush.article_id == article.id)
+            .order_by(BreakingPush.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+    for push in pushes:
+        if push.status is PushStatus.SENDING:
+            await _stop(session, push, now=now)
+    if article.unpublished_at is None:
+        article.unpublished_at = now
+        article.updated_at = now
+        article.sections = []
+    for push in pushes:
+        if push.status is PushStatus.DRAFT:
+            push.status = PushStatus.CANCELLED
+            push.updated_at = now
+    await session.flush()
+    withdrawal: PushAction | None = None
+    for push in pushes:
+        if push.status is PushStatus.DONE and push.withdrawn_at is None:
+            made = await corrections.request_action(
+                session,
+                push.id,
+                PushActionKind.WITHDRAW,
+                note=UNPUBLISHED_NOTE,
+                origin=PushOrigin.API,
+                created_by=None,
+                admin_chat_id=None,
+                now=now,
+            )
+            if isinstance(made, PushAction):
+                withdrawal = made
+    return Unpublished(article, withdrawal)
+
+
+async def _stop(session: AsyncSession, push: BreakingPush, *, now: datetime) -> None:
+    """End a push still going out: its waiting messages are never sent, and it is done once
+    none is in flight (else StillSending)."""
+    rows = corrections.of_article(push.article_id)
+    # A worker moves a row to SENDING only from PENDING (a compare-and-set), so a row
+    # stopped here is never sent; one that a worker took first is counted in flight below
+    # (this statement waits for its lock, and the count reads what it committed).
+    await session.execute(
+        update(Delivery)
+        .where(*rows, Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.FAILED, error=_STOPPED, claimed_by=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    in_flight = await session.scalar(
+        select(func.count()).where(*rows, Delivery.status == DeliveryStatus.SENDING)
+    )
+    if in_flight:
+        raise StillSending(push.id)
+    await finish(session, push.id, now=now)
+    await session.refresh(push)
+
+
+async def withdrawal_of(session: AsyncSession, article: Article) -> PushAction | None:
+    """The latest withdrawal of the story's push, if it was withdrawn."""
+    found = await session.scalars(
+        select(PushAction)
+        .join(BreakingPush, BreakingPush.id == PushAction.push_id)
+        .where(
+            BreakingPush.article_id == article.id,
+            PushAction.kind == PushActionKind.WITHDRAW,
+        )
+        .order_by(PushAction.id.desc())
+        .limit(1)
+    )
+    return found.first()
+
+
 async def list_articles(session: AsyncSession, *, section: str | None, limit: int) -> list[Article]:
-    """The newest stories, of one section (by slug or name) or of all."""
-    query = select(Article).order_by(Article.published_at.desc(), Article.id.desc()).limit(limit)
+    """The newest published stories, of one section (by slug or name) or of all."""
+    query = (
+        select(Article)
+        .where(Article.unpublished_at.is_(None))
+        .order_by(Article.published_at.desc(), Article.id.desc())
+        .limit(limit)
+    )
     section = without_controls(section or "").strip()
     if section:
         found = matching(await session.scalars(select(Section)), section)

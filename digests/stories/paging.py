@@ -50,11 +50,15 @@ def _order(section_id: int) -> _Order:
 
 
 def _where(section_id: int) -> list[ColumnElement[bool]]:
-    return [article_sections.c.section_id == section_id] if section_id else []
+    """A section's rows, or all published stories (an unpublished story has no section rows;
+    ix_articles_published_at_id carries unpublished_at, so this too reads the index alone)."""
+    if section_id:
+        return [article_sections.c.section_id == section_id]
+    return [Article.unpublished_at.is_(None)]
 
 
 def _stories(section_id: int) -> Select[Article]:
-    query = select(Article)
+    query = select(Article).where(Article.unpublished_at.is_(None))
     if section_id:
         query = query.join(
             article_sections,
@@ -78,7 +82,7 @@ def _count(section_id: int, *where: ColumnElement[bool], limit: int) -> Select[i
     if section_id:
         rows = select(literal(1)).select_from(article_sections).where(*_where(section_id))
     else:
-        rows = select(literal(1)).select_from(Article)
+        rows = select(literal(1)).select_from(Article).where(*_where(section_id))
     return select(func.count()).select_from(rows.where(*where).limit(limit).subquery())
 
 

@@ -77,32 +77,47 @@ async def find_ids(
     if not words:
         return []
     newest = (Article.published_at.desc(), Article.id.desc())
+    published = Article.unpublished_at.is_(None)
     if _dialect(session) == "postgresql":
         query = func.plainto_tsquery(_PG_CONFIG, tsquery_text(words))
         rank: ColumnElement[float] = func.ts_rank(_PG_VECTOR, query)
-        stmt = select(Article.id).where(_PG_VECTOR.op("@@")(query)).order_by(rank.desc(), *newest)
+        stmt = (
+            select(Article.id)
+            .where(_PG_VECTOR.op("@@")(query), published)
+            .order_by(rank.desc(), *newest)
+        )
     else:
         bm25: ColumnElement[float] = func.bm25(_FTS_TABLE, 4.0, 1.0)
         stmt = (
             select(Article.id)
             .join(_FTS, _FTS.c.rowid == Article.id)
-            .where(_FTS_TABLE.op("MATCH")(fts5_query(words)))
+            .where(_FTS_TABLE.op("MATCH")(fts5_query(words)), published)
             .order_by(bm25.asc(), *newest)
         )
     return list(await session.scalars(stmt.limit(limit).offset(offset)))
 
 
 async def latest_ids(session: AsyncSession, *, limit: int, offset: int = 0) -> list[int]:
-    """Ids of the newest stories."""
-    stmt = select(Article.id).order_by(Article.published_at.desc(), Article.id.desc())
+    """Ids of the newest (published) stories."""
+    stmt = (
+        select(Article.id)
+        .where(Article.unpublished_at.is_(None))
+        .order_by(Article.published_at.desc(), Article.id.desc())
+    )
     return list(await session.scalars(stmt.limit(limit).offset(offset)))
 
 
 async def articles_by_id(session: AsyncSession, ids: Sequence[int]) -> list[Article]:
-    """The stories with these ids, in this order (ids no longer stored are left out)."""
+    """The stories with these ids, in this order (ids no longer stored or unpublished since
+    are left out)."""
     if not ids:
         return []
-    found = {a.id: a for a in await session.scalars(select(Article).where(Article.id.in_(ids)))}
+    found = {
+        a.id: a
+        for a in await session.scalars(
+            select(Article).where(Article.id.in_(ids), Article.unpublished_at.is_(None))
+        )
+    }
     return [found[i] for i in ids if i in found]
 
 
