@@ -81,7 +81,11 @@ async def draft_breaking(
     article = None
     same_link = 0
     if is_link:
-        stored = list(await session.scalars(select(Article).where(Article.link == text)))
+        stored = list(
+            await session.scalars(
+                select(Article).where(Article.link == text, Article.unpublished_at.is_(None))
+            )
+        )
         if stored:
             article = min(stored, key=lambda story: (_trust(story, feeds), story.id))
             same_link = len(stored) - 1

@@ -7,12 +7,12 @@ import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select, text
+from sqlalchemy import Boolean, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests.db import SessionFactory
 from digests.feeds.ingest import ingest_sources
-from digests.models import Article, Chat, ChatKind, Section, Subscription
+from digests.models import Article, Chat, ChatKind, Section, Subscription, UTCDateTime
 from digests.stories.sections import get_or_create_sections, resolve_section_args
 from tests.migrations import downgrade_to, upgrade_to
 
@@ -149,20 +149,26 @@ async def test_migration_0014_marks_placeholder_dates_undated(
     async with engine.begin() as connection:
         await connection.run_sync(downgrade_to, "0013")
     async with session_factory.begin() as session:
+        # the columns of 0013's articles (the models may have more by now)
         for key, year in (("zero", 1), ("epoch", 1970), ("real", 2018)):
-            session.add(
-                Article(
-                    key=key,
-                    link=None,
-                    title=key,
-                    summary="",
-                    published_at=datetime(year, 1, 1, tzinfo=UTC),
-                    ingested_at=NOW,
-                    updated_at=NOW,
-                    source="f",
-                    is_breaking=False,
-                    date_known=True,
-                )
+            await session.execute(
+                text(
+                    "INSERT INTO articles (key, link, title, summary, published_at, "
+                    "ingested_at, updated_at, source, is_breaking, date_known) VALUES "
+                    "(:key, NULL, :key, '', :published, :now, :now, 'f', :no, :yes)"
+                ).bindparams(
+                    bindparam("published", type_=UTCDateTime()),
+                    bindparam("now", type_=UTCDateTime()),
+                    bindparam("no", type_=Boolean()),
+                    bindparam("yes", type_=Boolean()),
+                ),
+                {
+                    "key": key,
+                    "published": datetime(year, 1, 1, tzinfo=UTC),
+                    "now": NOW,
+                    "no": False,
+                    "yes": True,
+                },
             )
     async with engine.begin() as connection:
         await connection.run_sync(upgrade_to)
