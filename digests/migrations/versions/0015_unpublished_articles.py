@@ -16,7 +16,7 @@ that recreates articles must create them again.
 
 Revision ID: 0015
 Revises: 0014
-Create Date: 2026-12-12 10:00:00.000000
+Create Date: 2026-12-07 16:00:00.000000
 """
 
 from __future__ import annotations
