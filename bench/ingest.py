@@ -258,6 +258,8 @@ async def _store_once(url: str, parsed: dict[str, ParsedFeed]) -> dict[str, dict
     try:
         await upgrade(engine)
         factory = make_session_factory(engine)
+        # a running bot's engine has its connections open and its statements compiled
+        await _store(factory, "warm-up", parse_feed(news_feed(20, seed=1), source="warm-up"))
         found: dict[str, dict[str, Any]] = {}
         for name, feed in parsed.items():
             found[name] = {}

@@ -11,6 +11,7 @@ import os
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -156,24 +157,25 @@ async def store_entries(
         )
         for key, entry in unique.items()
     }
+    every = list(await session.scalars(select(Section).order_by(Section.id)))
     if max_sections is not None:
-        names_by_key, over = await _within_section_cap(
-            session, names_by_key, max_sections=max_sections, default_section=default_section
+        names_by_key, over = _within_section_cap(
+            every, names_by_key, max_sections=max_sections, default_section=default_section
         )
         if over:
             report.warnings.append(
                 f"{over} {'category' if over == 1 else 'categories'} filed under "
                 f"{default_section}: the limit of {max_sections} sections is reached"
             )
-    sections = await get_or_create_sections(
-        session, (name for names in names_by_key.values() for name in names), now=now
+    section_ids = await _section_ids(
+        session, every, (name for names in names_by_key.values() for name in names), now=now
     )
-    section_ids = {name: section.id for name, section in sections.items()}
 
     stored = await _stored(session, list(unique))
 
     if undated_at is None:
-        undated_at = await _undated_place(session, unique.values(), now=now)
+        if any(entry.published is None for entry in unique.values()):
+            undated_at = await _undated_place(session, unique.values(), now=now)
         # Undated entries go in last to first: ids then rise towards the feed's first entry,
         # and at one published_at a higher id is the newer story.
         order = _undated_reversed(unique)
@@ -191,6 +193,8 @@ async def store_entries(
         article = stored.get(key)
         if article is None:
             published = entry.published or undated_at
+            if published is None:
+                raise AssertionError("an undated entry with no place")
             new_rows.append(
                 {
                     "key": key,
@@ -302,52 +306,51 @@ class _Stored:
 
 async def _stored(session: AsyncSession, keys: Sequence[str]) -> dict[str, _Stored]:
     """The stored stories with these keys, with their sections' ids: plain rows, read in a
-    few queries (no ORM objects: a large feed's second ingest compares thousands)."""
-    found: dict[str, _Stored] = {}
+    query per _KEYS_PER_QUERY keys (no ORM objects: a large feed's second ingest compares
+    thousands)."""
+    rows: dict[str, Any] = {}
+    linked: dict[str, set[int]] = {}
     for start in range(0, len(keys), _KEYS_PER_QUERY):
         chunk = keys[start : start + _KEYS_PER_QUERY]
-        rows = (
-            await session.execute(
-                select(
-                    _articles.c.key,
-                    _articles.c.id,
-                    _articles.c.source,
-                    _articles.c.link,
-                    _articles.c.title,
-                    _articles.c.summary,
-                    _articles.c.published_at,
-                    _articles.c.date_known,
-                    _articles.c.image_url,
-                    _articles.c.image_caption,
-                    _articles.c.updated_at,
-                ).where(_articles.c.key.in_(chunk))
+        found = await session.execute(
+            select(
+                _articles.c.key,
+                _articles.c.id,
+                _articles.c.source,
+                _articles.c.link,
+                _articles.c.title,
+                _articles.c.summary,
+                _articles.c.published_at,
+                _articles.c.date_known,
+                _articles.c.image_url,
+                _articles.c.image_caption,
+                _articles.c.updated_at,
+                article_sections.c.section_id,
             )
-        ).all()
-        if not rows:
-            continue
-        linked: dict[int, set[int]] = {row.id: set() for row in rows}
-        pairs = await session.execute(
-            select(article_sections.c.article_id, article_sections.c.section_id).where(
-                article_sections.c.article_id.in_(list(linked))
-            )
+            .outerjoin(article_sections, article_sections.c.article_id == _articles.c.id)
+            .where(_articles.c.key.in_(chunk))
         )
-        for article_id, section_id in pairs:
-            linked[article_id].add(section_id)
-        for row in rows:
-            found[row.key] = _Stored(
-                id=row.id,
-                source=row.source,
-                link=row.link,
-                title=row.title,
-                summary=row.summary,
-                published_at=row.published_at,
-                date_known=row.date_known,
-                image_url=row.image_url,
-                image_caption=row.image_caption,
-                updated_at=row.updated_at,
-                sections=frozenset(linked[row.id]),
-            )
-    return found
+        for row in found:
+            rows.setdefault(row.key, row)
+            sections = linked.setdefault(row.key, set())
+            if row.section_id is not None:
+                sections.add(row.section_id)
+    return {
+        key: _Stored(
+            id=row.id,
+            source=row.source,
+            link=row.link,
+            title=row.title,
+            summary=row.summary,
+            published_at=row.published_at,
+            date_known=row.date_known,
+            image_url=row.image_url,
+            image_caption=row.image_caption,
+            updated_at=row.updated_at,
+            sections=frozenset(linked[key]),
+        )
+        for key, row in rows.items()
+    }
 
 
 def _link_row(article_id: int, section_id: int) -> dict[str, int]:
@@ -429,8 +432,8 @@ def _undated_reversed(unique: dict[str, FeedEntry]) -> list[tuple[str, FeedEntry
     return dated + undated[::-1]
 
 
-async def _within_section_cap(
-    session: AsyncSession,
+def _within_section_cap(
+    every: Sequence[Section],
     names_by_key: dict[str, list[str]],
     *,
     max_sections: int,
@@ -438,7 +441,6 @@ async def _within_section_cap(
 ) -> tuple[dict[str, list[str]], int]:
     """Entries' section names with those that would make a section beyond `max_sections`
     replaced by the default section; and how many distinct names were replaced."""
-    every = list(await session.scalars(select(Section)))
     taken = set(sections_by_key(every))
     room = max(0, max_sections - len(every))
     allowed: set[str] = set()
@@ -463,6 +465,20 @@ async def _within_section_cap(
         for key, names in names_by_key.items()
     }
     return capped, len(refused)
+
+
+async def _section_ids(
+    session: AsyncSession, every: Sequence[Section], names: Iterable[str], *, now: datetime
+) -> dict[str, int]:
+    """Each name's section id, as `get_or_create_sections` finds it among `every` section
+    (by id); that creates the missing ones (most chunks have none missing: no query)."""
+    wanted = list(dict.fromkeys(names))
+    by_key = sections_by_key(every)
+    found = {name: by_key.get(section_key(name)) for name in wanted}
+    if all(section is not None for section in found.values()):
+        return {name: section.id for name, section in found.items() if section is not None}
+    created = await get_or_create_sections(session, wanted, now=now)
+    return {name: section.id for name, section in created.items()}
 
 
 def _headline(entry: FeedEntry) -> str:
@@ -635,8 +651,10 @@ async def store_feed(
     unique: dict[str, FeedEntry] = {}
     for entry in entries:
         unique.setdefault(entry.key, entry)
-    async with session_factory() as session:
-        undated_at = await _undated_place(session, unique.values(), now=now())
+    undated_at = None
+    if any(entry.published is None for entry in unique.values()):
+        async with session_factory() as session:
+            undated_at = await _undated_place(session, unique.values(), now=now())
     ordered = [entry for _, entry in _undated_reversed(unique)]
     report = IngestReport(source=source)
     for start in range(0, len(ordered), STORE_CHUNK):
