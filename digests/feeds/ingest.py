@@ -38,7 +38,7 @@ from digests.models import (
     article_sections,
 )
 from digests.stories.naming import section_key, section_names
-from digests.stories.sections import get_or_create_sections, sections_by_key
+from digests.stories.sections import get_or_create_sections
 
 log = logging.getLogger(__name__)
 
@@ -157,10 +157,19 @@ async def store_entries(
         )
         for key, entry in unique.items()
     }
-    every = list(await session.scalars(select(Section).order_by(Section.id)))
+    every = (await session.execute(select(Section.id, Section.name).order_by(Section.id))).all()
+    # sections by the key of their names, the first by id where two share one (as
+    # get_or_create_sections finds them)
+    by_key: dict[str, int] = {}
+    for section_id, name in every:
+        by_key.setdefault(_section_key(name), section_id)
     if max_sections is not None:
         names_by_key, over = _within_section_cap(
-            every, names_by_key, max_sections=max_sections, default_section=default_section
+            by_key,
+            len(every),
+            names_by_key,
+            max_sections=max_sections,
+            default_section=default_section,
         )
         if over:
             report.warnings.append(
@@ -168,7 +177,7 @@ async def store_entries(
                 f"{default_section}: the limit of {max_sections} sections is reached"
             )
     section_ids = await _section_ids(
-        session, every, (name for names in names_by_key.values() for name in names), now=now
+        session, by_key, (name for names in names_by_key.values() for name in names), now=now
     )
 
     stored = await _stored(session, list(unique))
@@ -433,23 +442,25 @@ def _undated_reversed(unique: dict[str, FeedEntry]) -> list[tuple[str, FeedEntry
 
 
 def _within_section_cap(
-    every: Sequence[Section],
+    by_key: Mapping[str, int],
+    count: int,
     names_by_key: dict[str, list[str]],
     *,
     max_sections: int,
     default_section: str,
 ) -> tuple[dict[str, list[str]], int]:
     """Entries' section names with those that would make a section beyond `max_sections`
-    replaced by the default section; and how many distinct names were replaced."""
-    taken = set(sections_by_key(every))
-    room = max(0, max_sections - len(every))
+    replaced by the default section; and how many distinct names were replaced. `by_key`
+    are the `count` sections there are, by the key of their names."""
+    taken = set(by_key)
+    room = max(0, max_sections - count)
     allowed: set[str] = set()
     refused: set[str] = set()
     keys: dict[str, str] = {}  # each distinct name's section_key, in the entries' order
     for names in names_by_key.values():
         for name in names:
             if name not in keys:
-                keys[name] = section_key(name)
+                keys[name] = _section_key(name)
     for name, slug in keys.items():
         if slug in taken or slug in allowed or slug in refused or name == default_section:
             continue
@@ -467,16 +478,18 @@ def _within_section_cap(
     return capped, len(refused)
 
 
+_section_key = functools.lru_cache(maxsize=4096)(section_key)  # pure, and asked per chunk
+
+
 async def _section_ids(
-    session: AsyncSession, every: Sequence[Section], names: Iterable[str], *, now: datetime
+    session: AsyncSession, by_key: Mapping[str, int], names: Iterable[str], *, now: datetime
 ) -> dict[str, int]:
-    """Each name's section id, as `get_or_create_sections` finds it among `every` section
-    (by id); that creates the missing ones (most chunks have none missing: no query)."""
+    """Each name's section id: found in `by_key` (the sections there are, by the key of their
+    names); when a name has none, `get_or_create_sections` creates the missing ones."""
     wanted = list(dict.fromkeys(names))
-    by_key = sections_by_key(every)
-    found = {name: by_key.get(section_key(name)) for name in wanted}
-    if all(section is not None for section in found.values()):
-        return {name: section.id for name, section in found.items() if section is not None}
+    found = {name: by_key.get(_section_key(name)) for name in wanted}
+    if all(section_id is not None for section_id in found.values()):
+        return {name: section_id for name, section_id in found.items() if section_id is not None}
     created = await get_or_create_sections(session, wanted, now=now)
     return {name: section.id for name, section in created.items()}
 
