@@ -19,6 +19,7 @@ import httpx
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from digests.db import SessionFactory
@@ -229,7 +230,7 @@ async def store_entries(
                 foreign += 1  # another feed's story: never rewritten from here
                 continue
             adopted = True
-        row = article.row()
+        row: dict[str, object] = {"article_id": article.id}  # the columns that change
         if adopted:
             row["source"] = source
         changed = False
@@ -294,23 +295,7 @@ class _Stored:
     date_known: bool
     image_url: str | None
     image_caption: str | None
-    updated_at: datetime
     sections: frozenset[int]
-
-    def row(self) -> dict[str, object]:
-        """The values an UPDATE writes back, changed ones replaced by the caller."""
-        return {
-            "article_id": self.id,
-            "source": self.source,
-            "link": self.link,
-            "title": self.title,
-            "summary": self.summary,
-            "published_at": self.published_at,
-            "date_known": self.date_known,
-            "image_url": self.image_url,
-            "image_caption": self.image_caption,
-            "updated_at": self.updated_at,
-        }
 
 
 async def _stored(session: AsyncSession, keys: Sequence[str]) -> dict[str, _Stored]:
@@ -333,7 +318,6 @@ async def _stored(session: AsyncSession, keys: Sequence[str]) -> dict[str, _Stor
                 _articles.c.date_known,
                 _articles.c.image_url,
                 _articles.c.image_caption,
-                _articles.c.updated_at,
                 article_sections.c.section_id,
             )
             .outerjoin(article_sections, article_sections.c.article_id == _articles.c.id)
@@ -355,7 +339,6 @@ async def _stored(session: AsyncSession, keys: Sequence[str]) -> dict[str, _Stor
             date_known=row.date_known,
             image_url=row.image_url,
             image_caption=row.image_caption,
-            updated_at=row.updated_at,
             sections=frozenset(linked[key]),
         )
         for key, row in rows.items()
@@ -385,13 +368,15 @@ async def _write(
         ids: dict[str, int] = {key: article_id for key, article_id in returned}
         for row, wanted in zip(new_rows, new_sections, strict=True):
             linked += [_link_row(ids[str(row["key"])], section_id) for section_id in wanted]
-    if changed_rows:
-        columns = [name for name in changed_rows[0] if name != "article_id"]
+    by_columns: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for row in changed_rows:  # an UPDATE sets only the columns that changed
+        by_columns.setdefault(tuple(name for name in row if name != "article_id"), []).append(row)
+    for columns, rows in by_columns.items():
         await session.execute(
             update(_articles)
             .where(_articles.c.id == bindparam("article_id"))
             .values({name: bindparam(name) for name in columns}),
-            changed_rows,
+            rows,
         )
     if unlinked:
         await session.execute(
@@ -408,13 +393,26 @@ async def _write(
             ),
             linked,
         )
-    # stories this session had loaded are now older than their rows
-    touched = {int(row["article_id"]) for row in changed_rows}  # type: ignore[call-overload]
-    touched |= {pair["link_article"] for pair in unlinked}
-    for ident in touched:
-        loaded = session.identity_map.get(identity_key(Article, ident))
+    _refresh_loaded(session, changed_rows, {pair["link_article"] for pair in linked + unlinked})
+
+
+def _refresh_loaded(
+    session: AsyncSession, changed_rows: list[dict[str, object]], relinked: set[int]
+) -> None:
+    """Stories the caller's session had loaded, brought in step with their rows: the changed
+    columns set in place (as the ORM would have), their sections expired (to be read again)."""
+    if not session.identity_map:
+        return
+    for row in changed_rows:
+        loaded = session.identity_map.get(identity_key(Article, row["article_id"]))
         if loaded is not None:
-            session.expire(loaded)
+            for name, value in row.items():
+                if name != "article_id":
+                    set_committed_value(loaded, name, value)
+    for article_id in relinked:
+        loaded = session.identity_map.get(identity_key(Article, article_id))
+        if loaded is not None:
+            session.expire(loaded, ["sections"])
 
 
 async def _undated_place(
