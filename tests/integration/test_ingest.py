@@ -22,7 +22,7 @@ from digests.feeds.parse import FeedEntry, ParsedFeed
 from digests.models import KEY_MAX, SECTION_NAME_MAX, TITLE_MAX, Article, Section
 from digests.stories import texts as stories_texts
 from digests.stories.paging import Page, first_page
-from digests.stories.sections import list_sections
+from digests.stories.sections import SectionInfo, list_sections
 
 SAMPLE = Path(__file__).parents[2] / "digests" / "data" / "sample_feed.xml"
 FEEDS = Path(__file__).parents[1] / "data" / "feeds"
@@ -646,6 +646,6 @@ async def test_changes_of_every_kind_in_one_ingest_each_reach_their_story(
     }
 
 
-async def _sections(factory: SessionFactory) -> list[object]:
+async def _sections(factory: SessionFactory) -> list[SectionInfo]:
     async with factory() as session:
         return list(await list_sections(session))
