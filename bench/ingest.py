@@ -136,9 +136,10 @@ def podcast_feed(size: int = PODCAST_BYTES) -> bytes:
     return (head + "".join(items) + "</channel></rss>\n").encode()
 
 
-def news_feed(entries: int, *, seed: int = 20) -> bytes:
+def news_feed(entries: int, *, seed: int = 20, lean: bool = False) -> bytes:
     """A news site's RSS 2.0 feed of `entries` items: one or two categories of twelve, a
-    paragraph of HTML, a media:content photo on half of them, a date each."""
+    paragraph of HTML, a media:content photo on half of them, a date each. `lean`: a
+    sentence of text and no photo (36,000 of them fit the fetch's 10 MB limit)."""
     rng = random.Random(seed)
     words = _words(rng)
     sections = [
@@ -163,6 +164,14 @@ def news_feed(entries: int, *, seed: int = 20) -> bytes:
     ]
     for n in range(entries):
         when = NOW - timedelta(minutes=7 * n)
+        if lean:  # title, link, date, a category and a short text: about 250 bytes
+            parts.append(
+                f"<item><title>{_sentence(rng, words, 6)}</title>"
+                f"<link>https://news.example/{n}</link><pubDate>{format_datetime(when)}</pubDate>"
+                f"<category>{rng.choice(sections)}</category>"
+                f"<description>{_sentence(rng, words, 10)}</description></item>\n"
+            )
+            continue
         link = f"https://news.example/{n // 1000}/{n}/{rng.choice(words)}-{rng.choice(words)}"
         categories = "".join(
             f"<category>{name}</category>" for name in rng.sample(sections, rng.randint(1, 2))
@@ -173,13 +182,15 @@ def news_feed(entries: int, *, seed: int = 20) -> bytes:
             if n % 2
             else ""
         )
+        text = (
+            f"<p>{_sentence(rng, words, rng.randint(25, 50))}</p>"
+            f"<p>{_sentence(rng, words, rng.randint(10, 30))}</p>"
+        )
         parts.append(
             f"<item><title>{_sentence(rng, words, rng.randint(6, 12))}</title>"
             f"<link>{link}</link><guid>{link}</guid>"
             f"<pubDate>{format_datetime(when)}</pubDate>{categories}"
-            f"<description><![CDATA[<p>{_sentence(rng, words, rng.randint(25, 50))}</p>"
-            f"<p>{_sentence(rng, words, rng.randint(10, 30))}</p>]]></description>"
-            f"{photo}</item>\n"
+            f"<description><![CDATA[{text}]]></description>{photo}</item>\n"
         )
     parts.append("</channel></rss>\n")
     return "".join(parts).encode()
@@ -235,25 +246,9 @@ def _headers(feed: Feed) -> dict[str, str]:
     return {"content-type": feed.content_type} if feed.content_type else {}
 
 
-def time_parses(feeds: list[Feed], repeat: int) -> dict[str, dict[str, Any]]:
-    """feedparser's parse and ours, per feed, the median of `repeat` runs."""
-    found: dict[str, dict[str, Any]] = {}
-    for feed in feeds:
-        theirs: list[Timing] = []
-        ours: list[Timing] = []
-        for _ in range(repeat):
-            with _clock(theirs):
-                feedparser.parse(io.BytesIO(feed.data), response_headers=_headers(feed))
-            with _clock(ours):
-                parse_feed(feed.data, source=feed.name, content_type=feed.content_type)
-        found[feed.name] = {
-            "feedparser": Timing.median(theirs),
-            "parse": Timing.median(ours),
-        }
-    return found
-
-
-async def _store_once(url: str, parsed: dict[str, ParsedFeed]) -> dict[str, dict[str, Any]]:
+async def _run_once(url: str, feeds: list[Feed]) -> dict[str, dict[str, Any]]:
+    """Per feed, one after the other (so that the machine's load is alike for all three):
+    feedparser's parse, ours, our store into this fresh database, and the store again."""
     engine = make_engine(url)
     try:
         await upgrade(engine)
@@ -261,18 +256,32 @@ async def _store_once(url: str, parsed: dict[str, ParsedFeed]) -> dict[str, dict
         # a running bot's engine has its connections open and its statements compiled
         await _store(factory, "warm-up", parse_feed(news_feed(20, seed=1), source="warm-up"))
         found: dict[str, dict[str, Any]] = {}
-        for name, feed in parsed.items():
-            found[name] = {}
-            for phase in ("first", "second"):
-                runs: list[Timing] = []
-                with _clock(runs):
-                    report = await _store(factory, name, feed)
-                found[name][phase] = {
-                    "timing": runs[0],
-                    "new": report.new,
-                    "updated": report.updated,
-                    "unchanged": report.unchanged,
-                }
+        for feed in feeds:
+            timings: list[Timing] = []
+            with _clock(timings):
+                feedparser.parse(io.BytesIO(feed.data), response_headers=_headers(feed))
+            with _clock(timings):
+                parsed = parse_feed(feed.data, source=feed.name, content_type=feed.content_type)
+            reports = []
+            for _ in ("first", "second"):
+                with _clock(timings):
+                    reports.append(await _store(factory, feed.name, parsed))
+            found[feed.name] = {
+                "feedparser": timings[0],
+                "parse": timings[1],
+                **{
+                    phase: {
+                        "timing": timing,
+                        "new": report.new,
+                        "updated": report.updated,
+                        "unchanged": report.unchanged,
+                    }
+                    for phase, timing, report in zip(
+                        ("first", "second"), timings[2:], reports, strict=True
+                    )
+                },
+            }
+            del parsed
         return found
     finally:
         await engine.dispose()
@@ -291,18 +300,22 @@ async def _store(factory: SessionFactory, name: str, feed: ParsedFeed) -> Any:
     )
 
 
-async def time_stores(
-    kind: str, parsed: dict[str, ParsedFeed], *, repeat: int, postgres_url: str
+async def time_feeds(
+    kind: str, feeds: list[Feed], *, repeat: int, postgres_url: str
 ) -> dict[str, dict[str, Any]]:
-    """Our store per feed, first and second ingest: the median of `repeat` fresh databases."""
+    """Each figure of each feed: the median of `repeat` runs, each on a fresh database."""
     runs: list[dict[str, dict[str, Any]]] = []
     for n in range(repeat):
-        _say(f"[{kind}] storing, run {n + 1} of {repeat} ...")
+        _say(f"[{kind}] run {n + 1} of {repeat} ...")
         async with database(kind, postgres_url=postgres_url) as url:
-            runs.append(await _store_once(url, parsed))
+            runs.append(await _run_once(url, feeds))
     found: dict[str, dict[str, Any]] = {}
-    for name in parsed:
-        found[name] = {}
+    for feed in feeds:
+        name = feed.name
+        found[name] = {
+            "feedparser": Timing.median([run[name]["feedparser"] for run in runs]),
+            "parse": Timing.median([run[name]["parse"] for run in runs]),
+        }
         for phase in ("first", "second"):
             last = runs[-1][name][phase]
             found[name][phase] = {
@@ -366,7 +379,7 @@ def _latency(latencies: list[float], errors: list[str]) -> dict[str, Any]:
     }
 
 
-async def _reader_process(url: str, out: Path) -> None:
+async def _reader_process(url: str) -> dict[str, Any]:
     """The reader in another process: asks until its stdin closes."""
     engine = make_engine(url)
     reader = Reader(make_session_factory(engine), [], [])
@@ -378,10 +391,10 @@ async def _reader_process(url: str, out: Path) -> None:
         await reader.run(stop)
     finally:
         await engine.dispose()
-    out.write_text(json.dumps(_latency(reader.latencies, reader.errors)))
+    return _latency(reader.latencies, reader.errors)
 
 
-async def _probe_process(url: str, feed_path: Path, out: Path) -> None:
+async def _probe_process(url: str, feed_path: Path) -> dict[str, Any]:
     """The bot's poll of a large feed, twice, with a reader task alongside; its memory."""
     import httpx
 
@@ -427,7 +440,7 @@ async def _probe_process(url: str, feed_path: Path, out: Path) -> None:
     finally:
         await engine.dispose()
     results["peak_mb"] = _status_kb("VmHWM") / 1024
-    out.write_text(json.dumps(results))
+    return results
 
 
 def _child(args: list[str]) -> subprocess.Popen[str]:
@@ -443,7 +456,7 @@ async def probe(kind: str, *, entries: int, postgres_url: str) -> dict[str, Any]
     """The sample stored, then the probe's process and the other process's reader."""
     with tempfile.TemporaryDirectory(prefix="newsbot-bench-ingest-") as folder:
         feed_path = Path(folder) / f"probe-{entries}.xml"
-        feed_path.write_bytes(news_feed(entries, seed=36))
+        feed_path.write_bytes(news_feed(entries, seed=36, lean=True))
         reader_out = Path(folder) / "reader.json"
         probe_out = Path(folder) / "probe.json"
         async with database(kind, postgres_url=postgres_url) as url:
@@ -490,15 +503,12 @@ def _ratio(part: float, whole: float) -> float:
     return round(part / whole, 3) if whole else float("inf")
 
 
-def summarise(
-    feeds: list[Feed], parses: dict[str, dict[str, Any]], stores: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
+def summarise(feeds: list[Feed], timed: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Per feed and in total: the timings and the store's ratios to feedparser's parse."""
     per_feed: dict[str, Any] = {}
     totals: dict[str, dict[str, float]] = {}
     for feed in feeds:
-        parse = parses[feed.name]
-        store = stores[feed.name]
+        parse = store = timed[feed.name]
         row: dict[str, Any] = {
             "bytes": len(feed.data),
             "entries": store["first"]["new"],
@@ -598,26 +608,21 @@ def _print_probe(kind: str, found: dict[str, Any]) -> None:
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     feeds = corpus(args.big)
-    _say(f"timing feedparser's parse and ours on {len(feeds)} feeds ...")
     usable: list[Feed] = []
-    parsed: dict[str, ParsedFeed] = {}
     for feed in feeds:
         try:
-            parsed[feed.name] = parse_feed(
-                feed.data, source=feed.name, content_type=feed.content_type
-            )
+            parse_feed(feed.data, source=feed.name, content_type=feed.content_type)
         except Exception as exc:  # a file that is no feed: nothing to store
             _say(f"  {feed.name}: left out ({exc})")
             continue
         usable.append(feed)
-    parses = time_parses(usable, args.repeat)
+    _say(f"timing feedparser's parse, ours and our store on {len(usable)} feeds ...")
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    results: dict[str, Any] = {}
-    for kind in kinds:
-        stores = await time_stores(kind, parsed, repeat=args.repeat, postgres_url=args.postgres_url)
-        results[kind] = summarise(usable, parses, stores)
+    results: dict[str, Any] = {kind: {} for kind in kinds}
+    for kind in kinds if not args.probe_only else ():
+        timed = await time_feeds(kind, usable, repeat=args.repeat, postgres_url=args.postgres_url)
+        results[kind] = summarise(usable, timed)
         _print_run(kind, results[kind])
-    del parsed
     gc.collect()
     if not args.skip_probe:
         for kind in kinds:
@@ -630,10 +635,12 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--reader-child":
-        asyncio.run(_reader_process(sys.argv[2], Path(sys.argv[3])))
+        found = asyncio.run(_reader_process(sys.argv[2]))
+        Path(sys.argv[3]).write_text(json.dumps(found))
         return
     if len(sys.argv) == 5 and sys.argv[1] == "--probe-child":
-        asyncio.run(_probe_process(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])))
+        found = asyncio.run(_probe_process(sys.argv[2], Path(sys.argv[3])))
+        Path(sys.argv[4]).write_text(json.dumps(found))
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
@@ -641,6 +648,7 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=20_000, help="entries of the big feed")
     parser.add_argument("--probe", type=int, default=36_000, help="entries of the probe's feed")
     parser.add_argument("--skip-probe", action="store_true")
+    parser.add_argument("--probe-only", action="store_true", help="only the probe")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes")
     args = parser.parse_args()
