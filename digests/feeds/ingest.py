@@ -646,6 +646,12 @@ STORE_CHUNK = 500
 """Entries stored per transaction: a large feed is written in short transactions, so readers
 are answered meanwhile (on SQLite a writer holds the whole database) and memory stays flat."""
 
+SQLITE_PAUSE = 0.1
+"""Seconds between two parts on SQLite. Every transaction there takes the write lock at BEGIN,
+a reader's too, and one that waits for it is retried by SQLite's busy handler at most every
+100 ms: a writer that starts its next part as soon as the last one commits can keep it out
+for seconds. A pause that long between parts lets every waiting transaction in."""
+
 
 async def store_feed(
     session_factory: SessionFactory,
@@ -668,8 +674,12 @@ async def store_feed(
             undated_at = await _undated_place(session, unique.values(), now=now())
     ordered = [entry for _, entry in _undated_reversed(unique)]
     report = IngestReport(source=source)
+    sqlite = False
     for start in range(0, len(ordered), STORE_CHUNK):
+        if start and sqlite:
+            await asyncio.sleep(SQLITE_PAUSE)
         async with session_factory.begin() as session:
+            sqlite = session.bind is not None and session.bind.dialect.name == "sqlite"
             part = await store_entries(
                 session,
                 ordered[start : start + STORE_CHUNK],
