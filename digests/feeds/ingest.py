@@ -11,12 +11,11 @@ import os
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import httpx
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -299,50 +298,52 @@ class _Stored:
 
 
 async def _stored(session: AsyncSession, keys: Sequence[str]) -> dict[str, _Stored]:
-    """The stored stories with these keys, with their sections' ids: plain rows, read in a
-    query per _KEYS_PER_QUERY keys (no ORM objects: a large feed's second ingest compares
-    thousands)."""
-    rows: dict[str, Any] = {}
-    linked: dict[str, set[int]] = {}
+    """The stored stories with these keys, with their sections' ids: plain rows, read in two
+    queries per _KEYS_PER_QUERY keys (no ORM objects: a large feed's second ingest compares
+    thousands). Not one outer join: PostgreSQL planned that as a scan of every link."""
+    found: dict[str, _Stored] = {}
     for start in range(0, len(keys), _KEYS_PER_QUERY):
         chunk = keys[start : start + _KEYS_PER_QUERY]
-        found = await session.execute(
-            select(
-                _articles.c.key,
-                _articles.c.id,
-                _articles.c.source,
-                _articles.c.link,
-                _articles.c.title,
-                _articles.c.summary,
-                _articles.c.published_at,
-                _articles.c.date_known,
-                _articles.c.image_url,
-                _articles.c.image_caption,
-                article_sections.c.section_id,
+        rows = (
+            await session.execute(
+                select(
+                    _articles.c.key,
+                    _articles.c.id,
+                    _articles.c.source,
+                    _articles.c.link,
+                    _articles.c.title,
+                    _articles.c.summary,
+                    _articles.c.published_at,
+                    _articles.c.date_known,
+                    _articles.c.image_url,
+                    _articles.c.image_caption,
+                ).where(_articles.c.key.in_(chunk))
             )
-            .outerjoin(article_sections, article_sections.c.article_id == _articles.c.id)
-            .where(_articles.c.key.in_(chunk))
+        ).all()
+        if not rows:
+            continue
+        linked: dict[int, set[int]] = {row.id: set() for row in rows}
+        pairs = await session.execute(
+            select(article_sections.c.article_id, article_sections.c.section_id).where(
+                article_sections.c.article_id.in_(list(linked))
+            )
         )
-        for row in found:
-            rows.setdefault(row.key, row)
-            sections = linked.setdefault(row.key, set())
-            if row.section_id is not None:
-                sections.add(row.section_id)
-    return {
-        key: _Stored(
-            id=row.id,
-            source=row.source,
-            link=row.link,
-            title=row.title,
-            summary=row.summary,
-            published_at=row.published_at,
-            date_known=row.date_known,
-            image_url=row.image_url,
-            image_caption=row.image_caption,
-            sections=frozenset(linked[key]),
-        )
-        for key, row in rows.items()
-    }
+        for article_id, section_id in pairs:
+            linked[article_id].add(section_id)
+        for row in rows:
+            found[row.key] = _Stored(
+                id=row.id,
+                source=row.source,
+                link=row.link,
+                title=row.title,
+                summary=row.summary,
+                published_at=row.published_at,
+                date_known=row.date_known,
+                image_url=row.image_url,
+                image_caption=row.image_caption,
+                sections=frozenset(linked[row.id]),
+            )
+    return found
 
 
 def _link_row(article_id: int, section_id: int) -> dict[str, int]:
@@ -679,7 +680,12 @@ async def store_feed(
         if start and sqlite:
             await asyncio.sleep(SQLITE_PAUSE)
         async with session_factory.begin() as session:
-            sqlite = session.bind is not None and session.bind.dialect.name == "sqlite"
+            dialect = session.bind.dialect.name if session.bind is not None else ""
+            sqlite = dialect == "sqlite"
+            if dialect == "postgresql":
+                # a plan for these keys: a generic plan PostgreSQL keeps for a prepared
+                # statement, made while the table was small, reads every row for each part
+                await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             part = await store_entries(
                 session,
                 ordered[start : start + STORE_CHUNK],
