@@ -37,8 +37,7 @@ from digests.models import (
     Section,
     article_sections,
 )
-from digests.stories.naming import section_key, section_names
-from digests.stories.sections import get_or_create_sections
+from digests.stories.naming import distinct_slug, section_key, section_names, slugify
 
 log = logging.getLogger(__name__)
 
@@ -157,11 +156,13 @@ async def store_entries(
         )
         for key, entry in unique.items()
     }
-    every = (await session.execute(select(Section.id, Section.name).order_by(Section.id))).all()
+    every = (
+        await session.execute(select(Section.id, Section.name, Section.slug).order_by(Section.id))
+    ).all()
     # sections by the key of their names, the first by id where two share one (as
     # get_or_create_sections finds them)
     by_key: dict[str, int] = {}
-    for section_id, name in every:
+    for section_id, name, _slug in every:
         by_key.setdefault(_section_key(name), section_id)
     if max_sections is not None:
         names_by_key, over = _within_section_cap(
@@ -177,7 +178,11 @@ async def store_entries(
                 f"{default_section}: the limit of {max_sections} sections is reached"
             )
     section_ids = await _section_ids(
-        session, by_key, (name for names in names_by_key.values() for name in names), now=now
+        session,
+        by_key,
+        {slug for _id, _name, slug in every},
+        (name for names in names_by_key.values() for name in names),
+        now=now,
     )
 
     stored = await _stored(session, list(unique))
@@ -278,6 +283,7 @@ async def store_entries(
 
 
 _articles = Article.metadata.tables["articles"]
+_sections = Article.metadata.tables["sections"]
 _KEYS_PER_QUERY = 500
 
 
@@ -481,16 +487,32 @@ _section_key = functools.lru_cache(maxsize=4096)(section_key)  # pure, and asked
 
 
 async def _section_ids(
-    session: AsyncSession, by_key: Mapping[str, int], names: Iterable[str], *, now: datetime
+    session: AsyncSession,
+    by_key: dict[str, int],
+    slugs: set[str],
+    names: Iterable[str],
+    *,
+    now: datetime,
 ) -> dict[str, int]:
     """Each name's section id: found in `by_key` (the sections there are, by the key of their
-    names); when a name has none, `get_or_create_sections` creates the missing ones."""
+    names, and their `slugs`), or a new section, as `get_or_create_sections` makes it (the
+    transliterated slug of its name, distinct from every other) in one INSERT for all."""
     wanted = list(dict.fromkeys(names))
-    found = {name: by_key.get(_section_key(name)) for name in wanted}
-    if all(section_id is not None for section_id in found.values()):
-        return {name: section_id for name, section_id in found.items() if section_id is not None}
-    created = await get_or_create_sections(session, wanted, now=now)
-    return {name: section.id for name, section in created.items()}
+    missing: dict[str, dict[str, object]] = {}
+    for name in wanted:
+        key = _section_key(name)
+        if key not in by_key and key not in missing:
+            slug = distinct_slug(slugify(name), slugs)
+            slugs.add(slug)
+            missing[key] = {"slug": slug, "name": name, "created_at": now}
+    if missing:
+        created = await session.execute(
+            insert(_sections).returning(_sections.c.slug, _sections.c.id), list(missing.values())
+        )
+        by_slug: dict[str, int] = {slug: section_id for slug, section_id in created}
+        for key, row in missing.items():
+            by_key[key] = by_slug[str(row["slug"])]
+    return {name: by_key[_section_key(name)] for name in wanted}
 
 
 def _headline(entry: FeedEntry) -> str:
