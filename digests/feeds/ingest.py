@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import httpx
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -676,6 +676,12 @@ a reader's too, and one that waits for it is retried by SQLite's busy handler at
 for seconds. A pause that long between parts lets every waiting transaction in."""
 
 
+# PostgreSQL: a plan for a part's keys. The generic plan PostgreSQL keeps for a prepared
+# statement, made while the table was small, read every stored story for each part (0.5 s a
+# part at 36,000 stories).
+_PART_SETTINGS = select(func.set_config("plan_cache_mode", "force_custom_plan", True))
+
+
 async def store_feed(
     session_factory: SessionFactory,
     entries: Sequence[FeedEntry],
@@ -705,9 +711,7 @@ async def store_feed(
             dialect = session.bind.dialect.name if session.bind is not None else ""
             sqlite = dialect == "sqlite"
             if dialect == "postgresql":
-                # a plan for these keys: a generic plan PostgreSQL keeps for a prepared
-                # statement, made while the table was small, reads every row for each part
-                await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+                await session.execute(_PART_SETTINGS)
             part = await store_entries(
                 session,
                 ordered[start : start + STORE_CHUNK],
