@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import httpx
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -308,8 +308,11 @@ async def _stored(session: AsyncSession, keys: Sequence[str]) -> dict[str, _Stor
     queries per _KEYS_PER_QUERY keys (no ORM objects: a large feed's second ingest compares
     thousands). Not one outer join: PostgreSQL planned that as a scan of every link."""
     found: dict[str, _Stored] = {}
+    postgresql = session.bind is not None and session.bind.dialect.name == "postgresql"
     for start in range(0, len(keys), _KEYS_PER_QUERY):
         chunk = keys[start : start + _KEYS_PER_QUERY]
+        if postgresql:  # for this query only (the triggers of the inserts keep their plans)
+            await session.execute(_plan_cache_mode("force_custom_plan"))
         rows = (
             await session.execute(
                 select(
@@ -326,6 +329,8 @@ async def _stored(session: AsyncSession, keys: Sequence[str]) -> dict[str, _Stor
                 ).where(_articles.c.key.in_(chunk))
             )
         ).all()
+        if postgresql:
+            await session.execute(_plan_cache_mode("auto"))
         if not rows:
             continue
         linked: dict[int, set[int]] = {row.id: set() for row in rows}
@@ -350,6 +355,13 @@ async def _stored(session: AsyncSession, keys: Sequence[str]) -> dict[str, _Stor
                 sections=frozenset(linked[row.id]),
             )
     return found
+
+
+def _plan_cache_mode(mode: str) -> Select[tuple[str]]:
+    """PostgreSQL: how this transaction plans its prepared statements. The generic plan it
+    keeps for the stored stories' query, made while the table was small, read every stored
+    story for each part (0.5 s a part at 36,000 stories): that query gets a plan for its keys."""
+    return select(func.set_config("plan_cache_mode", mode, True))
 
 
 def _link_row(article_id: int, section_id: int) -> dict[str, int]:
@@ -676,12 +688,6 @@ a reader's too, and one that waits for it is retried by SQLite's busy handler at
 for seconds. A pause that long between parts lets every waiting transaction in."""
 
 
-# PostgreSQL: a plan for a part's keys. The generic plan PostgreSQL keeps for a prepared
-# statement, made while the table was small, read every stored story for each part (0.5 s a
-# part at 36,000 stories).
-_PART_SETTINGS = select(func.set_config("plan_cache_mode", "force_custom_plan", True))
-
-
 async def store_feed(
     session_factory: SessionFactory,
     entries: Sequence[FeedEntry],
@@ -708,10 +714,7 @@ async def store_feed(
         if start and sqlite:
             await asyncio.sleep(SQLITE_PAUSE)
         async with session_factory.begin() as session:
-            dialect = session.bind.dialect.name if session.bind is not None else ""
-            sqlite = dialect == "sqlite"
-            if dialect == "postgresql":
-                await session.execute(_PART_SETTINGS)
+            sqlite = session.bind is not None and session.bind.dialect.name == "sqlite"
             part = await store_entries(
                 session,
                 ordered[start : start + STORE_CHUNK],
