@@ -15,9 +15,11 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from digests.db import SessionFactory
 from digests.feeds.clean import without_controls
@@ -33,9 +35,9 @@ from digests.models import (
     TITLE_MAX,
     Article,
     Section,
+    article_sections,
 )
-from digests.stories.naming import section_key, section_names
-from digests.stories.sections import get_or_create_sections, sections_by_key
+from digests.stories.naming import distinct_slug, section_key, section_names, slugify
 
 log = logging.getLogger(__name__)
 
@@ -144,32 +146,50 @@ async def store_entries(
     for entry in map(bounded, entries):
         unique.setdefault(entry.key, entry)
 
+    # entries of a feed share a few category lists: each list is read once
+    names_of: dict[tuple[str, ...], list[str]] = {}
     names_by_key = {
-        key: section_names(entry.categories, mapping=category_map, default=default_section)
+        key: names_of.get(entry.categories)
+        or names_of.setdefault(
+            entry.categories,
+            section_names(entry.categories, mapping=category_map, default=default_section),
+        )
         for key, entry in unique.items()
     }
+    every = (
+        await session.execute(select(Section.id, Section.name, Section.slug).order_by(Section.id))
+    ).all()
+    # sections by the key of their names, the first by id where two share one (as
+    # get_or_create_sections finds them)
+    by_key: dict[str, int] = {}
+    for section_id, name, _slug in every:
+        by_key.setdefault(_section_key(name), section_id)
     if max_sections is not None:
-        names_by_key, over = await _within_section_cap(
-            session, names_by_key, max_sections=max_sections, default_section=default_section
+        names_by_key, over = _within_section_cap(
+            by_key,
+            len(every),
+            names_by_key,
+            max_sections=max_sections,
+            default_section=default_section,
         )
         if over:
             report.warnings.append(
                 f"{over} {'category' if over == 1 else 'categories'} filed under "
                 f"{default_section}: the limit of {max_sections} sections is reached"
             )
-    sections = await get_or_create_sections(
-        session, (name for names in names_by_key.values() for name in names), now=now
+    section_ids = await _section_ids(
+        session,
+        by_key,
+        {slug for _id, _name, slug in every},
+        (name for names in names_by_key.values() for name in names),
+        now=now,
     )
 
-    existing: dict[str, Article] = {}
-    keys = list(unique)
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        rows = await session.scalars(select(Article).where(Article.key.in_(chunk)))
-        existing.update({article.key: article for article in rows})
+    stored = await _stored(session, list(unique))
 
     if undated_at is None:
-        undated_at = await _undated_place(session, unique.values(), now=now)
+        if any(entry.published is None for entry in unique.values()):
+            undated_at = await _undated_place(session, unique.values(), now=now)
         # Undated entries go in last to first: ids then rise towards the feed's first entry,
         # and at one published_at a higher id is the newer story.
         order = _undated_reversed(unique)
@@ -177,68 +197,85 @@ async def store_entries(
         order = list(unique.items())
     configured = {source_identity(feed) for feed in feeds}
     foreign = 0
+    new_rows: list[dict[str, object]] = []
+    new_sections: list[list[int]] = []
+    changed_rows: list[dict[str, object]] = []
+    unlinked: list[dict[str, int]] = []
+    linked: list[dict[str, int]] = []
     for key, entry in order:
-        wanted_sections = _dedupe(sections[name] for name in names_by_key[key])
-        article = existing.get(key)
-        if article is not None and not _owns(source, article):
-            if not _adopts(source, article, configured):
-                foreign += 1  # another feed's story: never rewritten from here
-                continue
-            article.source = source
-        if article is not None and article.unpublished_at is not None:
-            report.unchanged += 1  # the publisher took it back: only the API publishes it again
-            continue
+        wanted = list(dict.fromkeys(section_ids[name] for name in names_by_key[key]))
+        article = stored.get(key)
         if article is None:
             published = entry.published or undated_at
-            session.add(
-                Article(
-                    key=key,
-                    link=entry.link,
-                    title=_headline(entry) or "(untitled)",
-                    summary=entry.summary,
-                    published_at=min(published, now).replace(microsecond=0),
-                    ingested_at=now,
-                    updated_at=now,
-                    source=source,
-                    is_breaking=False,
-                    date_known=entry.published is not None,
-                    image_url=entry.image_url,
-                    image_caption=entry.image_caption,
-                    sections=wanted_sections,
-                )
+            if published is None:
+                raise AssertionError("an undated entry with no place")
+            new_rows.append(
+                {
+                    "key": key,
+                    "link": entry.link,
+                    "title": _headline(entry) or "(untitled)",
+                    "summary": entry.summary,
+                    "published_at": min(published, now).replace(microsecond=0),
+                    "ingested_at": now,
+                    "updated_at": now,
+                    "source": source,
+                    "is_breaking": False,
+                    "date_known": entry.published is not None,
+                    "image_url": entry.image_url,
+                    "image_caption": entry.image_caption,
+                }
             )
+            new_sections.append(wanted)
             report.new += 1
             continue
+        adopted = False
+        if not _owns(source, article.source):
+            if not _adopts(source, article.source, configured):
+                foreign += 1  # another feed's story: never rewritten from here
+                continue
+            adopted = True
+        if article.unpublished:
+            report.unchanged += 1  # the publisher took it back: only the API publishes it again
+            continue
+        row: dict[str, object] = {"article_id": article.id}  # the columns that change
+        if adopted:
+            row["source"] = source
         changed = False
         title = _headline(entry) or article.title
         if (title, entry.summary) != (article.title, article.summary):
-            article.title = title
-            article.summary = entry.summary
+            row["title"] = title
+            row["summary"] = entry.summary
             report.rewritten.append(article.id)
             changed = True
         if entry.link and entry.link != article.link:
-            article.link = entry.link
+            row["link"] = entry.link
             changed = True
         if (entry.image_url, entry.image_caption) != (article.image_url, article.image_caption):
             # the feed's photo as it is now: a new one, a new caption, or none any more
-            article.image_url = entry.image_url
-            article.image_caption = entry.image_caption
+            row["image_url"] = entry.image_url
+            row["image_caption"] = entry.image_caption
             changed = True
         if entry.published is not None:
             published = min(entry.published, now).replace(microsecond=0)
             if (published, True) != (_aware(article.published_at), article.date_known):
                 # the feed moved the story's date (an editor rescheduled it): as the API does
-                article.published_at = published
-                article.date_known = True
+                row["published_at"] = published
+                row["date_known"] = True
                 changed = True
-        if {s.id for s in article.sections} != {s.id for s in wanted_sections}:
-            article.sections = wanted_sections
+        if set(article.sections) != set(wanted):
+            unlinked += [_link_row(article.id, gone) for gone in article.sections - set(wanted)]
+            linked += [
+                _link_row(article.id, added) for added in wanted if added not in article.sections
+            ]
             changed = True
         if changed:
-            article.updated_at = now
+            row["updated_at"] = now
             report.updated += 1
         else:
             report.unchanged += 1
+        if changed or adopted:
+            changed_rows.append(row)
+    await _write(session, new_rows, new_sections, changed_rows, unlinked, linked)
     await session.flush()
     if foreign:
         report.warnings.append(
@@ -246,6 +283,161 @@ async def store_entries(
             "their id belongs to a story of another source"
         )
     return report
+
+
+_articles = Article.metadata.tables["articles"]
+_sections = Article.metadata.tables["sections"]
+_KEYS_PER_QUERY = 500
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """What a stored story is compared with: its row's columns that a feed can change."""
+
+    id: int
+    source: str | None
+    link: str | None
+    title: str
+    summary: str
+    published_at: datetime
+    date_known: bool
+    image_url: str | None
+    image_caption: str | None
+    sections: frozenset[int]
+    unpublished: bool = False  # taken back through the API: a feed never brings it back
+
+
+async def _stored(session: AsyncSession, keys: Sequence[str]) -> dict[str, _Stored]:
+    """The stored stories with these keys, with their sections' ids: plain rows, read in two
+    queries per _KEYS_PER_QUERY keys (no ORM objects: a large feed's second ingest compares
+    thousands). Not one outer join: PostgreSQL planned that as a scan of every link."""
+    found: dict[str, _Stored] = {}
+    postgresql = session.bind is not None and session.bind.dialect.name == "postgresql"
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        chunk = keys[start : start + _KEYS_PER_QUERY]
+        if postgresql:  # for this query only (the triggers of the inserts keep their plans)
+            await session.execute(_plan_cache_mode("force_custom_plan"))
+        rows = (
+            await session.execute(
+                select(
+                    _articles.c.key,
+                    _articles.c.id,
+                    _articles.c.source,
+                    _articles.c.link,
+                    _articles.c.title,
+                    _articles.c.summary,
+                    _articles.c.published_at,
+                    _articles.c.date_known,
+                    _articles.c.image_url,
+                    _articles.c.image_caption,
+                    _articles.c.unpublished_at,
+                ).where(_articles.c.key.in_(chunk))
+            )
+        ).all()
+        if postgresql:
+            await session.execute(_plan_cache_mode("auto"))
+        if not rows:
+            continue
+        linked: dict[int, set[int]] = {row.id: set() for row in rows}
+        pairs = await session.execute(
+            select(article_sections.c.article_id, article_sections.c.section_id).where(
+                article_sections.c.article_id.in_(list(linked))
+            )
+        )
+        for article_id, section_id in pairs:
+            linked[article_id].add(section_id)
+        for row in rows:
+            found[row.key] = _Stored(
+                id=row.id,
+                source=row.source,
+                link=row.link,
+                title=row.title,
+                summary=row.summary,
+                published_at=row.published_at,
+                date_known=row.date_known,
+                image_url=row.image_url,
+                image_caption=row.image_caption,
+                sections=frozenset(linked[row.id]),
+                unpublished=row.unpublished_at is not None,
+            )
+    return found
+
+
+def _plan_cache_mode(mode: str) -> Select[tuple[str]]:
+    """PostgreSQL: how this transaction plans its prepared statements. The generic plan it
+    keeps for the stored stories' query, made while the table was small, read every stored
+    story for each part (0.5 s a part at 36,000 stories): that query gets a plan for its keys."""
+    return select(func.set_config("plan_cache_mode", mode, True))
+
+
+def _link_row(article_id: int, section_id: int) -> dict[str, int]:
+    return {"link_article": article_id, "link_section": section_id}
+
+
+async def _write(
+    session: AsyncSession,
+    new_rows: list[dict[str, object]],
+    new_sections: list[list[int]],
+    changed_rows: list[dict[str, object]],
+    unlinked: list[dict[str, int]],
+    linked: list[dict[str, int]],
+) -> None:
+    """New stories inserted (ids in the order given) with their sections; changed ones
+    updated, and their sections' links removed and added; a few statements in all."""
+    if new_rows:
+        # RETURNING the key with the id: asked for in the parameters' order, SQLite would be
+        # sent one row per statement
+        returned = await session.execute(
+            insert(_articles).returning(_articles.c.key, _articles.c.id), new_rows
+        )
+        ids: dict[str, int] = {key: article_id for key, article_id in returned}
+        for row, wanted in zip(new_rows, new_sections, strict=True):
+            linked += [_link_row(ids[str(row["key"])], section_id) for section_id in wanted]
+    by_columns: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for row in changed_rows:  # an UPDATE sets only the columns that changed
+        by_columns.setdefault(tuple(name for name in row if name != "article_id"), []).append(row)
+    for columns, rows in by_columns.items():
+        await session.execute(
+            update(_articles)
+            .where(_articles.c.id == bindparam("article_id"))
+            .values({name: bindparam(name) for name in columns}),
+            rows,
+        )
+    if unlinked:
+        await session.execute(
+            delete(article_sections).where(
+                article_sections.c.article_id == bindparam("link_article"),
+                article_sections.c.section_id == bindparam("link_section"),
+            ),
+            unlinked,
+        )
+    if linked:
+        await session.execute(
+            insert(article_sections).values(
+                article_id=bindparam("link_article"), section_id=bindparam("link_section")
+            ),
+            linked,
+        )
+    _refresh_loaded(session, changed_rows, {pair["link_article"] for pair in linked + unlinked})
+
+
+def _refresh_loaded(
+    session: AsyncSession, changed_rows: list[dict[str, object]], relinked: set[int]
+) -> None:
+    """Stories the caller's session had loaded, brought in step with their rows: the changed
+    columns set in place (as the ORM would have), their sections expired (to be read again)."""
+    if not session.identity_map:
+        return
+    for row in changed_rows:
+        loaded = session.identity_map.get(identity_key(Article, row["article_id"]))
+        if loaded is not None:
+            for name, value in row.items():
+                if name != "article_id":
+                    set_committed_value(loaded, name, value)
+    for article_id in relinked:
+        loaded = session.identity_map.get(identity_key(Article, article_id))
+        if loaded is not None:
+            session.expire(loaded, ["sections"])
 
 
 async def _undated_place(
@@ -272,37 +464,73 @@ def _undated_reversed(unique: dict[str, FeedEntry]) -> list[tuple[str, FeedEntry
     return dated + undated[::-1]
 
 
-async def _within_section_cap(
-    session: AsyncSession,
+def _within_section_cap(
+    by_key: Mapping[str, int],
+    count: int,
     names_by_key: dict[str, list[str]],
     *,
     max_sections: int,
     default_section: str,
 ) -> tuple[dict[str, list[str]], int]:
     """Entries' section names with those that would make a section beyond `max_sections`
-    replaced by the default section; and how many distinct names were replaced."""
-    every = list(await session.scalars(select(Section)))
-    taken = set(sections_by_key(every))
-    room = max(0, max_sections - len(every))
+    replaced by the default section; and how many distinct names were replaced. `by_key`
+    are the `count` sections there are, by the key of their names."""
+    taken = set(by_key)
+    room = max(0, max_sections - count)
     allowed: set[str] = set()
     refused: set[str] = set()
+    keys: dict[str, str] = {}  # each distinct name's section_key, in the entries' order
     for names in names_by_key.values():
         for name in names:
-            slug = section_key(name)
-            if slug in taken or slug in allowed or slug in refused or name == default_section:
-                continue
-            if room > 0:
-                allowed.add(slug)
-                room -= 1
-            else:
-                refused.add(slug)
+            if name not in keys:
+                keys[name] = _section_key(name)
+    for name, slug in keys.items():
+        if slug in taken or slug in allowed or slug in refused or name == default_section:
+            continue
+        if room > 0:
+            allowed.add(slug)
+            room -= 1
+        else:
+            refused.add(slug)
     if not refused:
         return names_by_key, 0
     capped = {
-        key: list(dict.fromkeys(default_section if section_key(n) in refused else n for n in names))
+        key: list(dict.fromkeys(default_section if keys[n] in refused else n for n in names))
         for key, names in names_by_key.items()
     }
     return capped, len(refused)
+
+
+_section_key = functools.lru_cache(maxsize=4096)(section_key)  # pure, and asked per chunk
+
+
+async def _section_ids(
+    session: AsyncSession,
+    by_key: dict[str, int],
+    slugs: set[str],
+    names: Iterable[str],
+    *,
+    now: datetime,
+) -> dict[str, int]:
+    """Each name's section id: found in `by_key` (the sections there are, by the key of their
+    names, and their `slugs`), or a new section, as `get_or_create_sections` makes it (the
+    transliterated slug of its name, distinct from every other) in one INSERT for all."""
+    wanted = list(dict.fromkeys(names))
+    missing: dict[str, dict[str, object]] = {}
+    for name in wanted:
+        key = _section_key(name)
+        if key not in by_key and key not in missing:
+            slug = distinct_slug(slugify(name), slugs)
+            slugs.add(slug)
+            missing[key] = {"slug": slug, "name": name, "created_at": now}
+    if missing:
+        created = await session.execute(
+            insert(_sections).returning(_sections.c.slug, _sections.c.id), list(missing.values())
+        )
+        by_slug: dict[str, int] = {slug: section_id for slug, section_id in created}
+        for key, row in missing.items():
+            by_key[key] = by_slug[str(row["slug"])]
+    return {name: by_key[_section_key(name)] for name in wanted}
 
 
 def _headline(entry: FeedEntry) -> str:
@@ -310,28 +538,28 @@ def _headline(entry: FeedEntry) -> str:
     return (entry.title or entry.link or "")[:TITLE_MAX]
 
 
-def _owns(source: str | None, article: Article) -> bool:
+def _owns(source: str | None, stored: str | None) -> bool:
     """A story belongs to the source that first stored it, however its address was written
     (`source_identity`); one stored without a source (the sample, a test) can be updated by
     any."""
     return (
         source is None
-        or article.source is None
-        or article.source == source
-        or source_identity(article.source) == source_identity(source)
+        or stored is None
+        or stored == source
+        or source_identity(stored) == source_identity(source)
     )
 
 
-def _adopts(source: str | None, article: Article, configured: set[str]) -> bool:
+def _adopts(source: str | None, stored: str | None, configured: set[str]) -> bool:
     """A feed takes over a story whose feed is configured no more (it moved to a new address
     and carries the same stories); never one of the API's, nor one of a feed still polled."""
     return (
         source is not None
         and bool(configured)
-        and article.source is not None
-        and article.source != API_SOURCE
+        and stored is not None
+        and stored != API_SOURCE
         and source_identity(source) in configured
-        and source_identity(article.source) not in configured
+        and source_identity(stored) not in configured
     )
 
 
@@ -365,14 +593,6 @@ def source_identity(source: str) -> str:
     elif scheme and len(scheme) > 1:
         return raw  # another kind of source ("api"): as it is
     return "file:" + os.path.realpath(os.path.abspath(os.path.expanduser(raw)))
-
-
-def _dedupe(items: Iterable[Section]) -> list[Section]:
-    seen: list[Section] = []
-    for item in items:
-        if item not in seen:
-            seen.append(item)
-    return seen
 
 
 async def ingest_source(
@@ -434,7 +654,7 @@ async def ingest_source(
         await remember(now=now())
         return IngestReport(source=source, not_modified=True)
     store = functools.partial(
-        _store,
+        store_feed,
         session_factory,
         now=now,
         category_map=category_map,
@@ -467,8 +687,14 @@ STORE_CHUNK = 500
 """Entries stored per transaction: a large feed is written in short transactions, so readers
 are answered meanwhile (on SQLite a writer holds the whole database) and memory stays flat."""
 
+SQLITE_PAUSE = 0.1
+"""Seconds between two parts on SQLite. Every transaction there takes the write lock at BEGIN,
+a reader's too, and one that waits for it is retried by SQLite's busy handler at most every
+100 ms: a writer that starts its next part as soon as the last one commits can keep it out
+for seconds. A pause that long between parts lets every waiting transaction in."""
 
-async def _store(
+
+async def store_feed(
     session_factory: SessionFactory,
     entries: Sequence[FeedEntry],
     *,
@@ -479,15 +705,22 @@ async def _store(
     max_sections: int | None,
     feeds: Collection[str] = (),
 ) -> IngestReport:
+    """Store a parsed feed's entries in transactions of STORE_CHUNK entries each."""
     unique: dict[str, FeedEntry] = {}
     for entry in entries:
         unique.setdefault(entry.key, entry)
-    async with session_factory() as session:
-        undated_at = await _undated_place(session, unique.values(), now=now())
+    undated_at = None
+    if any(entry.published is None for entry in unique.values()):
+        async with session_factory() as session:
+            undated_at = await _undated_place(session, unique.values(), now=now())
     ordered = [entry for _, entry in _undated_reversed(unique)]
     report = IngestReport(source=source)
+    sqlite = False
     for start in range(0, len(ordered), STORE_CHUNK):
+        if start and sqlite:
+            await asyncio.sleep(SQLITE_PAUSE)
         async with session_factory.begin() as session:
+            sqlite = session.bind is not None and session.bind.dialect.name == "sqlite"
             part = await store_entries(
                 session,
                 ordered[start : start + STORE_CHUNK],

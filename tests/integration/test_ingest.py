@@ -22,7 +22,7 @@ from digests.feeds.parse import FeedEntry, ParsedFeed
 from digests.models import KEY_MAX, SECTION_NAME_MAX, TITLE_MAX, Article, Section
 from digests.stories import texts as stories_texts
 from digests.stories.paging import Page, first_page
-from digests.stories.sections import list_sections
+from digests.stories.sections import SectionInfo, list_sections
 
 SAMPLE = Path(__file__).parents[2] / "digests" / "data" / "sample_feed.xml"
 FEEDS = Path(__file__).parents[1] / "data" / "feeds"
@@ -583,3 +583,69 @@ async def test_a_feed_that_moved_keeps_its_stories_and_another_never_takes_them(
     async with session_factory() as session:
         story = await session.scalar(select(Article).where(Article.key == "mv1"))
     assert story is not None and story.title == "After the move" and story.source == new
+
+
+async def test_changes_of_every_kind_in_one_ingest_each_reach_their_story(
+    session_factory: SessionFactory,
+) -> None:
+    def entry(guid: str, title: str, *categories: str, **changes: object) -> FeedEntry:
+        fields: dict[str, object] = {
+            "guid": guid,
+            "link": f"https://x.example/{guid}",
+            "title": title,
+            "summary": f"About {title}",
+            "published": NOW - timedelta(hours=1),
+            "categories": categories,
+            "image_url": None,
+            "image_caption": None,
+        } | changes
+        return FeedEntry(**fields)  # type: ignore[arg-type]
+
+    first = [
+        entry("k-title", "Old headline", "World"),
+        entry("k-link", "Link moves", "World"),
+        entry("k-photo", "Photo comes", "World"),
+        entry("k-section", "Section moves", "World", "Sport"),
+        entry("k-date", "Date moves", "World"),
+        entry("k-same", "Nothing moves", "World"),
+    ]
+    second = [
+        entry("k-title", "New headline", "World"),
+        entry("k-link", "Link moves", "World", link="https://x.example/moved"),
+        entry("k-photo", "Photo comes", "World", image_url="https://x.example/p.jpg"),
+        entry("k-section", "Section moves", "Sport", "Culture"),
+        entry("k-date", "Date moves", "World", published=NOW - timedelta(hours=3)),
+        entry("k-same", "Nothing moves", "World"),
+        entry("k-new", "A new one", "Culture"),
+    ]
+    store = {"now": NOW, "category_map": {}, "default_section": "General", "source": "f"}
+    async with session_factory.begin() as session:
+        await store_entries(session, first, **store)  # type: ignore[arg-type]
+    async with session_factory.begin() as session:
+        loaded = await session.scalar(select(Article).where(Article.key == "k-title"))
+        report = await store_entries(session, second, **store)  # type: ignore[arg-type]
+        assert loaded is not None and loaded.title == "New headline"  # not the stale row
+    assert (report.new, report.updated, report.unchanged) == (1, 5, 1)
+    assert report.rewritten == [loaded.id]
+    async with session_factory() as session:
+        stored = {a.key: a for a in await session.scalars(select(Article))}
+    assert (stored["k-title"].title, stored["k-title"].summary) == (
+        "New headline",
+        "About New headline",
+    )
+    assert stored["k-link"].link == "https://x.example/moved"
+    assert stored["k-photo"].image_url == "https://x.example/p.jpg"
+    assert [s.name for s in stored["k-section"].sections] == ["Sport", "Culture"]
+    assert stored["k-date"].published_at == NOW - timedelta(hours=3)
+    assert stored["k-same"].updated_at == stored["k-new"].ingested_at == NOW
+    assert [s.name for s in stored["k-new"].sections] == ["Culture"]
+    assert {s.name: s.stories for s in await _sections(session_factory)} == {
+        "World": 5,
+        "Sport": 1,
+        "Culture": 2,
+    }
+
+
+async def _sections(factory: SessionFactory) -> list[SectionInfo]:
+    async with factory() as session:
+        return list(await list_sections(session))

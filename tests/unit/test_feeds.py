@@ -362,3 +362,61 @@ def test_two_posts_that_reuse_one_guid_are_both_kept() -> None:
     assert [entry.title for entry in feed.entries] == ["First post", "Second post", "Repeated"]
     assert len({entry.key for entry in feed.entries}) == 3
     assert feed.entries[0].key == "42#https://x.example/first"
+
+
+def _many_items(count: int) -> bytes:
+    items = "".join(
+        f"<item><title>Story {n}</title><link>https://x.example/{n}</link>"
+        f"<pubDate>Mon, 30 Nov 2026 09:{n % 60:02d}:00 +0000</pubDate>"
+        f"<category>{'World' if n % 2 else 'Спорт'}</category>"
+        # an item's end tag inside CDATA, and an item inside a comment, are text
+        f"<description><![CDATA[<p>Text {n} </item> &amp; more</p>]]></description>"
+        f"<!-- <item><title>not a story</title></item> --></item>"
+        for n in range(count)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Big</title>'
+        f"<link>https://x.example/</link><description>d</description>{items}</channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _many_items(2_500),
+        (
+            '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>A</title>'
+            + "".join(
+                f'<entry><id>urn:e{n}</id><title type="html">E &amp;lt;{n}&amp;gt;</title>'
+                f'<link href="/e/{n}"/><updated>2026-11-30T09:00:00Z</updated>'
+                f'<content type="html">&lt;p&gt;{n}&lt;/p&gt;</content></entry>'
+                for n in range(7)
+            )
+            + "</feed>"
+        ).encode(),
+    ],
+    ids=["rss", "atom"],
+)
+def test_a_large_feed_read_in_pieces_gives_what_it_gives_whole(
+    data: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digests.feeds import parse
+
+    whole = parse_feed(data, source="https://x.example/feed")
+    monkeypatch.setattr(parse, "_PIECE_BYTES", 0)
+    monkeypatch.setattr(parse, "_PIECE_ITEMS", 2)
+    assert len(list(parse._pieces(data))) > 1
+    assert parse_feed(data, source="https://x.example/feed") == whole
+    assert len(whole.entries) > 2
+
+
+def test_a_feed_whose_items_cannot_be_told_apart_is_read_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from digests.feeds import parse
+
+    monkeypatch.setattr(parse, "_PIECE_ITEMS", 1)
+    nested = _many_items(3).replace(b"<title>Story 1</title>", b"<item></item>")
+    unclosed = _many_items(3).replace(b"<title>Story 2</title>", b"<item>")
+    for data in (nested, unclosed, _many_items(3).decode().encode("utf-16")):
+        assert list(parse._pieces(data)) == [data]
