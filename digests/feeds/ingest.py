@@ -10,7 +10,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -257,7 +257,7 @@ async def store_entries(
             changed = True
         if entry.published is not None:
             published = min(entry.published, now).replace(microsecond=0)
-            if (published, True) != (_aware(article.published_at), article.date_known):
+            if (published, True) != (article.published_at, article.date_known):
                 # the feed moved the story's date (an editor rescheduled it): as the API does
                 row["published_at"] = published
                 row["date_known"] = True
@@ -450,12 +450,8 @@ async def _undated_place(
         select(func.min(Article.published_at)).where(Article.date_known.is_(True))
     )
     dated = [entry.published for entry in entries if entry.published is not None]
-    candidates = [now, *dated] + ([_aware(oldest)] if oldest is not None else [])
+    candidates = [now, *dated] + ([oldest] if oldest is not None else [])
     return (min(candidates) - timedelta(seconds=1)).replace(microsecond=0)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _undated_reversed(unique: dict[str, FeedEntry]) -> list[tuple[str, FeedEntry]]:

@@ -87,7 +87,8 @@ async def draft_breaking(
             )
         )
         if stored:
-            article = min(stored, key=lambda story: (_trust(story, feeds), story.id))
+            configured = {source_identity(feed) for feed in feeds}
+            article = min(stored, key=lambda story: (_trust(story, configured), story.id))
             same_link = len(stored) - 1
     if article is None:
         home = section
@@ -127,13 +128,13 @@ async def draft_breaking(
     return Draft(push, await count_audience(session, push.section_id), same_link)
 
 
-def _trust(story: Article, feeds: Collection[str]) -> int:
+def _trust(story: Article, configured: set[str]) -> int:
     """Which of several stories with one link an editor means: the API's or one of the
-    publisher's configured feeds (0), an editor's earlier /breaking (1), any other feed (2)."""
+    publisher's `configured` feeds (their identities) (0), an editor's earlier /breaking (1),
+    any other feed (2)."""
     if story.source == API_SOURCE:
         return 0
     if story.source is not None and story.source != "breaking":
-        configured = {source_identity(feed) for feed in feeds}
         if source_identity(story.source) in configured:
             return 0
         return 2
